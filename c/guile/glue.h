@@ -1,0 +1,32 @@
+/* glue.h — shared declarations of the Guile extension. This file is private.
+ *
+ * The extension is one shared object, libguile-parallelizer, whose entry
+ * point par_scm_init defines every primitive (named %something) in the
+ * module (parallelizer primitives). Each glue file has an init function
+ * listed here and called from init.c.
+ */
+#ifndef PAR_GLUE_H
+#define PAR_GLUE_H
+
+#include <libguile.h>
+
+#include "parallelizer.h"
+
+/* The key of every error the extension raises: 'parallelizer-error. */
+extern SCM par_scm_error_key;
+
+/* Raise a parallelizer-error from SUBR. MESSAGE is a format string for
+ * simple-format (~a, ~s) over the list ARGS. Does not return. */
+void par_scm_throw(const char *subr, const char *message, SCM args)
+    __attribute__((noreturn));
+
+/* Raise a parallelizer-error from SUBR for the runtime error CODE, with
+ * DETAIL (may be NULL or "") as the explanation. Does not return. */
+void par_scm_throw_code(const char *subr, int code, const char *detail)
+    __attribute__((noreturn));
+
+/* Per-file initialisation, called once by par_scm_init. */
+void par_scm_init_wire(void);
+void par_scm_init_comm(void);
+
+#endif /* PAR_GLUE_H */
