@@ -25,6 +25,15 @@ void par_scm_throw(const char *subr, const char *message, SCM args)
 void par_scm_throw_code(const char *subr, int code, const char *detail)
     __attribute__((noreturn));
 
+/* Wrap COMM as a Scheme communicator object. If OWNED, the object frees
+ * COMM when it is closed or collected; otherwise COMM's owner (such as a
+ * multiprocessing group) must outlive every use of the object. */
+SCM par_scm_wrap_comm(par_comm *comm, int owned);
+
+/* The communicator inside OBJ (argument POS of SUBR); raises an error if
+ * OBJ is not a communicator or has been closed. */
+par_comm *par_scm_unwrap_comm(SCM obj, int pos, const char *subr);
+
 /* Per-file initialisation, called once by par_scm_init. */
 void par_scm_init_wire(void);
 void par_scm_init_comm(void);

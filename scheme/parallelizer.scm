@@ -1,0 +1,95 @@
+;;; (parallelizer) — SPMD parallel programs in Scheme.
+
+;;; Commentary:
+;;;
+;;; The module users import. A job is an ordinary procedure taking the
+;;; keyword #:parallelizer; parallelizer-run calls it on every process of a
+;;; serial, multiprocessing or MPI group, and the communication procedures
+;;; (broadcast, scatter, gather, reduce, parallel-map...) move values
+;;; between the processes. The same job runs unchanged on every backend.
+;;;
+;;;   (use-modules (parallelizer))
+;;;   (define* (job #:key parallelizer)
+;;;     (gather parallelizer (parallelizer-id parallelizer)))
+;;;   (parallelizer-run (make-multiprocessing-parallelizer #:processes 4)
+;;;                     job)
+;;;   => (0 1 2 3)
+;;;
+;;; Code:
+
+(define-module (parallelizer)
+  #:use-module (parallelizer primitives)
+  #:use-module (parallelizer core)
+  #:use-module (parallelizer wire)
+  #:use-module (parallelizer registry)
+  #:use-module (parallelizer run)
+  #:use-module (parallelizer collectives)
+  #:use-module (parallelizer backend serial)
+  #:use-module (parallelizer backend multiprocessing)
+  #:use-module (parallelizer backend mpi)
+  #:re-export (;; Parallelizer objects.
+               make-serial-parallelizer
+               make-multiprocessing-parallelizer
+               make-mpi-parallelizer
+               parallelizer?
+               serial-parallelizer?
+               multiprocessing-parallelizer?
+               mpi-parallelizer?
+               parallelizer-nprocs
+               parallelizer-id
+               parallelizer-pid
+               on-main?
+
+               ;; Registry and defaults.
+               lookup-parallelizer
+               register-parallelizer!
+               set-default-parallelizer!
+               current-parallelizer
+               call-with-parallelizer
+               with-parallelizer
+
+               ;; Running.
+               parallelizer-run
+               main-restricted
+               worker-restricted
+               in-worker-process
+               in-worker-process?
+               in-main-process
+               in-main-process?
+               make-client-server-runner
+               client-server-runner?
+               client-server-runner-run
+
+               ;; Errors of a run.
+               &parallelizer-failure
+               parallelizer-failure?
+               parallelizer-failure-rank
+               parallelizer-failure-pid
+               parallelizer-failure-key
+               parallelizer-failure-message
+               parallelizer-failure-irritants
+               parallelizer-failure-backtrace
+
+               ;; Communication.
+               send
+               receive
+               broadcast
+               scatter
+               gather
+               allgather
+               reduce
+               allreduce
+               barrier
+               parallelizer-wait
+               parallel-map
+               parallel-starmap
+               parallelizer-print
+
+               ;; Values as bytes.
+               value->cbor
+               cbor->value
+               register-wire-record-type!))
+
+;; A parallelizer sent to another process arrives as that process's own
+;; parallelizer: the object describes a place in a group, not data.
+(%wire-set-parallelizer-hooks! <parallelizer> current-parallelizer)

@@ -1,0 +1,33 @@
+;;; (parallelizer backend serial) — the one-process backend.
+
+;;; Commentary:
+;;;
+;;; A group of one: the main process runs the job alone and every
+;;; collective is an identity. It is the default parallelizer, and the
+;;; reference the other backends are tested against.
+;;;
+;;; Code:
+
+(define-module (parallelizer backend serial)
+  #:use-module (parallelizer core)
+  #:use-module (parallelizer primitives)
+  #:export (make-serial-parallelizer))
+
+(define (make-serial-parallelizer)
+  "Return a new serial parallelizer: one process, rank 0, whose
+collectives are identities."
+  (%make-parallelizer 'serial '() (%make-serial-comm) #f 0))
+
+(define (serial-run p thunk ranks timeout)
+  (when (and ranks (not (equal? ranks '(0))))
+    (raise-parallelizer-error
+     'parallelizer-run
+     "a serial parallelizer has only rank 0, but #:comm is ~s" ranks))
+  (thunk))
+
+(register-backend!
+ (make-backend 'serial
+               (lambda (p) #t)          ;initialize
+               (lambda (p) #t)          ;finalize
+               serial-run
+               (lambda (p) 1)))

@@ -1,0 +1,250 @@
+;;; (parallelizer core) — parallelizer objects, sentinels and errors.
+
+;;; Commentary:
+;;;
+;;; The record every backend shares, the registry of backends, the
+;;; sentinels that restricted procedures return, and the condition type of
+;;; errors raised by a run. Users see all of this through (parallelizer).
+;;;
+;;; Code:
+
+(define-module (parallelizer core)
+  #:use-module (ice-9 exceptions)
+  #:use-module (ice-9 match)
+  #:use-module (srfi srfi-9)
+  #:use-module (srfi srfi-9 gnu)
+  #:use-module (parallelizer primitives)
+  #:export (<parallelizer>
+            %make-parallelizer
+            parallelizer?
+            parallelizer-kind
+            parallelizer-options
+            parallelizer-option
+            parallelizer-comm
+            set-parallelizer-comm!
+            parallelizer-state
+            set-parallelizer-state!
+            parallelizer-depth
+            set-parallelizer-depth!
+            parallelizer-nprocs
+            parallelizer-id
+            parallelizer-pid
+            on-main?
+            serial-parallelizer?
+            multiprocessing-parallelizer?
+            mpi-parallelizer?
+            current-parallelizer
+            require-comm
+
+            <backend>
+            make-backend
+            backend?
+            backend-initialize
+            backend-finalize
+            backend-run
+            backend-nprocs
+            register-backend!
+            lookup-backend
+
+            in-worker-process
+            in-worker-process?
+            in-main-process
+            in-main-process?
+
+            &parallelizer-failure
+            parallelizer-failure?
+            parallelizer-failure-rank
+            parallelizer-failure-pid
+            parallelizer-failure-key
+            parallelizer-failure-message
+            parallelizer-failure-irritants
+            parallelizer-failure-backtrace
+            raise-parallelizer-error
+            raise-parallelizer-failure))
+
+;;;
+;;; Parallelizer objects.
+;;;
+
+;; KIND is a symbol naming the backend; OPTIONS an alist of its settings.
+;; COMM is the communicator of the group this process is in, or #f outside
+;; a run on backends that build their group per run. STATE belongs to the
+;; backend. DEPTH counts the nested with-parallelizer extents, so that the
+;; backend is initialized and finalized once.
+(define-record-type <parallelizer>
+  (%make-parallelizer kind options comm state depth)
+  parallelizer?
+  (kind parallelizer-kind)
+  (options parallelizer-options)
+  (comm parallelizer-comm set-parallelizer-comm!)
+  (state parallelizer-state set-parallelizer-state!)
+  (depth parallelizer-depth set-parallelizer-depth!))
+
+(define (parallelizer-option p key default)
+  "Return the option KEY of parallelizer P, or DEFAULT."
+  (match (assq key (parallelizer-options p))
+    ((_ . value) value)
+    (#f default)))
+
+(define current-parallelizer
+  ;; The parallelizer of the run in progress, or #f outside any run.
+  (make-parameter #f))
+
+(define (require-comm p who)
+  "Return the communicator of P, or raise an error from WHO if P is not in
+a run."
+  (or (parallelizer-comm p)
+      (raise-parallelizer-error
+       who "~a is not running: call it inside parallelizer-run" p)))
+
+(define (parallelizer-nprocs p)
+  "Return the number of processes in the current group of parallelizer P:
+the group of the run in progress, or the size of the group a run would
+start."
+  (let ((comm (parallelizer-comm p)))
+    (if comm
+        (%comm-size comm)
+        ((backend-nprocs (lookup-backend (parallelizer-kind p))) p))))
+
+(define (parallelizer-id p)
+  "Return this process's rank in the current group of parallelizer P; 0 is
+the main process."
+  (let ((comm (parallelizer-comm p)))
+    (if comm (%comm-rank comm) 0)))
+
+(define (parallelizer-pid p)
+  "Return the operating-system process id of this process of P."
+  (getpid))
+
+(define (on-main? p)
+  "Return #t if this process is the main process (rank 0) of P."
+  (zero? (parallelizer-id p)))
+
+(define (serial-parallelizer? obj)
+  "Return #t if OBJ is a serial parallelizer."
+  (and (parallelizer? obj) (eq? (parallelizer-kind obj) 'serial)))
+
+(define (multiprocessing-parallelizer? obj)
+  "Return #t if OBJ is a multiprocessing parallelizer."
+  (and (parallelizer? obj) (eq? (parallelizer-kind obj) 'multiprocessing)))
+
+(define (mpi-parallelizer? obj)
+  "Return #t if OBJ is an MPI parallelizer."
+  (and (parallelizer? obj) (eq? (parallelizer-kind obj) 'mpi)))
+
+(set-record-type-printer! <parallelizer>
+  (lambda (p port)
+    (format port "#<~a-parallelizer id=~a nprocs=~a>"
+            (parallelizer-kind p) (parallelizer-id p)
+            (parallelizer-nprocs p))))
+
+;;;
+;;; Backends.
+;;;
+
+;; What a backend provides. INITIALIZE and FINALIZE take the parallelizer
+;; and run once per outermost with-parallelizer extent. RUN takes the
+;; parallelizer, a procedure of no arguments to call on every process of
+;; the group, the ranks of the group (or #f for all) and the timeout in
+;; seconds (or #f); it returns the main process's value. NPROCS tells the
+;; size of the group a run would start.
+(define-record-type <backend>
+  (make-backend name initialize finalize run nprocs)
+  backend?
+  (name backend-name)
+  (initialize backend-initialize)
+  (finalize backend-finalize)
+  (run backend-run)
+  (nprocs backend-nprocs))
+
+(define %backends (make-hash-table))
+
+(define (register-backend! backend)
+  "Make BACKEND the implementation of parallelizers of its kind."
+  (hashq-set! %backends (backend-name backend) backend))
+
+(define (lookup-backend kind)
+  "Return the backend of KIND, or raise an error."
+  (or (hashq-ref %backends kind)
+      (raise-parallelizer-error 'lookup-backend
+                                "no backend named ~s" kind)))
+
+;;;
+;;; Sentinels returned where a restricted procedure did not run.
+;;;
+
+(define-record-type <sentinel>
+  (make-sentinel name)
+  sentinel?
+  (name sentinel-name))
+
+(set-record-type-printer! <sentinel>
+  (lambda (s port)
+    (format port "#<~a>" (sentinel-name s))))
+
+(define in-worker-process
+  ;; What main-restricted procedures return on workers, and what gather and
+  ;; friends return on processes that do not receive the result.
+  (make-sentinel 'in-worker-process))
+
+(define in-main-process
+  ;; What worker-restricted procedures return on the main process.
+  (make-sentinel 'in-main-process))
+
+(define (in-worker-process? obj)
+  "Return #t if OBJ is the in-worker-process sentinel."
+  (eq? obj in-worker-process))
+
+(define (in-main-process? obj)
+  "Return #t if OBJ is the in-main-process sentinel."
+  (eq? obj in-main-process))
+
+;;;
+;;; Errors.
+;;;
+
+;; The error of a process of a run, as seen by the main process.
+(define-exception-type &parallelizer-failure &error
+  make-parallelizer-failure
+  parallelizer-failure?
+  (rank parallelizer-failure-rank)
+  (pid parallelizer-failure-pid)
+  (key parallelizer-failure-key)
+  (message parallelizer-failure-message)
+  (irritants parallelizer-failure-irritants)
+  (backtrace parallelizer-failure-backtrace))
+
+(define (raise-parallelizer-error who message . irritants)
+  "Raise an error with key parallelizer-error from WHO (a symbol or
+string), with MESSAGE formatted over IRRITANTS by simple-format rules."
+  (let ((who (if (symbol? who) (symbol->string who) who)))
+    (scm-error 'parallelizer-error who message irritants #f)))
+
+(define* (raise-parallelizer-failure who #:key rank pid key message irritants
+                                     backtrace)
+  "Raise, from WHO, the error of process RANK (PID) of a run: it had raised
+KEY with MESSAGE and IRRITANTS, and BACKTRACE is the text of its stack.
+The error is catchable as key parallelizer-error and as the condition
+&parallelizer-failure."
+  (let* ((who (if (symbol? who) (symbol->string who) who))
+         (text (format #f "rank ~a (pid ~a) failed: ~a" rank pid
+                       (describe-error key message irritants))))
+    (raise-exception
+     (make-exception
+      (make-parallelizer-failure rank pid key message irritants backtrace)
+      (make-exception-with-origin who)
+      (make-exception-with-message "~a")
+      (make-exception-with-irritants (list text))
+      (make-exception-with-kind-and-args
+       'parallelizer-error (list who "~a" (list text) #f))))))
+
+(define (describe-error key message irritants)
+  ;; MESSAGE may be a format string with ~a/~s over IRRITANTS (scm-error
+  ;; style) or #f when the error did not carry one.
+  (cond
+   ((and (string? message) (list? irritants))
+    (catch #t
+      (lambda () (apply simple-format #f message irritants))
+      (lambda _ (format #f "~a ~s" message irritants))))
+   ((string? message) message)
+   (else (format #f "~s ~s" key irritants))))

@@ -1,0 +1,158 @@
+;;; (parallelizer run) — running a job on every process of a group.
+
+;;; Commentary:
+;;;
+;;; parallelizer-run calls a procedure on every process of a parallelizer's
+;;; group and returns the main process's value. with-parallelizer makes a
+;;; parallelizer the default and keeps its backend initialized across the
+;;; runs inside it. The restricted procedures run only on the main process
+;;; or only on the workers.
+;;;
+;;; Code:
+
+(define-module (parallelizer run)
+  #:use-module (ice-9 match)
+  #:use-module (srfi srfi-1)
+  #:use-module (srfi srfi-9)
+  #:use-module (parallelizer core)
+  #:use-module (parallelizer registry)
+  #:export (parallelizer-run
+            call-with-parallelizer
+            main-restricted
+            worker-restricted
+            make-client-server-runner
+            client-server-runner?
+            client-server-runner-run)
+  #:export-syntax (with-parallelizer))
+
+(define (split-run-arguments who args)
+  "Split ARGS of parallelizer-run into the #:comm ranks, the #:timeout and
+the arguments to pass on to the job, keywords included."
+  (let loop ((args args) (ranks #f) (timeout #f) (rest '()))
+    (match args
+      (() (values ranks timeout (reverse rest)))
+      ((#:comm value . tail) (loop tail (check-ranks who value) timeout rest))
+      ((#:timeout value . tail) (loop tail ranks (check-timeout who value)
+                                      rest))
+      (((? keyword? key) value . tail) (loop tail ranks timeout
+                                             (cons* value key rest)))
+      ((arg . tail) (loop tail ranks timeout (cons arg rest))))))
+
+(define (check-ranks who ranks)
+  (unless (and (list? ranks) (pair? ranks)
+               (every (lambda (r) (and (exact-integer? r) (>= r 0))) ranks))
+    (raise-parallelizer-error
+     who "#:comm must be a list of ranks (non-negative integers), got ~s"
+     ranks))
+  (unless (memv 0 ranks)
+    (raise-parallelizer-error
+     who "#:comm must include rank 0, the main process, got ~s" ranks))
+  (unless (= (length ranks) (length (delete-duplicates ranks)))
+    (raise-parallelizer-error who "#:comm lists a rank twice: ~s" ranks))
+  ranks)
+
+(define (check-timeout who timeout)
+  (unless (or (not timeout) (and (real? timeout) (positive? timeout)))
+    (raise-parallelizer-error
+     who "#:timeout must be a positive number of seconds or #f, got ~s"
+     timeout))
+  timeout)
+
+(define (initialize! p)
+  (when (zero? (parallelizer-depth p))
+    ((backend-initialize (lookup-backend (parallelizer-kind p))) p))
+  (set-parallelizer-depth! p (1+ (parallelizer-depth p))))
+
+(define (finalize! p)
+  (set-parallelizer-depth! p (1- (parallelizer-depth p)))
+  (when (zero? (parallelizer-depth p))
+    ((backend-finalize (lookup-backend (parallelizer-kind p))) p)))
+
+(define (call-with-parallelizer p proc)
+  "Call PROC with the parallelizer that P designates (see
+lookup-parallelizer), made the default for the dynamic extent of the call.
+Its backend is initialized on entry and finalized on exit, once, however
+many runs happen inside."
+  (let ((p (lookup-parallelizer p)))
+    (dynamic-wind
+      (lambda () (initialize! p))
+      (lambda () (call-with-default-parallelizer p (lambda () (proc p))))
+      (lambda () (finalize! p)))))
+
+(define-syntax-rule (with-parallelizer p body ...)
+  "Evaluate BODY with the parallelizer P as the default (see
+call-with-parallelizer)."
+  (call-with-parallelizer p (lambda (ignored) body ...)))
+
+(define (parallelizer-run p proc . args)
+  "Call PROC on every process of the group of parallelizer P, as
+(apply PROC ARGS ... #:parallelizer P), and return the main process's
+value. #:comm RANKS restricts the run to those ranks (renumbered 0..k-1;
+rank 0 must be one of them) and #:timeout SECONDS bounds it; every other
+keyword argument goes to PROC. If any process raises an error, the run
+raises on the main process an error of key parallelizer-error naming the
+rank and the original error."
+  (let ((p (lookup-parallelizer p)))
+    (call-with-values (lambda () (split-run-arguments 'parallelizer-run args))
+      (lambda (ranks timeout rest)
+        (let ((job (lambda ()
+                     (parameterize ((current-parallelizer p))
+                       (apply proc (append rest (list #:parallelizer p)))))))
+          (call-with-parallelizer
+           p
+           (lambda (p)
+             ((backend-run (lookup-backend (parallelizer-kind p)))
+              p job ranks timeout))))))))
+
+(define (keyword-parallelizer args)
+  ;; The parallelizer passed as #:parallelizer in ARGS, else the current
+  ;; one, else the default.
+  (let loop ((args args))
+    (match args
+      ((#:parallelizer (? parallelizer? p) . _) p)
+      ((_ . tail) (loop tail))
+      (() (or (current-parallelizer) (lookup-parallelizer #f))))))
+
+(define (main-restricted proc)
+  "Return a procedure that calls PROC on the main process and returns
+in-worker-process on the others. The parallelizer is the one passed as
+#:parallelizer, or the current one."
+  (lambda args
+    (if (on-main? (keyword-parallelizer args))
+        (apply proc args)
+        in-worker-process)))
+
+(define (worker-restricted proc)
+  "Return a procedure that calls PROC on worker processes and returns
+in-main-process on the main process. The parallelizer is the one passed as
+#:parallelizer, or the current one."
+  (lambda args
+    (if (on-main? (keyword-parallelizer args))
+        in-main-process
+        (apply proc args))))
+
+;;;
+;;; Client/server.
+;;;
+
+(define-record-type <client-server-runner>
+  (%make-client-server-runner client server parallelizer)
+  client-server-runner?
+  (client runner-client)
+  (server runner-server)
+  (parallelizer runner-parallelizer))
+
+(define (make-client-server-runner client server p)
+  "Return a runner whose run calls CLIENT on the main process and SERVER
+on every other process of parallelizer P, each with #:parallelizer."
+  (%make-client-server-runner client server p))
+
+(define (client-server-runner-run runner)
+  "Run RUNNER: CLIENT on the main process, SERVER on the others. Returns
+the client's value."
+  (parallelizer-run (runner-parallelizer runner)
+                    (lambda* (#:key parallelizer)
+                      (if (on-main? parallelizer)
+                          ((runner-client runner) #:parallelizer parallelizer)
+                          ((runner-server runner)
+                           #:parallelizer parallelizer)))))
