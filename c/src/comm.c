@@ -759,6 +759,24 @@ check_type(par_comm *comm, par_dtype type)
   return PAR_OK;
 }
 
+/* Refuse an operator the type has no meaning for before any message is
+ * sent, so every process fails alike instead of only the root. */
+static int
+check_op(par_comm *comm, par_dtype type, par_reduce_op op)
+{
+  if ((unsigned) op >= PAR_REDUCE_COUNT) {
+    return par__comm_fail(comm, PAR_EINVAL, "invalid reduction operator %d",
+                          (int) op);
+  }
+  if ((type == PAR_C32 || type == PAR_C64)
+      && (op == PAR_REDUCE_MIN || op == PAR_REDUCE_MAX)) {
+    return par__comm_fail(comm, PAR_ETYPE,
+                          "%s is not defined on complex numbers (%s)",
+                          par_reduce_op_name(op), par_dtype_name(type));
+  }
+  return PAR_OK;
+}
+
 int
 par_comm_barrier(par_comm *comm)
 {
@@ -948,8 +966,9 @@ par_comm_reduce(par_comm *comm, int root, const void *sendbuf, void *recvbuf,
   if (rc != PAR_OK) {
     return rc;
   }
-  if ((unsigned) op >= PAR_REDUCE_COUNT) {
-    return par__comm_fail(comm, PAR_EINVAL, "invalid reduction operator");
+  rc = check_op(comm, type, op);
+  if (rc != PAR_OK) {
+    return rc;
   }
   if (comm->ops->reduce != NULL && comm->size > 1) {
     return comm->ops->reduce(comm, root, sendbuf, recvbuf, count, type, op);
@@ -970,8 +989,9 @@ par_comm_allreduce(par_comm *comm, const void *sendbuf, void *recvbuf,
   if (rc != PAR_OK) {
     return rc;
   }
-  if ((unsigned) op >= PAR_REDUCE_COUNT) {
-    return par__comm_fail(comm, PAR_EINVAL, "invalid reduction operator");
+  rc = check_op(comm, type, op);
+  if (rc != PAR_OK) {
+    return rc;
   }
   if (comm->ops->allreduce != NULL && comm->size > 1) {
     return comm->ops->allreduce(comm, sendbuf, recvbuf, count, type, op);
