@@ -1,0 +1,54 @@
+/* wire.h — the wire format: Scheme values to CBOR and back. This file is
+ * private to the Guile extension.
+ *
+ * Every message between processes is one CBOR data item (RFC 8949) built
+ * from a Scheme value by par_scm_encode and turned back into an equal value
+ * by par_scm_decode. doc/wire-format.texi describes the format, its tags
+ * and its limits.
+ */
+#ifndef PAR_WIRE_H
+#define PAR_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libguile.h>
+
+/* An output buffer that grows as bytes are appended. DATA is malloc'ed and
+ * owned by the buffer until par_wbuf_free; LEN bytes of it are in use, CAP
+ * allocated. A buffer that starts as PAR_WBUF_INIT needs no other setup. */
+typedef struct par_wbuf {
+  uint8_t *data;
+  size_t len;
+  size_t cap;
+} par_wbuf;
+
+#define PAR_WBUF_INIT {NULL, 0, 0}
+
+/* Free the memory BUF owns and reset it to empty. BUF may be NULL. */
+void par_wbuf_free(par_wbuf *buf);
+
+/* The deepest nesting of containers (lists, vectors, maps, tags...) that
+ * the encoder writes and the decoder accepts. */
+#define PAR_WIRE_MAX_DEPTH 1024
+
+/* Append the CBOR encoding of VALUE to OUT. Raises parallelizer-error from
+ * SUBR for an unsendable value, naming it and its position ("element 3 of a
+ * list inside a vector"); nothing is sent. On such a non-local exit OUT
+ * still owns its memory (possibly with a partial encoding appended): callers
+ * protect it with scm_dynwind_unwind_handler. */
+void par_scm_encode(SCM value, par_wbuf *out, const char *subr);
+
+/* Decode exactly one value occupying all of DATA/LEN. Raises
+ * parallelizer-error from SUBR on malformed input; never crashes, never
+ * leaks, never allocates more than a small multiple of LEN. DATA is only
+ * borrowed: the value shares no memory with it. */
+SCM par_scm_decode(const void *data, size_t len, const char *subr);
+
+/* Hooks set from Scheme by the (parallelizer) module, through
+ * %wire-set-parallelizer-hooks!: values whose struct vtable is RTD travel
+ * as a content-less tag, and decoding that tag calls THUNK, which returns
+ * the receiving process's current parallelizer. */
+void par_scm_wire_set_parallelizer_hooks(SCM rtd, SCM thunk);
+
+#endif /* PAR_WIRE_H */
