@@ -1,0 +1,757 @@
+/* check_mp.c — Check suite "mp": forked groups over shared memory.
+ *
+ * Every test runs in its own process (Check's fork mode, so that
+ * tcase_set_timeout is a hard limit); that process is the group's main
+ * and forks the workers. Workers never return into Check: each test body
+ * returns 0 or a line number, and run_group turns that into the worker's
+ * report through par_mp_worker_exit, which main then checks.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "parallelizer.h"
+#include "par/mp.h"
+
+#define SMALL_RING 4096
+
+/* Why the body failed, in the process where it did. */
+static char fail_msg[512];
+
+#define REQ(cond)                                                           \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      snprintf(fail_msg, sizeof fail_msg, "line %d: %s", __LINE__, #cond);  \
+      return __LINE__;                                                      \
+    }                                                                       \
+  } while (0)
+
+#define REQ_OK(c, expr)                                                     \
+  do {                                                                      \
+    int rc_ = (expr);                                                       \
+    if (rc_ != PAR_OK) {                                                    \
+      snprintf(fail_msg, sizeof fail_msg, "line %d: %s -> %s (%s)",         \
+               __LINE__, #expr, par_err_name(rc_),                          \
+               par_comm_error_detail(c));                                   \
+      return __LINE__;                                                      \
+    }                                                                       \
+  } while (0)
+
+typedef int (*body_fn)(par_mp_group *g, par_comm *c, void *arg);
+
+static double
+now(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static par_mp_group *
+make_group(int nprocs, size_t ring, double timeout)
+{
+  par_mp_options o = {nprocs, timeout, ring, 0};
+  par_mp_group *g = NULL;
+
+  ck_assert_int_eq(par_mp_group_create(&o, &g), PAR_OK);
+  ck_assert_ptr_nonnull(g);
+  return g;
+}
+
+/* Fork G, run BODY everywhere, finish the workers with their outcome and
+ * check on main that every process succeeded. */
+static void
+run_on(par_mp_group *g, body_fn body, void *arg)
+{
+  int n = par_mp_group_size(g), rank = -1, rc;
+  par_mp_worker_status st[16];
+
+  ck_assert_int_le(n, 17);
+  fail_msg[0] = '\0';
+  ck_assert_int_eq(par_mp_group_fork(g, &rank), PAR_OK);
+  rc = body(g, par_mp_group_comm(g), arg);
+  if (rank != 0) {
+    par_mp_worker_exit(g, rc, fail_msg, strlen(fail_msg));
+  }
+  ck_assert_msg(rc == 0, "main: %s", fail_msg);
+  rc = par_mp_group_join(g, st, (size_t) n - 1);
+  for (int i = 0; i < n - 1; i++) {
+    ck_assert_msg(st[i].state == PAR_MP_OK,
+                  "rank %d: %s code %d: %.*s (%s)", st[i].rank,
+                  par_mp_state_name(st[i].state), st[i].code,
+                  (int) st[i].report_len,
+                  st[i].report ? (const char *) st[i].report : "",
+                  par_mp_group_error_detail(g));
+  }
+  ck_assert_int_eq(rc, PAR_OK);
+}
+
+static void
+run_group(int nprocs, size_t ring, body_fn body, void *arg)
+{
+  par_mp_group *g = make_group(nprocs, ring, 20);
+
+  run_on(g, body, arg);
+  par_mp_group_destroy(g);
+}
+
+static unsigned char
+pattern(int from, int to, size_t i)
+{
+  return (unsigned char) (i * 131 + (size_t) from * 17 + (size_t) to * 3);
+}
+
+/* --- core ------------------------------------------------------------------ */
+
+static int
+body_identity(par_mp_group *g, par_comm *c, void *arg)
+{
+  int n = *(int *) arg;
+
+  REQ(c != NULL);
+  REQ(par_comm_size(c) == n);
+  REQ(par_comm_rank(c) == par_mp_group_rank(g));
+  REQ(strcmp(par_comm_backend(c), "multiprocessing") == 0);
+  return 0;
+}
+
+START_TEST(test_create_fork_join)
+{
+  static int sizes[] = {1, 2, 3, 5};
+  int n = sizes[_i];
+
+  run_group(n, 0, body_identity, &n);
+}
+END_TEST
+
+static int
+body_pairs(par_mp_group *g, par_comm *c, void *arg)
+{
+  size_t ring = *(size_t *) arg;
+  size_t lens[] = {0, 1, ring, 10 * ring, ring - 24, 3};
+  int n = par_comm_size(c), me = par_comm_rank(c);
+  unsigned char *buf = malloc(10 * ring + 1);
+
+  REQ(buf != NULL);
+  for (int from = 0; from < n; from++) {
+    for (int to = 0; to < n; to++) {
+      for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        size_t len = lens[k];
+
+        if (from == to || (me != from && me != to)) {
+          continue;
+        }
+        if (me == from) {
+          for (size_t i = 0; i < len; i++) {
+            buf[i] = pattern(from, to, i + k);
+          }
+          REQ_OK(c, par_comm_send(c, to, buf, len));
+        } else {
+          par_msg msg = PAR_MSG_INIT;
+          size_t bad = 0;
+
+          REQ_OK(c, par_comm_recv(c, from, &msg));
+          REQ(msg.len == len);
+          for (size_t i = 0; i < len; i++) {
+            bad += ((const unsigned char *) msg.data)[i]
+                   != pattern(from, to, i + k);
+          }
+          par_msg_release(&msg);
+          REQ(bad == 0);
+        }
+      }
+    }
+  }
+  free(buf);
+  return 0;
+}
+
+START_TEST(test_send_recv_pairs)
+{
+  static int sizes[] = {2, 3, 5};
+  size_t ring = SMALL_RING;
+
+  run_group(sizes[_i], ring, body_pairs, &ring);
+}
+END_TEST
+
+/* Many frames of odd sizes in a row, so that headers and payloads wrap
+ * around the ring at every offset and the sender runs ahead. */
+static int
+body_stream(par_mp_group *g, par_comm *c, void *arg)
+{
+  unsigned char buf[3000];
+
+  if (par_comm_rank(c) == 0) {
+    for (int k = 0; k < 2000; k++) {
+      size_t len = (size_t) (k * 37) % sizeof buf;
+
+      for (size_t i = 0; i < len; i++) {
+        buf[i] = pattern(k, 0, i);
+      }
+      REQ_OK(c, par_comm_send(c, 1, buf, len));
+    }
+  } else if (par_comm_rank(c) == 1) {
+    for (int k = 0; k < 2000; k++) {
+      size_t len = (size_t) (k * 37) % sizeof buf;
+      par_msg msg = PAR_MSG_INIT;
+      size_t bad = 0;
+
+      REQ_OK(c, par_comm_recv(c, 0, &msg));
+      REQ(msg.len == len);
+      for (size_t i = 0; i < len; i++) {
+        bad += ((const unsigned char *) msg.data)[i] != pattern(k, 0, i);
+      }
+      par_msg_release(&msg);
+      REQ(bad == 0);
+    }
+  }
+  return 0;
+}
+
+START_TEST(test_stream_wraps)
+{
+  run_group(2, SMALL_RING, body_stream, NULL);
+}
+END_TEST
+
+/* Each process writes its iteration into shared memory before the barrier;
+ * after it, every other process must have reached that iteration. */
+static int
+body_barrier(par_mp_group *g, par_comm *c, void *arg)
+{
+  _Atomic int *marks = arg;
+  int n = par_comm_size(c), me = par_comm_rank(c);
+
+  for (int it = 1; it <= 2000; it++) {
+    atomic_store(&marks[me], it);
+    REQ_OK(c, par_comm_barrier(c));
+    for (int q = 0; q < n; q++) {
+      REQ(atomic_load(&marks[q]) >= it);
+    }
+    REQ_OK(c, par_comm_barrier(c));
+  }
+  return 0;
+}
+
+START_TEST(test_barrier_loops)
+{
+  static int sizes[] = {2, 3, 5};
+  _Atomic int *marks = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+  ck_assert_ptr_ne(marks, MAP_FAILED);
+  run_group(sizes[_i], 0, body_barrier, (void *) marks);
+  munmap((void *) marks, 4096);
+}
+END_TEST
+
+static int
+body_collectives(par_mp_group *g, par_comm *c, void *arg)
+{
+  int n = par_comm_size(c), me = par_comm_rank(c);
+  size_t counts[8], total = 0;
+  char text[64];
+
+  /* Broadcast of bytes from every root, one larger than a ring. */
+  for (int root = 0; root < n; root++) {
+    size_t len = 3 * SMALL_RING + (size_t) root;
+    unsigned char *src = malloc(len);
+    par_msg msg = PAR_MSG_INIT;
+    size_t bad = 0;
+
+    REQ(src != NULL);
+    for (size_t i = 0; i < len; i++) {
+      src[i] = me == root ? pattern(root, 9, i) : 0;
+    }
+    REQ_OK(c, par_comm_bcast_bytes(c, root, src, len, &msg));
+    REQ(msg.len == len);
+    for (size_t i = 0; i < len; i++) {
+      bad += ((const unsigned char *) msg.data)[i] != pattern(root, 9, i);
+    }
+    par_msg_release(&msg);
+    free(src);
+    REQ(bad == 0);
+  }
+
+  /* Scatter of bytes: rank I gets I + 1 bytes, all equal to I. */
+  {
+    char all[64];
+    par_msg msg = PAR_MSG_INIT;
+    size_t off = 0;
+
+    for (int r = 0; r < n; r++) {
+      counts[r] = (size_t) r + 1;
+      memset(all + off, 'a' + r, counts[r]);
+      off += counts[r];
+    }
+    REQ_OK(c, par_comm_scatterv_bytes(c, 0, me == 0 ? all : NULL,
+                                      me == 0 ? counts : NULL, &msg));
+    REQ(msg.len == (size_t) me + 1);
+    for (size_t i = 0; i < msg.len; i++) {
+      REQ(((const char *) msg.data)[i] == 'a' + me);
+    }
+    par_msg_release(&msg);
+  }
+
+  /* Gather and allgather of bytes: "rank N" from each. */
+  snprintf(text, sizeof text, "rank %d", me);
+  for (int all = 0; all < 2; all++) {
+    par_msg msg = PAR_MSG_INIT;
+    size_t got[8], off = 0;
+
+    if (all) {
+      REQ_OK(c, par_comm_allgatherv_bytes(c, text, strlen(text), &msg, got));
+    } else {
+      REQ_OK(c, par_comm_gatherv_bytes(c, n - 1, text, strlen(text), &msg,
+                                       got));
+    }
+    if (all || me == n - 1) {
+      for (int r = 0; r < n; r++) {
+        char want[64];
+
+        snprintf(want, sizeof want, "rank %d", r);
+        REQ(got[r] == strlen(want));
+        REQ(memcmp((const char *) msg.data + off, want, got[r]) == 0);
+        off += got[r];
+      }
+      REQ(msg.len == off);
+    } else {
+      REQ(msg.len == 0);
+    }
+    par_msg_release(&msg);
+  }
+
+  /* Typed broadcast of doubles. */
+  {
+    double v[1000];
+
+    for (int i = 0; i < 1000; i++) {
+      v[i] = me == 1 % n ? i * 0.5 : -1;
+    }
+    REQ_OK(c, par_comm_bcast(c, 1 % n, v, 1000, PAR_F64));
+    for (int i = 0; i < 1000; i++) {
+      REQ(v[i] == i * 0.5);
+    }
+  }
+
+  /* Typed scatterv, then gatherv and allgatherv back: 10 + R elements
+   * each. */
+  {
+    int32_t all[200], mine[20], back[200];
+    size_t off = 0;
+
+    total = 0;
+    for (int r = 0; r < n; r++) {
+      counts[r] = 10 + (size_t) r;
+      total += counts[r];
+    }
+    for (size_t i = 0; i < total; i++) {
+      all[i] = (int32_t) (i * 7);
+    }
+    REQ_OK(c, par_comm_scatterv(c, 0, all, counts, mine, counts[me],
+                                PAR_S32));
+    for (int r = 0; r < me; r++) {
+      off += counts[r];
+    }
+    for (size_t i = 0; i < counts[me]; i++) {
+      REQ(mine[i] == (int32_t) ((off + i) * 7));
+    }
+    memset(back, 0, sizeof back);
+    REQ_OK(c, par_comm_gatherv(c, 0, mine, counts[me], back, counts,
+                               PAR_S32));
+    if (me == 0) {
+      REQ(memcmp(back, all, total * sizeof *all) == 0);
+    }
+    memset(back, 0, sizeof back);
+    REQ_OK(c, par_comm_allgatherv(c, mine, counts[me], back, counts,
+                                  PAR_S32));
+    REQ(memcmp(back, all, total * sizeof *all) == 0);
+  }
+
+  /* Reductions: sums checked against the closed form. */
+  {
+    int64_t s[100], rs[100];
+    double d[50], rd[50];
+
+    for (int i = 0; i < 100; i++) {
+      s[i] = (int64_t) (me + 1) * i;
+    }
+    for (int i = 0; i < 50; i++) {
+      d[i] = (me + 1) * 0.25 * i;
+    }
+    memset(rs, 0, sizeof rs);
+    REQ_OK(c, par_comm_reduce(c, 0, s, rs, 100, PAR_S64, PAR_REDUCE_SUM));
+    if (me == 0) {
+      for (int i = 0; i < 100; i++) {
+        REQ(rs[i] == (int64_t) n * (n + 1) / 2 * i);
+      }
+    }
+    REQ_OK(c, par_comm_allreduce(c, d, rd, 50, PAR_F64, PAR_REDUCE_SUM));
+    for (int i = 0; i < 50; i++) {
+      REQ(rd[i] == n * (n + 1) / 2 * 0.25 * i);
+    }
+    REQ_OK(c, par_comm_allreduce(c, s, rs, 100, PAR_S64, PAR_REDUCE_MAX));
+    for (int i = 0; i < 100; i++) {
+      REQ(rs[i] == (int64_t) n * i);
+    }
+  }
+  REQ_OK(c, par_comm_barrier(c));
+  return 0;
+}
+
+START_TEST(test_collectives)
+{
+  static int sizes[] = {1, 2, 3, 5};
+
+  run_group(sizes[_i], SMALL_RING, body_collectives, NULL);
+}
+END_TEST
+
+/* A group forked several times runs fresh each time. */
+START_TEST(test_refork)
+{
+  par_mp_group *g = make_group(3, SMALL_RING, 20);
+  size_t ring = SMALL_RING;
+
+  for (int i = 0; i < 3; i++) {
+    run_on(g, body_pairs, &ring);
+  }
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+/* --- faults ------------------------------------------------------------------ */
+
+/* Fork a group of N; in workers run WORKER(g, rank) (which must not
+ * return); return the group in main. */
+static par_mp_group *
+fork_with(int n, double timeout, void (*worker)(par_mp_group *, int))
+{
+  par_mp_group *g = make_group(n, SMALL_RING, timeout);
+  int rank = -1;
+
+  ck_assert_int_eq(par_mp_group_fork(g, &rank), PAR_OK);
+  if (rank != 0) {
+    worker(g, rank);
+    par_mp_worker_exit(g, 99, "worker returned", 15);
+  }
+  return g;
+}
+
+static void
+worker_exit3(par_mp_group *g, int rank)
+{
+  usleep(100 * 1000);
+  _exit(3);
+}
+
+START_TEST(test_early_exit)
+{
+  par_mp_group *g = fork_with(2, 0, worker_exit3);
+  par_comm *c = par_mp_group_comm(g);
+  par_mp_worker_status st;
+  par_msg msg = PAR_MSG_INIT;
+  double t0 = now(), dt;
+  int rc = par_comm_recv(c, 1, &msg);
+
+  dt = now() - t0;
+  ck_assert_msg(rc == PAR_EPEER, "recv -> %s", par_err_name(rc));
+  ck_assert_msg(dt < 1.1, "took %g s", dt);
+  ck_assert_msg(strstr(par_comm_error_detail(c), "rank 1") != NULL
+                    && strstr(par_comm_error_detail(c), "code 3") != NULL,
+                "detail: %s", par_comm_error_detail(c));
+  ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
+  ck_assert_int_eq(st.state, PAR_MP_EXITED);
+  ck_assert_int_eq(st.code, 3);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static void
+worker_kill_mid_collective(par_mp_group *g, int rank)
+{
+  par_comm *c = par_mp_group_comm(g);
+  double x[4] = {1, 2, 3, 4}, y[4];
+  int rc = PAR_OK;
+
+  for (int it = 0; it < 1000000 && rc == PAR_OK; it++) {
+    if (rank == 2 && it == 50) {
+      raise(SIGKILL);
+    }
+    rc = par_comm_allreduce(c, x, y, 4, PAR_F64, PAR_REDUCE_SUM);
+  }
+  par_mp_worker_exit(g, rc, par_comm_error_detail(c),
+                     strlen(par_comm_error_detail(c)));
+}
+
+START_TEST(test_kill_mid_collective)
+{
+  par_mp_group *g = fork_with(3, 0, worker_kill_mid_collective);
+  par_comm *c = par_mp_group_comm(g);
+  par_mp_worker_status st[2];
+  double x[4] = {1, 2, 3, 4}, y[4], t0 = 0, dt;
+  int rc = PAR_OK;
+
+  for (int it = 0; it < 1000000 && rc == PAR_OK; it++) {
+    t0 = now();
+    rc = par_comm_allreduce(c, x, y, 4, PAR_F64, PAR_REDUCE_SUM);
+  }
+  dt = now() - t0;
+  ck_assert_msg(rc == PAR_EPEER || rc == PAR_EABORTED, "allreduce -> %s",
+                par_err_name(rc));
+  ck_assert_msg(dt < 1.1, "took %g s", dt);
+  ck_assert_int_eq(par_mp_group_join(g, st, 2), PAR_EPEER);
+  ck_assert_int_eq(st[1].state, PAR_MP_SIGNALED);
+  ck_assert_int_eq(st[1].code, SIGKILL);
+  ck_assert_int_ne(st[0].state, PAR_MP_OK);
+  ck_assert_ptr_nonnull(strstr(par_mp_group_error_detail(g), "signal 9"));
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static void
+worker_report(par_mp_group *g, int rank)
+{
+  par_mp_worker_exit(g, 7, "boom: something went wrong", 26);
+}
+
+START_TEST(test_failure_report)
+{
+  par_mp_group *g = fork_with(2, 0, worker_report);
+  par_comm *c = par_mp_group_comm(g);
+  par_mp_worker_status st;
+  double t0 = now();
+  int rc = par_comm_barrier(c);
+
+  ck_assert_msg(rc == PAR_EPEER, "barrier -> %s", par_err_name(rc));
+  ck_assert(now() - t0 < 1.1);
+  ck_assert_ptr_nonnull(strstr(par_comm_error_detail(c), "status 7"));
+  ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
+  ck_assert_int_eq(st.state, PAR_MP_FAILED);
+  ck_assert_int_eq(st.code, 7);
+  ck_assert_uint_eq(st.report_len, 26);
+  ck_assert(memcmp(st.report, "boom: something went wrong", 26) == 0);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static void
+worker_sleep(par_mp_group *g, int rank)
+{
+  for (;;) {
+    pause();
+  }
+}
+
+START_TEST(test_main_timeout)
+{
+  par_mp_group *g = fork_with(3, 0.3, worker_sleep);
+  par_comm *c = par_mp_group_comm(g);
+  par_mp_worker_status st[2];
+  par_msg msg = PAR_MSG_INIT;
+  double t0 = now(), dt;
+  int rc = par_comm_recv(c, 2, &msg);
+
+  dt = now() - t0;
+  ck_assert_msg(rc == PAR_ETIMEDOUT, "recv -> %s", par_err_name(rc));
+  ck_assert_msg(dt >= 0.29 && dt < 1.0, "took %g s", dt);
+  par_mp_group_kill(g);
+  ck_assert_int_eq(par_mp_group_join(g, st, 2), PAR_EPEER);
+  ck_assert_int_eq(st[0].state, PAR_MP_STOPPED);
+  ck_assert_int_eq(st[1].state, PAR_MP_STOPPED);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static void
+worker_deadlock(par_mp_group *g, int rank)
+{
+  par_comm *c = par_mp_group_comm(g);
+  par_msg msg = PAR_MSG_INIT;
+  int rc = par_comm_recv(c, 0, &msg);
+
+  par_mp_worker_exit(g, rc, par_comm_error_detail(c),
+                     strlen(par_comm_error_detail(c)));
+}
+
+START_TEST(test_deadlock)
+{
+  par_mp_group *g = fork_with(2, 0, worker_deadlock);
+  par_comm *c = par_mp_group_comm(g);
+  par_mp_worker_status st;
+  par_msg msg = PAR_MSG_INIT;
+  double t0 = now();
+  int rc = par_comm_recv(c, 1, &msg);
+
+  ck_assert_msg(rc == PAR_ETIMEDOUT, "recv -> %s", par_err_name(rc));
+  ck_assert(now() - t0 < 1.0);
+  ck_assert_msg(strstr(par_comm_error_detail(c), "deadlock") != NULL,
+                "detail: %s", par_comm_error_detail(c));
+  ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+/* A worker waiting on main while main joins is a deadlock too: the
+ * worker finds out and fails instead of hanging. */
+START_TEST(test_join_deadlock)
+{
+  par_mp_group *g = fork_with(2, 0, worker_deadlock);
+  par_mp_worker_status st;
+  double t0 = now();
+
+  ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
+  ck_assert(now() - t0 < 1.0);
+  ck_assert_int_eq(st.state, PAR_MP_FAILED);
+  ck_assert_int_eq(st.code, PAR_ETIMEDOUT);
+  ck_assert_ptr_nonnull(memmem(st.report, st.report_len, "deadlock", 8));
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static void
+worker_die_later(par_mp_group *g, int rank)
+{
+  usleep(200 * 1000);
+  raise(SIGKILL);
+}
+
+START_TEST(test_join_signal)
+{
+  par_mp_group *g = fork_with(3, 0, worker_die_later);
+  par_mp_worker_status st[2];
+  double t0 = now(), dt;
+
+  ck_assert_int_eq(par_mp_group_join(g, st, 2), PAR_EPEER);
+  dt = now() - t0;
+  ck_assert_msg(dt < 1.2, "took %g s", dt);
+  ck_assert(st[0].state == PAR_MP_SIGNALED || st[1].state
+                                                  == PAR_MP_SIGNALED);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static int
+interrupt_after(void *data)
+{
+  return --*(int *) data <= 0;
+}
+
+START_TEST(test_interrupt)
+{
+  par_mp_group *g = fork_with(2, 0, worker_sleep);
+  par_comm *c = par_mp_group_comm(g);
+  par_msg msg = PAR_MSG_INIT;
+  int calls = 3;
+
+  par_comm_set_interrupt_check(c, interrupt_after, &calls);
+  ck_assert_int_eq(par_comm_recv(c, 1, &msg), PAR_EINTR);
+  /* The interrupt came before any byte: the channel is still usable. */
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+static int
+count_fds(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+
+  ck_assert_ptr_nonnull(d);
+  while (readdir(d) != NULL) {
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static int
+body_barrier_once(par_mp_group *g, par_comm *c, void *arg)
+{
+  REQ_OK(c, par_comm_barrier(c));
+  return 0;
+}
+
+START_TEST(test_cycles)
+{
+  int fds = count_fds();
+
+  for (int i = 0; i < 200; i++) {
+    run_group(3, SMALL_RING, body_barrier_once, NULL);
+    ck_assert_int_eq(count_fds(), fds);
+  }
+  /* No child is left, not even a zombie. */
+  errno = 0;
+  ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+  ck_assert_int_eq(errno, ECHILD);
+}
+END_TEST
+
+START_TEST(test_destroy_reaps)
+{
+  par_mp_group *g = fork_with(4, 0, worker_sleep);
+
+  par_mp_group_destroy(g);
+  errno = 0;
+  ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+  ck_assert_int_eq(errno, ECHILD);
+}
+END_TEST
+
+static Suite *
+mp_suite(void)
+{
+  Suite *s = suite_create("mp");
+  TCase *core = tcase_create("core");
+  TCase *faults = tcase_create("faults");
+
+  tcase_set_timeout(core, 60);
+  tcase_add_loop_test(core, test_create_fork_join, 0, 4);
+  tcase_add_loop_test(core, test_send_recv_pairs, 0, 3);
+  tcase_add_test(core, test_stream_wraps);
+  tcase_add_loop_test(core, test_barrier_loops, 0, 3);
+  tcase_add_loop_test(core, test_collectives, 0, 4);
+  tcase_add_test(core, test_refork);
+  suite_add_tcase(s, core);
+
+  tcase_set_timeout(faults, 30);
+  tcase_add_test(faults, test_early_exit);
+  tcase_add_test(faults, test_kill_mid_collective);
+  tcase_add_test(faults, test_failure_report);
+  tcase_add_test(faults, test_main_timeout);
+  tcase_add_test(faults, test_deadlock);
+  tcase_add_test(faults, test_join_deadlock);
+  tcase_add_test(faults, test_join_signal);
+  tcase_add_test(faults, test_interrupt);
+  tcase_add_test(faults, test_cycles);
+  tcase_add_test(faults, test_destroy_reaps);
+  suite_add_tcase(s, faults);
+  return s;
+}
+
+int
+main(void)
+{
+  SRunner *sr = srunner_create(mp_suite());
+  int failed;
+
+  /* Fork mode is what makes tcase_set_timeout a hard limit; the workers
+   * of each test never return into the runner (see run_on). */
+  srunner_set_fork_status(sr, CK_FORK);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
