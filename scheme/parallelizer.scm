@@ -18,7 +18,6 @@
 ;;; Code:
 
 (define-module (parallelizer)
-  #:use-module (parallelizer primitives)
   #:use-module (parallelizer core)
   #:use-module (parallelizer wire)
   #:use-module (parallelizer registry)
@@ -27,6 +26,9 @@
   #:use-module (parallelizer backend serial)
   #:use-module (parallelizer backend multiprocessing)
   #:use-module (parallelizer backend mpi)
+  ;; Guile's socket procedure `send' is replaced: inside a job, send means
+  ;; sending a value to another process.
+  #:re-export-and-replace (send)
   #:re-export (;; Parallelizer objects.
                make-serial-parallelizer
                make-multiprocessing-parallelizer
@@ -71,7 +73,6 @@
                parallelizer-failure-backtrace
 
                ;; Communication.
-               send
                receive
                broadcast
                scatter

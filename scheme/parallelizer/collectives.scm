@@ -18,8 +18,8 @@
   #:use-module (rnrs bytevectors)
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
-  #:export (send
-            receive
+  #:replace (send)
+  #:export (receive
             broadcast
             scatter
             gather
@@ -223,7 +223,7 @@ vector or array" data))))
   (match chunks
     (() '())
     (((? list?) . _) (apply append chunks))
-    (((? vector?) . _) (apply vector-append chunks))
+    (((? vector?) . _) (list->vector (append-map vector->list chunks)))
     (((? bytevector? first) . _)
      (let* ((type (array-type first))
             (total (apply + (map bytevector-length chunks)))
@@ -259,7 +259,7 @@ vector or array" data))))
   (define (call x) (apply proc x extra-args))
   (cond
    ((list? chunk) (map call chunk))
-   ((vector? chunk) (vector-map call chunk))
+   ((vector? chunk) (list->vector (map call (vector->list chunk))))
    ((bytevector? chunk)
     (let ((results (map call (array->list chunk)))
           (type (array-type chunk)))

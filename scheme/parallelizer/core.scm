@@ -60,7 +60,16 @@
             parallelizer-failure-irritants
             parallelizer-failure-backtrace
             raise-parallelizer-error
-            raise-parallelizer-failure))
+            raise-parallelizer-failure
+            call-capturing-error
+            job-error?
+            job-error-key
+            job-error-message
+            job-error-irritants
+            job-error-backtrace
+            job-error->list
+            list->job-error
+            raise-job-error))
 
 ;;;
 ;;; Parallelizer objects.
@@ -146,7 +155,9 @@ the main process."
 ;; and run once per outermost with-parallelizer extent. RUN takes the
 ;; parallelizer, a procedure of no arguments to call on every process of
 ;; the group, the ranks of the group (or #f for all) and the timeout in
-;; seconds (or #f); it returns the main process's value. NPROCS tells the
+;; seconds (or #f). The procedure returns the job's value or, if the job
+;; raised, a job error; RUN returns the main process's value or raises the
+;; first job error (by rank) with raise-job-error. NPROCS tells the
 ;; size of the group a run would start.
 (define-record-type <backend>
   (make-backend name initialize finalize run nprocs)
@@ -232,11 +243,19 @@ The error is catchable as key parallelizer-error and as the condition
     (raise-exception
      (make-exception
       (make-parallelizer-failure rank pid key message irritants backtrace)
-      (make-exception-with-origin who)
-      (make-exception-with-message "~a")
-      (make-exception-with-irritants (list text))
-      (make-exception-with-kind-and-args
-       'parallelizer-error (list who "~a" (list text) #f))))))
+      (make-exception-from-throw 'parallelizer-error
+                                 (list who "~a" (list text) #f))))))
+
+;; Print our errors as Guile prints its own: "In procedure WHO: message".
+(set-exception-printer!
+ 'parallelizer-error
+ (lambda (port key args default-printer)
+   (match args
+     ((who (? string? message) (? list? irritants) . _)
+      (when who
+        (format port "In procedure ~a: " who))
+      (apply simple-format port message irritants))
+     (_ (default-printer)))))
 
 (define (describe-error key message irritants)
   ;; MESSAGE may be a format string with ~a/~s over IRRITANTS (scm-error
@@ -248,3 +267,66 @@ The error is catchable as key parallelizer-error and as the condition
       (lambda _ (format #f "~a ~s" message irritants))))
    ((string? message) message)
    (else (format #f "~s ~s" key irritants))))
+
+;;;
+;;; Errors of a job, captured where they happen.
+;;;
+
+;; What a process knows of the error its job raised: the throw KEY, the
+;; MESSAGE and IRRITANTS when the error had scm-error's shape, and the text
+;; of the stack at the point of the raise.
+(define-record-type <job-error>
+  (make-job-error key message irritants backtrace)
+  job-error?
+  (key job-error-key)
+  (message job-error-message)
+  (irritants job-error-irritants)
+  (backtrace job-error-backtrace))
+
+(define (job-error->list e)
+  "Return the job error E as a list that can travel between processes."
+  (list (job-error-key e) (job-error-message e) (job-error-irritants e)
+        (job-error-backtrace e)))
+
+(define (list->job-error lst)
+  "The inverse of job-error->list."
+  (match lst
+    ((key message irritants backtrace)
+     (make-job-error key message irritants backtrace))))
+
+(define (throw-arguments->job-error key args backtrace)
+  (match (cons key args)
+    ;; scm-error's shape: (subr message irritants rest).
+    ((_ (or #f (? string?) (? symbol?)) (? string? message)
+        (? list? irritants) . _)
+     (make-job-error key message irritants backtrace))
+    ;; raise of a non-exception object arrives as %exception.
+    (('%exception obj)
+     (make-job-error key "~s" (list obj) backtrace))
+    (_ (make-job-error key #f args backtrace))))
+
+(define (call-capturing-error thunk)
+  "Call THUNK. Return its value, or a job error describing what it raised,
+with the backtrace taken where it was raised."
+  (let ((backtrace #f))
+    (catch #t
+      thunk
+      (lambda (key . args)
+        (throw-arguments->job-error key args (or backtrace "")))
+      (lambda (key . args)
+        (set! backtrace
+          (call-with-output-string
+            (lambda (port)
+              (let ((stack (make-stack #t 2)))
+                (when stack
+                  (display-backtrace stack port))))))))))
+
+(define (raise-job-error who rank pid e)
+  "Raise, from WHO, the job error E of process RANK (PID)."
+  (raise-parallelizer-failure who
+                              #:rank rank
+                              #:pid pid
+                              #:key (job-error-key e)
+                              #:message (job-error-message e)
+                              #:irritants (job-error-irritants e)
+                              #:backtrace (job-error-backtrace e)))

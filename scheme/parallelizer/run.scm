@@ -95,9 +95,14 @@ rank and the original error."
   (let ((p (lookup-parallelizer p)))
     (call-with-values (lambda () (split-run-arguments 'parallelizer-run args))
       (lambda (ranks timeout rest)
+        ;; The job returns its value or a job error: backends decide how
+        ;; an error reaches the main process.
         (let ((job (lambda ()
-                     (parameterize ((current-parallelizer p))
-                       (apply proc (append rest (list #:parallelizer p)))))))
+                     (call-capturing-error
+                      (lambda ()
+                        (parameterize ((current-parallelizer p))
+                          (apply proc
+                                 (append rest (list #:parallelizer p)))))))))
           (call-with-parallelizer
            p
            (lambda (p)

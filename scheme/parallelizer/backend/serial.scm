@@ -23,7 +23,10 @@ collectives are identities."
     (raise-parallelizer-error
      'parallelizer-run
      "a serial parallelizer has only rank 0, but #:comm is ~s" ranks))
-  (thunk))
+  (let ((result (thunk)))
+    (if (job-error? result)
+        (raise-job-error 'parallelizer-run 0 (getpid) result)
+        result)))
 
 (register-backend!
  (make-backend 'serial
