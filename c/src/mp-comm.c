@@ -54,6 +54,7 @@ typedef struct mp_comm {
   double spin;
   mp_chan *out;       /* SIZE channels: rank -> peer */
   mp_chan *in;        /* SIZE channels: peer -> rank */
+  int bc_broken;      /* a broadcast stopped half-way */
   int *pidfds;        /* workers: a pidfd per sibling, -1 until opened */
   struct pollfd *pfds;
 } mp_comm;
@@ -85,6 +86,23 @@ cpu_relax(void)
 
 /* --- Conditions ------------------------------------------------------------ */
 
+/* Free bytes of the broadcast ring: its size less what the slowest
+ * process has yet to read. The root keeps its own head at the tail. */
+static uint32_t
+bc_free(par_mp_group *g)
+{
+  uint32_t tail = atomic_load(&g->ctl->bc.tail), most = 0;
+
+  for (int q = 0; q < g->nprocs; q++) {
+    uint32_t behind = tail - atomic_load(&g->ctl->procs[q].bc_head);
+
+    if (behind > most) {
+      most = behind;
+    }
+  }
+  return (uint32_t) g->bcast_bytes - most;
+}
+
 /* Whether process WHO, waiting for KIND on PEER with NEED, may go on. Read
  * from shared memory only, so that any process can evaluate it for any
  * other (deadlock detection). */
@@ -104,6 +122,14 @@ cond_holds(par_mp_group *g, int who, int kind, int peer, uint32_t need)
            >= need;
   case MP_WAIT_BARRIER:
     return atomic_load(&g->ctl->bar_gen) != need;
+  case MP_WAIT_BC_RECV:
+    return atomic_load(&g->ctl->bc.tail)
+               - atomic_load(&g->ctl->procs[who].bc_head)
+           >= need;
+  case MP_WAIT_BC_SEND:
+    return bc_free(g) >= need;
+  case MP_WAIT_BC_CLAIM:
+    return atomic_load(&g->ctl->bc.writer) == 0;
   default:
     return 0;
   }
@@ -124,6 +150,15 @@ describe_wait(int kind, int peer, char *buf, size_t size)
     break;
   case MP_WAIT_JOIN:
     snprintf(buf, size, "waits for the workers to finish");
+    break;
+  case MP_WAIT_BC_RECV:
+    snprintf(buf, size, "waits in broadcast from rank %d", peer);
+    break;
+  case MP_WAIT_BC_SEND:
+    snprintf(buf, size, "waits in broadcast for the others to read");
+    break;
+  case MP_WAIT_BC_CLAIM:
+    snprintf(buf, size, "waits in broadcast for another root to finish");
     break;
   default:
     snprintf(buf, size, "runs");
@@ -218,7 +253,8 @@ check_peers(mp_comm *m, const mp_wait *w)
       score = 3; /* died */
     } else if (p->report_status != 0) {
       score = 2; /* reported a failure */
-    } else if (w->kind == MP_WAIT_BARRIER || w->peer == q) {
+    } else if (w->kind == MP_WAIT_BARRIER || w->kind == MP_WAIT_BC_SEND
+               || w->peer == q) {
       score = 1; /* finished, and we wait on it */
     } else {
       continue;
@@ -314,7 +350,11 @@ run_checks(mp_comm *m, mp_wait *w, double now)
   if (rc == PAR_OK) {
     rc = check_peers(m, w);
   }
-  if (rc == PAR_OK && now - w->start >= DEADLOCK_AFTER) {
+  /* Main looks sooner than workers, so that it is usually the one to
+   * report a deadlock, with the whole picture, rather than a worker whose
+   * failure main would only see as "rank N failed". */
+  if (rc == PAR_OK
+      && now - w->start >= DEADLOCK_AFTER * (m->rank == 0 ? 1 : 3)) {
     rc = detect_deadlock(m);
   }
   return rc;
@@ -374,6 +414,18 @@ wait_until(mp_comm *m, mp_wait *w)
     word = &par__mp_ring(g, m->rank, w->peer)->head;
     sleepers = &par__mp_ring(g, m->rank, w->peer)->prod_sleeping;
     break;
+  case MP_WAIT_BC_RECV:
+    word = &g->ctl->bc.tail;
+    sleepers = &g->ctl->bc.cons_sleeping;
+    break;
+  case MP_WAIT_BC_SEND:
+    word = &g->ctl->bc.progress;
+    sleepers = &g->ctl->bc.prod_sleeping;
+    break;
+  case MP_WAIT_BC_CLAIM:
+    word = &g->ctl->bc.writer;
+    sleepers = &g->ctl->bc.claim_sleeping;
+    break;
   default:
     word = &g->ctl->bar_gen;
     sleepers = &g->ctl->bar_sleepers;
@@ -402,8 +454,11 @@ wait_until(mp_comm *m, mp_wait *w)
       publish(m, w);
       continue; /* look once more now that others can see us */
     }
+    /* Announce the sleep, then look again: whoever changes the condition
+     * after this sees the announcement and wakes us. */
     atomic_fetch_add(sleepers, 1);
-    if (atomic_load(word) == seen) {
+    if (atomic_load(word) == seen
+        && !cond_holds(g, m->rank, w->kind, w->peer, w->need)) {
       par__mp_futex_wait(word, seen, WAIT_SLICE);
     }
     atomic_fetch_sub(sleepers, 1);
@@ -702,6 +757,238 @@ broke:
   return rc;
 }
 
+/* --- Broadcast ---------------------------------------------------------------- */
+
+/* Stream N bytes of SRC into the broadcast ring (root only). */
+static int
+bc_put(mp_comm *m, const void *src, size_t n)
+{
+  par_mp_group *g = m->g;
+  mp_bcast *bc = &g->ctl->bc;
+  _Atomic uint32_t *own = &g->ctl->procs[m->rank].bc_head;
+  uint32_t size = (uint32_t) g->bcast_bytes, piece_max = size / 4;
+  uint32_t tail = atomic_load(&bc->tail);
+  const unsigned char *p = src;
+
+  while (n > 0) {
+    uint32_t need = n < piece_max ? (uint32_t) n : piece_max;
+    uint32_t free = bc_free(g), piece;
+
+    if (free < need) {
+      mp_wait w;
+      int rc;
+
+      wait_init(&w, MP_WAIT_BC_SEND, -1, need, PAR_OPKIND_BCAST);
+      rc = wait_until(m, &w);
+      if (rc != PAR_OK) {
+        return rc;
+      }
+      continue;
+    }
+    piece = n < free ? (uint32_t) n : free;
+    if (piece > piece_max) {
+      piece = piece_max;
+    }
+    copy_in(g->bdata, size - 1, tail, p, piece);
+    tail += piece;
+    atomic_store(own, tail);
+    atomic_store_explicit(&bc->tail, tail, memory_order_release);
+    wake_if_sleeping(&bc->cons_sleeping, &bc->tail);
+    p += piece;
+    n -= piece;
+  }
+  return PAR_OK;
+}
+
+/* Stream N bytes out of the broadcast ring into DST (a receiver). */
+static int
+bc_get(mp_comm *m, int root, void *dst, size_t n)
+{
+  par_mp_group *g = m->g;
+  mp_bcast *bc = &g->ctl->bc;
+  _Atomic uint32_t *own = &g->ctl->procs[m->rank].bc_head;
+  uint32_t size = (uint32_t) g->bcast_bytes;
+  uint32_t head = atomic_load(own);
+  unsigned char *p = dst;
+
+  while (n > 0) {
+    uint32_t avail = atomic_load_explicit(&bc->tail, memory_order_acquire)
+                     - head;
+    uint32_t piece;
+
+    if (avail == 0) {
+      mp_wait w;
+      int rc;
+
+      wait_init(&w, MP_WAIT_BC_RECV, root, 1, PAR_OPKIND_BCAST);
+      rc = wait_until(m, &w);
+      if (rc != PAR_OK) {
+        return rc;
+      }
+      continue;
+    }
+    piece = n < avail ? (uint32_t) n : avail;
+    copy_out(g->bdata, size - 1, head, p, piece);
+    head += piece;
+    atomic_store(own, head);
+    if (atomic_load(&bc->prod_sleeping) != 0) {
+      atomic_fetch_add(&bc->progress, 1);
+      par__mp_futex_wake(&bc->progress, INT_MAX);
+    }
+    p += piece;
+    n -= piece;
+  }
+  return PAR_OK;
+}
+
+/* Root: claim the ring, write the frame once, release the ring. */
+static int
+bc_root(mp_comm *m, uint32_t aux, const void *buf, size_t len)
+{
+  par_comm *comm = m->comm;
+  mp_bcast *bc = &m->g->ctl->bc;
+  par__hdr hdr = {PAR_OPKIND_BCAST, comm->coll_seq, aux, 0, len};
+  uint32_t expected = 0;
+  int rc;
+
+  if (m->bc_broken) {
+    return par__comm_fail(comm, PAR_EABORTED,
+                          "an earlier broadcast on rank %d stopped half-way",
+                          m->rank);
+  }
+  /* The previous root may still be letting go of the ring. */
+  while (!atomic_compare_exchange_strong(&bc->writer, &expected,
+                                         (uint32_t) m->rank + 1)) {
+    mp_wait w;
+
+    wait_init(&w, MP_WAIT_BC_CLAIM, (int) expected - 1, 0,
+              PAR_OPKIND_BCAST);
+    rc = wait_until(m, &w);
+    if (rc != PAR_OK) {
+      return rc;
+    }
+    expected = 0;
+  }
+  rc = bc_put(m, &hdr, HDR_BYTES);
+  if (rc == PAR_OK) {
+    rc = bc_put(m, buf, len);
+  }
+  if (rc != PAR_OK) {
+    m->bc_broken = 1;
+  }
+  atomic_store(&bc->writer, 0);
+  wake_if_sleeping(&bc->claim_sleeping, &bc->writer);
+  return rc;
+}
+
+/* Receiver: read the frame header from ROOT and check it against this
+ * collective. TYPE is -1 for bytes; otherwise the payload must be exactly
+ * LEN bytes of TYPE. */
+static int
+bc_leaf_header(mp_comm *m, int root, int type, size_t len, par__hdr *hdr)
+{
+  par_comm *comm = m->comm;
+  mp_wait w;
+  int rc;
+
+  if (m->bc_broken) {
+    return par__comm_fail(comm, PAR_EABORTED,
+                          "an earlier broadcast on rank %d stopped half-way",
+                          m->rank);
+  }
+  wait_init(&w, MP_WAIT_BC_RECV, root, HDR_BYTES, PAR_OPKIND_BCAST);
+  rc = wait_until(m, &w);
+  if (rc == PAR_OK) {
+    rc = bc_get(m, root, hdr, HDR_BYTES);
+  }
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  if (hdr->op != PAR_OPKIND_BCAST || hdr->seq != comm->coll_seq) {
+    m->bc_broken = 1;
+    return par__comm_fail(comm, PAR_EMISMATCH,
+                          "rank %d is in broadcast (collective #%u) from "
+                          "rank %d but found %s (collective #%u) in the "
+                          "broadcast channel",
+                          m->rank, comm->coll_seq, root,
+                          par_opkind_name((par_opkind) hdr->op), hdr->seq);
+  }
+  if (type >= 0 && (hdr->aux != (uint32_t) type || hdr->len != len)) {
+    m->bc_broken = 1;
+    return par__comm_fail(comm, PAR_ESIZE,
+                          "rank %d expected %zu bytes of %s in broadcast "
+                          "but the root sent %llu bytes of %s",
+                          m->rank, len, par_dtype_name((par_dtype) type),
+                          (unsigned long long) hdr->len,
+                          hdr->aux < PAR_DTYPE_COUNT
+                              ? par_dtype_name((par_dtype) hdr->aux)
+                              : "an unknown type");
+  }
+  return PAR_OK;
+}
+
+static int
+mp_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
+               par_msg *out)
+{
+  mp_comm *m = comm->impl;
+  par__hdr hdr;
+  void *data = NULL;
+  int rc;
+
+  if (m->rank == root) {
+    rc = bc_root(m, 0, buf, len);
+    if (rc == PAR_OK) {
+      par__msg_borrow(out, buf, len);
+    }
+    return rc;
+  }
+  rc = bc_leaf_header(m, root, -1, 0, &hdr);
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  if (hdr.len > 0) {
+    data = malloc((size_t) hdr.len);
+  }
+  rc = bc_get(m, root, data, (size_t) hdr.len);
+  if (rc != PAR_OK || (data == NULL && hdr.len > 0)) {
+    free(data);
+    if (rc != PAR_OK) {
+      m->bc_broken = 1;
+      return rc;
+    }
+    return par__comm_fail(comm, PAR_ENOMEM,
+                          "rank %d cannot allocate %llu bytes for a "
+                          "broadcast", m->rank,
+                          (unsigned long long) hdr.len);
+  }
+  par__msg_take_malloc(out, data, (size_t) hdr.len);
+  return PAR_OK;
+}
+
+/* Typed: receivers read straight into their buffer, with no copy between. */
+static int
+mp_bcast_typed(par_comm *comm, int root, void *buf, size_t count,
+               par_dtype type)
+{
+  mp_comm *m = comm->impl;
+  size_t len = count * par_dtype_size(type);
+  par__hdr hdr;
+  int rc;
+
+  if (m->rank == root) {
+    return bc_root(m, (uint32_t) type, buf, len);
+  }
+  rc = bc_leaf_header(m, root, (int) type, len, &hdr);
+  if (rc == PAR_OK) {
+    rc = bc_get(m, root, buf, len);
+    if (rc != PAR_OK) {
+      m->bc_broken = 1;
+    }
+  }
+  return rc;
+}
+
 /* --- Barrier ----------------------------------------------------------------- */
 
 static int
@@ -789,6 +1076,8 @@ static const par__comm_ops mp_ops = {
     .send = mp_send,
     .recv = mp_recv,
     .barrier = mp_barrier,
+    .bcast_bytes = mp_bcast_bytes,
+    .bcast = mp_bcast_typed,
     .abort = mp_abort,
     .destroy = mp_destroy,
 };

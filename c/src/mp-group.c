@@ -23,8 +23,12 @@
 
 #define DEFAULT_RING_BYTES ((size_t) 256 * 1024)
 #define DEFAULT_REPORT_BYTES ((size_t) 1024 * 1024)
-#define MAX_RING_BYTES ((size_t) 1 << 30)
+#define MAX_RING_BYTES ((size_t) 1 << 28)
 #define MAX_NPROCS 1024
+
+/* The broadcast ring is this many channels large: it carries more data
+ * than any single channel, and there is only one. */
+#define BCAST_RINGS 4
 
 /* How long join sleeps between checks of the workers. A worker killed by
  * a signal cannot wake it, so this bounds how late join notices. */
@@ -239,7 +243,8 @@ par_mp_group_create(const par_mp_options *opts, par_mp_group **out)
   rings_len = round_up(pairs * sizeof(mp_ring), page);
   data_len = pairs * o.ring_bytes;
   reports_len = round_up((size_t) o.nprocs * o.report_bytes, page);
-  g->map_len = ctl_len + rings_len + data_len + reports_len;
+  g->bcast_bytes = o.ring_bytes * BCAST_RINGS;
+  g->map_len = ctl_len + rings_len + data_len + reports_len + g->bcast_bytes;
   /* MAP_NORESERVE: the channels are mostly address space; only the pages
    * that messages touch ever take memory. */
   g->base = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE,
@@ -253,6 +258,7 @@ par_mp_group_create(const par_mp_options *opts, par_mp_group **out)
   g->rings = (mp_ring *) ((char *) g->base + ctl_len);
   g->data = (unsigned char *) g->base + ctl_len + rings_len;
   g->reports = g->data + data_len;
+  g->bdata = g->reports + reports_len;
   reset_shared(g);
   *out = g;
   return PAR_OK;

@@ -7,6 +7,7 @@
  *   mp_ring    NPROCS * NPROCS ring headers, index SRC * NPROCS + DST
  *   data       NPROCS * NPROCS rings of RING_BYTES, same index
  *   reports    NPROCS report slots of REPORT_BYTES
+ *   bcast      one ring of BCAST_BYTES shared by the whole group
  *
  * The diagonal (SRC == DST) is never used; it only costs address space,
  * since untouched pages of an anonymous mapping take no memory.
@@ -17,6 +18,13 @@
  * and sits on its own cache line. The counters double as futex words: a
  * consumer sleeps on TAIL, a producer on HEAD, after raising its SLEEPING
  * flag so that the other side knows to wake it.
+ *
+ * The broadcast ring has one producer at a time (the root of the current
+ * broadcast, which claims it through WRITER) and every other process as a
+ * consumer with its own head (mp_proc.bc_head): the root writes a payload
+ * once, however many processes read it. Since collectives run in the same
+ * order everywhere, the stream is one sequence of frames whose producer
+ * changes from one broadcast to the next.
  */
 #ifndef PAR_MP_INTERNAL_H
 #define PAR_MP_INTERNAL_H
@@ -38,7 +46,10 @@ enum mp_wait_kind {
   MP_WAIT_RECV,    /* PEER's ring to us holds fewer than NEED bytes */
   MP_WAIT_SEND,    /* our ring to PEER has less than NEED bytes free */
   MP_WAIT_BARRIER, /* the barrier generation is still NEED */
-  MP_WAIT_JOIN     /* main waits for workers to exit */
+  MP_WAIT_JOIN,    /* main waits for workers to exit */
+  MP_WAIT_BC_RECV, /* the broadcast ring holds fewer than NEED bytes */
+  MP_WAIT_BC_SEND, /* it has less than NEED bytes free */
+  MP_WAIT_BC_CLAIM /* another root still holds it */
 };
 
 /* Exit state of a process, in mp_proc.exit_state. */
@@ -61,7 +72,19 @@ typedef struct mp_proc {
   _Atomic uint32_t wait_op;  /* the operation (par_opkind) being run */
   /* The collective number this process entered the barrier with. */
   uint32_t bar_seq;
+  /* Bytes of the broadcast ring this process has consumed. */
+  _Atomic uint32_t bc_head;
 } mp_proc;
+
+typedef struct mp_bcast {
+  _Alignas(MP_CACHELINE) _Atomic uint32_t tail;
+  _Atomic uint32_t writer; /* 0, or 1 + the rank of the root writing */
+  _Atomic uint32_t claim_sleeping;
+  _Atomic uint32_t cons_sleeping;
+  /* Consumers bump it after moving their head when the root sleeps. */
+  _Alignas(MP_CACHELINE) _Atomic uint32_t progress;
+  _Atomic uint32_t prod_sleeping;
+} mp_bcast;
 
 typedef struct mp_ctl {
   uint32_t nprocs;
@@ -92,6 +115,8 @@ typedef struct mp_ctl {
    * join sleeps on it. */
   _Alignas(MP_CACHELINE) _Atomic uint32_t exits;
 
+  mp_bcast bc;
+
   mp_proc procs[];
 } mp_ctl;
 
@@ -118,6 +143,7 @@ struct par_mp_group {
   double timeout;
   size_t ring_bytes;
   size_t report_bytes;
+  size_t bcast_bytes;
 
   void *base;       /* the mapping */
   size_t map_len;
@@ -125,6 +151,7 @@ struct par_mp_group {
   mp_ring *rings;
   unsigned char *data;
   unsigned char *reports;
+  unsigned char *bdata;
 
   mp_child *children; /* main: NPROCS entries, 0 unused */
   par_comm *comm;     /* this process's endpoint, NULL when none */
