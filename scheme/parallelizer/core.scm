@@ -89,6 +89,39 @@
   (state parallelizer-state set-parallelizer-state!)
   (depth parallelizer-depth set-parallelizer-depth!))
 
+;;;
+;;; Backends.
+;;;
+
+;; What a backend provides. INITIALIZE and FINALIZE take the parallelizer
+;; and run once per outermost with-parallelizer extent. RUN takes the
+;; parallelizer, a procedure of no arguments to call on every process of
+;; the group, the ranks of the group (or #f for all) and the timeout in
+;; seconds (or #f). The procedure returns the job's value or, if the job
+;; raised, a job error; RUN returns the main process's value or raises the
+;; first job error (by rank) with raise-job-error. NPROCS tells the
+;; size of the group a run would start.
+(define-record-type <backend>
+  (make-backend name initialize finalize run nprocs)
+  backend?
+  (name backend-name)
+  (initialize backend-initialize)
+  (finalize backend-finalize)
+  (run backend-run)
+  (nprocs backend-nprocs))
+
+(define %backends (make-hash-table))
+
+(define (register-backend! backend)
+  "Make BACKEND the implementation of parallelizers of its kind."
+  (hashq-set! %backends (backend-name backend) backend))
+
+(define (lookup-backend kind)
+  "Return the backend of KIND, or raise an error."
+  (or (hashq-ref %backends kind)
+      (raise-parallelizer-error 'lookup-backend
+                                "no backend named ~s" kind)))
+
 (define (parallelizer-option p key default)
   "Return the option KEY of parallelizer P, or DEFAULT."
   (match (assq key (parallelizer-options p))
@@ -96,8 +129,11 @@
     (#f default)))
 
 (define current-parallelizer
-  ;; The parallelizer of the run in progress, or #f outside any run.
   (make-parameter #f))
+
+(set-object-property! current-parallelizer 'documentation
+  "A parameter: the parallelizer of the run in progress on this process, or
+#f outside any run.")
 
 (define (require-comm p who)
   "Return the communicator of P, or raise an error from WHO if P is not in
@@ -148,39 +184,6 @@ the main process."
             (parallelizer-nprocs p))))
 
 ;;;
-;;; Backends.
-;;;
-
-;; What a backend provides. INITIALIZE and FINALIZE take the parallelizer
-;; and run once per outermost with-parallelizer extent. RUN takes the
-;; parallelizer, a procedure of no arguments to call on every process of
-;; the group, the ranks of the group (or #f for all) and the timeout in
-;; seconds (or #f). The procedure returns the job's value or, if the job
-;; raised, a job error; RUN returns the main process's value or raises the
-;; first job error (by rank) with raise-job-error. NPROCS tells the
-;; size of the group a run would start.
-(define-record-type <backend>
-  (make-backend name initialize finalize run nprocs)
-  backend?
-  (name backend-name)
-  (initialize backend-initialize)
-  (finalize backend-finalize)
-  (run backend-run)
-  (nprocs backend-nprocs))
-
-(define %backends (make-hash-table))
-
-(define (register-backend! backend)
-  "Make BACKEND the implementation of parallelizers of its kind."
-  (hashq-set! %backends (backend-name backend) backend))
-
-(define (lookup-backend kind)
-  "Return the backend of KIND, or raise an error."
-  (or (hashq-ref %backends kind)
-      (raise-parallelizer-error 'lookup-backend
-                                "no backend named ~s" kind)))
-
-;;;
 ;;; Sentinels returned where a restricted procedure did not run.
 ;;;
 
@@ -217,13 +220,44 @@ the main process."
 ;; The error of a process of a run, as seen by the main process.
 (define-exception-type &parallelizer-failure &error
   make-parallelizer-failure
-  parallelizer-failure?
-  (rank parallelizer-failure-rank)
-  (pid parallelizer-failure-pid)
-  (key parallelizer-failure-key)
-  (message parallelizer-failure-message)
-  (irritants parallelizer-failure-irritants)
-  (backtrace parallelizer-failure-backtrace))
+  %parallelizer-failure?
+  (rank %failure-rank)
+  (pid %failure-pid)
+  (key %failure-key)
+  (message %failure-message)
+  (irritants %failure-irritants)
+  (backtrace %failure-backtrace))
+
+(define (parallelizer-failure? obj)
+  "Return #t if OBJ is the error of a failed run (a &parallelizer-failure
+condition)."
+  (%parallelizer-failure? obj))
+
+(define (parallelizer-failure-rank e)
+  "Return the rank of the process whose job raised the failure E."
+  (%failure-rank e))
+
+(define (parallelizer-failure-pid e)
+  "Return the process id of the process whose job raised the failure E."
+  (%failure-pid e))
+
+(define (parallelizer-failure-key e)
+  "Return the key of the error the job raised (misc-error, wrong-type-arg,
+...), as catch would see it."
+  (%failure-key e))
+
+(define (parallelizer-failure-message e)
+  "Return the message of the error the job raised, formatted with its
+irritants."
+  (%failure-message e))
+
+(define (parallelizer-failure-irritants e)
+  "Return the irritants of the error the job raised, as a list."
+  (%failure-irritants e))
+
+(define (parallelizer-failure-backtrace e)
+  "Return the text of the job's stack where it raised the error."
+  (%failure-backtrace e))
 
 (define (raise-parallelizer-error who message . irritants)
   "Raise an error with key parallelizer-error from WHO (a symbol or
@@ -238,11 +272,13 @@ KEY with MESSAGE and IRRITANTS, and BACKTRACE is the text of its stack.
 The error is catchable as key parallelizer-error and as the condition
 &parallelizer-failure."
   (let* ((who (if (symbol? who) (symbol->string who) who))
+         (description (describe-error key message irritants))
          (text (format #f "rank ~a (pid ~a) failed: ~a" rank pid
-                       (describe-error key message irritants))))
+                       description)))
     (raise-exception
      (make-exception
-      (make-parallelizer-failure rank pid key message irritants backtrace)
+      (make-parallelizer-failure rank pid key description irritants
+                                 backtrace)
       (make-exception-from-throw 'parallelizer-error
                                  (list who "~a" (list text) #f))))))
 

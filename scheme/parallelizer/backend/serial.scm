@@ -16,14 +16,22 @@
 (define (make-serial-parallelizer)
   "Return a new serial parallelizer: one process, rank 0, whose
 collectives are identities."
-  (%make-parallelizer 'serial '() (%make-serial-comm) #f 0))
+  (%make-parallelizer 'serial '() #f (%make-serial-comm) 0))
 
 (define (serial-run p thunk ranks timeout)
   (when (and ranks (not (equal? ranks '(0))))
     (raise-parallelizer-error
      'parallelizer-run
      "a serial parallelizer has only rank 0, but #:comm is ~s" ranks))
-  (let ((result (thunk)))
+  ;; The group exists only during a run, as on the other backends, so that
+  ;; a collective called outside a run fails alike everywhere. A run
+  ;; nested in another restores the outer run's group when it ends.
+  (let* ((outer (parallelizer-comm p))
+         (result (dynamic-wind
+                   (lambda ()
+                     (set-parallelizer-comm! p (parallelizer-state p)))
+                   thunk
+                   (lambda () (set-parallelizer-comm! p outer)))))
     (if (job-error? result)
         (raise-job-error 'parallelizer-run 0 (getpid) result)
         result)))

@@ -1,0 +1,269 @@
+;;; Every communication procedure, on the backend PARALLELIZER names.
+;;;
+;;;   PARALLELIZER=multiprocessing:3 ./pre-inst-env guile -L tests \
+;;;     tests/collectives.scm
+;;;
+;;; Jobs return what each process saw and the main process checks it, so
+;;; the same file tests every backend and every group size.
+
+(use-modules ((srfi srfi-1) #:select (every append-map))
+             (srfi srfi-4)
+             (rnrs bytevectors)
+             (srfi srfi-64)
+             (ice-9 match)
+             (parallelizer)
+             (harness)
+             (zoo))
+
+(define p (suite-parallelizer make-serial-parallelizer))
+(define n (parallelizer-nprocs p))
+
+(define (run job . args)
+  (apply parallelizer-run p job args))
+
+(define-syntax-rule (define-job (name p arg ...) body ...)
+  (define* (name arg ... #:key parallelizer)
+    (let ((p parallelizer))
+      body ...)))
+
+(define (chunk-lengths len)
+  ;; What scatter must give: sizes differ by at most one, larger first.
+  (map (lambda (i)
+         (+ (quotient len n) (if (< i (remainder len n)) 1 0)))
+       (iota n)))
+
+(define-job (ranks-job p)
+  (gather p (list (parallelizer-id p) (parallelizer-nprocs p) (on-main? p))))
+
+(define-job (broadcast-job p value)
+  (let ((got (broadcast p (and (on-main? p) value))))
+    (gather p (zoo-equal? got value))))
+
+(define-job (broadcast-root-job p root)
+  (gather p (broadcast p (and (= (parallelizer-id p) root) 'from-root)
+                       #:root root)))
+
+(define-job (scatter-job p data)
+  (gather p (scatter p (and (on-main? p) data))))
+
+(define-job (gather-root-job p root)
+  (let ((all (gather p (* 10 (parallelizer-id p)) #:root root)))
+    (gather p all)))
+
+(define-job (allgather-job p)
+  (gather p (allgather p (parallelizer-id p))))
+
+(define-job (reduce-job p op make-datum)
+  (reduce p op (make-datum (parallelizer-id p))))
+
+(define-job (allreduce-job p op make-datum)
+  (gather p (allreduce p op (make-datum (parallelizer-id p)))))
+
+(define-job (barrier-job p count)
+  (do ((i 0 (1+ i))) ((= i count))
+    (barrier p))
+  (parallelizer-wait p)
+  (gather p 'done))
+
+(define-job (ring-job p)
+  ;; Each process sends its rank to the next and receives from the
+  ;; previous; even ranks send first so that nothing depends on buffering.
+  (let* ((me (parallelizer-id p))
+         (next (modulo (1+ me) n))
+         (prev (modulo (1- me) n)))
+    (if (even? me)
+        (begin (send p (list 'from me) next) (gather p (receive p prev)))
+        (let ((got (receive p prev)))
+          (send p (list 'from me) next)
+          (gather p got)))))
+
+(define* (map-job data proc #:key parallelizer (extra-args '()) vectorized?
+                  chunk-size)
+  (let ((p parallelizer))
+    (parallel-map p proc (and (on-main? p) data) #:extra-args extra-args
+                  #:vectorized? vectorized? #:chunk-size chunk-size)))
+
+(define-job (starmap-job p data proc)
+  (parallel-starmap p proc (and (on-main? p) data)))
+
+(define-job (mismatch-job p)
+  (if (on-main? p)
+      (scatter p (iota n))
+      (gather p 'x)))
+
+(define-job (unsendable-job p)
+  (broadcast p (and (on-main? p) (list 1 (vector 2 car)))))
+
+(define-job (misuse-job p)
+  (scatter p 42))
+
+(define-job (raising-job p)
+  (when (= (parallelizer-id p) (1- n))
+    (error "deliberate failure" (parallelizer-id p)))
+  (barrier p)
+  'unreachable)
+
+(run-suite
+ (format #f "collectives on ~a" p)
+ (lambda ()
+   (test-equal "ranks, sizes and on-main?"
+     (map (lambda (r) (list r n (zero? r))) (iota n))
+     (run ranks-job))
+
+   (for-each (match-lambda
+               ((name . value)
+                (test-equal (format #f "broadcast ~a" name)
+                  (make-list n #t)
+                  (run broadcast-job value))))
+             value-zoo)
+
+   (test-equal "broadcast from the last rank"
+     (make-list n 'from-root)
+     (run broadcast-root-job (1- n)))
+
+   (test-equal "scatter a list, uneven"
+     (let loop ((sizes (chunk-lengths 10)) (start 0))
+       (if (null? sizes)
+           '()
+           (cons (iota (car sizes) start)
+                 (loop (cdr sizes) (+ start (car sizes))))))
+     (run scatter-job (iota 10)))
+
+   (test-equal "scatter fewer elements than processes"
+     (chunk-lengths 1)
+     (map length (run scatter-job '(x))))
+
+   (test-equal "scatter a vector keeps its type"
+     (iota 7)
+     (append-map vector->list (run scatter-job (list->vector (iota 7)))))
+
+   (test-assert "scatter an f64vector keeps its type"
+     (let ((chunks (run scatter-job (f64vector 1 2 3 4 5))))
+       (and (every f64vector? chunks)
+            (equal? (map f64vector-length chunks) (chunk-lengths 5))
+            (equal? (append-map f64vector->list chunks)
+                    '(1.0 2.0 3.0 4.0 5.0)))))
+
+   (test-assert "scatter a bytevector"
+     (let ((chunks (run scatter-job #vu8(1 2 3 4))))
+       (and (every bytevector? chunks)
+            (equal? (append-map bytevector->u8-list chunks) '(1 2 3 4)))))
+
+   (test-equal "scatter a two-dimensional array along its first axis"
+     (chunk-lengths 5)
+     (map (lambda (a) (car (array-dimensions a)))
+          (run scatter-job (make-array 7 5 3))))
+
+   (test-equal "gather to the last rank"
+     (map (lambda (r) (if (= r (1- n)) (map (lambda (i) (* 10 i)) (iota n))
+                          in-worker-process))
+          (iota n))
+     (run gather-root-job (1- n)))
+
+   (test-equal "allgather"
+     (make-list n (iota n))
+     (run allgather-job))
+
+   (test-equal "reduce sum of numbers"
+     (apply + (iota n))
+     (run reduce-job 'sum identity))
+
+   (test-equal "reduce prod of exact integers"
+     (apply * (map 1+ (iota n)))
+     (run reduce-job 'prod 1+))
+
+   (test-equal "reduce max and min"
+     (list (1- n) 0)
+     (list (run reduce-job 'max identity) (run reduce-job 'min identity)))
+
+   (test-equal "reduce sum of f64vectors, element-wise in C"
+     (f64vector (* 1.0 n) (exact->inexact (apply + (iota n))))
+     (run reduce-job 'sum (lambda (r) (f64vector 1 r))))
+
+   (test-equal "reduce max of s32vectors"
+     (s32vector (1- n) 0)
+     (run reduce-job 'max (lambda (r) (s32vector r (- r)))))
+
+   (test-equal "reduce with a procedure applies it in rank order"
+     (string-concatenate (map number->string (iota n)))
+     (run reduce-job string-append number->string))
+
+   (test-equal "allreduce"
+     (make-list n (apply + (iota n)))
+     (run allreduce-job 'sum identity))
+
+   (test-equal "allreduce of u8vectors"
+     (make-list n (u8vector n))
+     (run allreduce-job 'sum (lambda (r) (u8vector 1))))
+
+   (test-equal "barriers"
+     (make-list n 'done)
+     (run barrier-job 100))
+
+   (when (> n 1)
+     (test-equal "send and receive around a ring"
+       (map (lambda (r) (list 'from (modulo (1- r) n))) (iota n))
+       (run ring-job)))
+
+   (test-equal "parallel-map over a list"
+     (map 1+ (iota 100))
+     (run map-job (iota 100) 1+))
+
+   (test-equal "parallel-map over a vector"
+     (list->vector (map (lambda (x) (* x x)) (iota 11)))
+     (run map-job (list->vector (iota 11)) (lambda (x) (* x x))))
+
+   (test-equal "parallel-map over an f64vector keeps the type"
+     (f64vector 2 3 4)
+     (run map-job (f64vector 1 2 3) 1+))
+
+   (test-equal "parallel-map with extra arguments"
+     (map (lambda (x) (+ x 10)) (iota 9))
+     (run map-job (iota 9) + #:extra-args '(10)))
+
+   (test-equal "parallel-map vectorized"
+     (map 1+ (iota 9))
+     (run map-job (iota 9) (lambda (chunk) (map 1+ chunk)) #:vectorized? #t))
+
+   (test-equal "parallel-map with chunk-size"
+     (map 1+ (iota 50))
+     (run map-job (iota 50) 1+ #:chunk-size 3))
+
+   (test-equal "parallel-map over fewer elements than processes"
+     '(2)
+     (run map-job '(1) 1+))
+
+   (test-equal "parallel-starmap"
+     (map (lambda (i) (* i (1+ i))) (iota 12))
+     (run starmap-job (map (lambda (i) (list i (1+ i))) (iota 12)) *))
+
+   (test-equal "sending a procedure is refused before anything is sent"
+     'parallelizer-error
+     (error-key (run unsendable-job)))
+
+   (test-assert "the refusal names the object and where it is"
+     (let ((message (error-message (run unsendable-job))))
+       (and (string-contains message "car")
+            (string-contains message "vector"))))
+
+   (test-assert "scatter of a number says what is wrong"
+     (string-contains (error-message (run misuse-job)) "cannot split 42"))
+
+   (test-equal "an error in a job is a parallelizer-error"
+     'parallelizer-error
+     (error-key (run raising-job)))
+
+   (test-assert "the error names the rank and the message"
+     (let ((message (error-message (run raising-job))))
+       (and (string-contains message (format #f "rank ~a" (1- n)))
+            (string-contains message "deliberate failure"))))
+
+   (test-equal "the parallelizer is usable after errors"
+     (make-list n (iota n))
+     (run allgather-job))
+
+   (when (> n 1)
+     (test-assert "mismatched collectives name both operations"
+       (let ((message (error-message (run mismatch-job))))
+         (and (string-contains message "scatter")
+              (string-contains message "gather")))))))
