@@ -668,6 +668,30 @@ START_TEST(test_interrupt)
 }
 END_TEST
 
+static void
+worker_abort(par_mp_group *g, int rank)
+{
+  usleep(50 * 1000);
+  par_comm_abort(par_mp_group_comm(g), 5);
+}
+
+START_TEST(test_worker_abort)
+{
+  par_mp_group *g = fork_with(3, 0, worker_abort);
+  par_comm *c = par_mp_group_comm(g);
+  par_mp_worker_status st[2];
+  double t0 = now();
+  int rc = par_comm_barrier(c);
+
+  ck_assert_msg(rc == PAR_EABORTED || rc == PAR_EPEER, "barrier -> %s",
+                par_err_name(rc));
+  ck_assert(now() - t0 < 1.1);
+  ck_assert_int_eq(par_mp_group_join(g, st, 2), PAR_EPEER);
+  ck_assert(st[0].state == PAR_MP_FAILED || st[1].state == PAR_MP_FAILED);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
 static int
 count_fds(void)
 {
@@ -740,6 +764,7 @@ mp_suite(void)
   tcase_add_test(faults, test_join_deadlock);
   tcase_add_test(faults, test_join_signal);
   tcase_add_test(faults, test_interrupt);
+  tcase_add_test(faults, test_worker_abort);
   tcase_add_test(faults, test_cycles);
   tcase_add_test(faults, test_destroy_reaps);
   suite_add_tcase(s, faults);
@@ -752,9 +777,9 @@ main(void)
   SRunner *sr = srunner_create(mp_suite());
   int failed;
 
-  /* Fork mode is what makes tcase_set_timeout a hard limit; the workers
-   * of each test never return into the runner (see run_on). */
-  srunner_set_fork_status(sr, CK_FORK);
+  /* Check's default fork mode is what makes tcase_set_timeout a hard
+   * limit. CK_FORK=no (for valgrind) works as well: the workers of each
+   * test never return into the runner (see run_on). */
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

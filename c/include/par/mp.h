@@ -20,11 +20,25 @@
  *   par_mp_group_join(g, statuses, nprocs - 1);
  *   par_mp_group_destroy(g);
  *
+ * The communicator has a native barrier (a sense-reversing barrier on a
+ * futex in shared memory, which also checks that every process is in the
+ * same collective) and native broadcasts: the root writes the payload once
+ * into a ring that every receiver reads, and typed broadcasts land
+ * straight in the receivers' buffers. The other collectives are the
+ * generic ones of par/comm.h over the pairwise channels.
+ *
+ * par_comm_abort on this communicator marks the group aborted (every
+ * process waiting in it fails with PAR_EABORTED): in a worker it then
+ * exits like par_mp_worker_exit with status CODE (or 1); in main it kills
+ * and reaps the workers and returns PAR_EABORTED, since the main process
+ * is the user's program and goes on.
+ *
  * Nothing hangs: a process waiting on a peer that died, failed or left
  * fails within a second with PAR_EPEER (or PAR_EABORTED when another
  * process already found the failure and aborted the group), and a wait in
- * which every process of the group waits on another fails at once as a
- * deadlock (PAR_ETIMEDOUT, with an error detail that says so). Workers die
+ * which every process of the group waits on another fails within a tenth
+ * of a second as a deadlock (PAR_ETIMEDOUT, with an error detail that
+ * says so), on main first. Workers die
  * with their main process (PR_SET_PDEATHSIG) and ignore SIGINT: the main
  * process handles Ctrl-C (through par_comm_set_interrupt_check) and stops
  * the group.
