@@ -112,7 +112,7 @@ pattern(int from, int to, size_t i)
   return (unsigned char) (i * 131 + (size_t) from * 17 + (size_t) to * 3);
 }
 
-/* --- core ------------------------------------------------------------------ */
+/* --- core ----------------------------------------------------------------- */
 
 static int
 body_identity(par_mp_group *g, par_comm *c, void *arg)
@@ -432,7 +432,7 @@ START_TEST(test_refork)
 }
 END_TEST
 
-/* --- faults ------------------------------------------------------------------ */
+/* --- faults --------------------------------------------------------------- */
 
 /* Fork a group of N; in workers run WORKER(g, rank) (which must not
  * return); return the group in main. */

@@ -84,7 +84,7 @@ cpu_relax(void)
 #endif
 }
 
-/* --- Conditions ------------------------------------------------------------ */
+/* --- Conditions ----------------------------------------------------------- */
 
 /* Free bytes of the broadcast ring: its size less what the slowest
  * process has yet to read. The root keeps its own head at the tail. */
@@ -166,7 +166,7 @@ describe_wait(int kind, int peer, char *buf, size_t size)
   }
 }
 
-/* --- Checks made while sleeping -------------------------------------------- */
+/* --- Checks made while sleeping ------------------------------------------- */
 
 static int
 check_aborted(mp_comm *m)
@@ -360,7 +360,7 @@ run_checks(mp_comm *m, mp_wait *w, double now)
   return rc;
 }
 
-/* --- Waiting --------------------------------------------------------------- */
+/* --- Waiting -------------------------------------------------------------- */
 
 static void
 publish(mp_comm *m, mp_wait *w)
@@ -480,7 +480,7 @@ wait_until(mp_comm *m, mp_wait *w)
   return rc;
 }
 
-/* --- Rings ----------------------------------------------------------------- */
+/* --- Rings ---------------------------------------------------------------- */
 
 static void
 wake_if_sleeping(_Atomic uint32_t *sleepers, _Atomic uint32_t *word)
@@ -757,7 +757,7 @@ broke:
   return rc;
 }
 
-/* --- Broadcast ---------------------------------------------------------------- */
+/* --- Broadcast ------------------------------------------------------------ */
 
 /* Stream N bytes of SRC into the broadcast ring (root only). */
 static int
@@ -989,7 +989,7 @@ mp_bcast_typed(par_comm *comm, int root, void *buf, size_t count,
   return rc;
 }
 
-/* --- Barrier ----------------------------------------------------------------- */
+/* --- Barrier -------------------------------------------------------------- */
 
 static int
 mp_barrier(par_comm *comm)
@@ -1034,7 +1034,7 @@ mp_barrier(par_comm *comm)
   return PAR_OK;
 }
 
-/* --- Abort and life cycle ---------------------------------------------------- */
+/* --- Abort and life cycle ------------------------------------------------- */
 
 static int
 mp_abort(par_comm *comm, int code)

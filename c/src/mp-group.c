@@ -159,7 +159,7 @@ par__mp_peek_child(par_mp_group *g, int rank, int *signo, int *code)
   return 1;
 }
 
-/* --- Creation --------------------------------------------------------------- */
+/* --- Creation ------------------------------------------------------------- */
 
 static size_t
 round_up(size_t n, size_t to)
@@ -321,7 +321,7 @@ par_mp_state_name(int state)
   }
 }
 
-/* --- Fork ------------------------------------------------------------------- */
+/* --- Fork ----------------------------------------------------------------- */
 
 static void
 reap_blocking(mp_child *c)
@@ -484,7 +484,7 @@ par_mp_worker_exit(par_mp_group *g, int status, const void *report,
   _exit(code);
 }
 
-/* --- Join and kill --------------------------------------------------------- */
+/* --- Join and kill -------------------------------------------------------- */
 
 static void
 fill_status(par_mp_group *g, int rank, par_mp_worker_status *st)
