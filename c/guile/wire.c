@@ -53,6 +53,11 @@
 #define PTAG_LOWER_BOUNDS (PTAG_BASE + 10) /* [lower bounds, array]. */
 #define PTAG_LAST (PTAG_BASE + 15)
 
+/* Encoded messages and decoded vectors at least this long live in malloc'ed
+ * memory handed to a bytevector without a copy; shorter ones are copied
+ * into Guile's heap, which is cheaper than a finalized pointer. */
+#define TAKE_THRESHOLD (64 * 1024)
+
 #define WEAK_KEY 1
 #define WEAK_VALUE 2
 #define WEAK_BOTH 3
@@ -1306,10 +1311,28 @@ copy_payload(void *dst, const struct payload *p)
 /* A fresh numeric vector holding P: allocated without being cleared and
  * filled with one memcpy. */
 static SCM
-payload_vector(const struct payload *p)
+payload_vector(struct dec *d, const struct payload *p)
 {
   SCM v;
 
+  if (p->n >= TAKE_THRESHOLD) {
+    /* Big vectors live in malloc'ed memory that the vector owns through a
+     * finalized pointer: the C allocator recycles such blocks without
+     * touching fresh pages, where the collector's large blocks are often
+     * unmapped and faulted in again. The collector is told of the memory
+     * so that it still runs often enough to free it. */
+    void *mem = malloc(p->n);
+    if (mem == NULL) {
+      par_scm_throw(d->subr, "out of memory for a vector of ~a bytes",
+                    scm_list_1(scm_from_size_t(p->n)));
+    }
+    copy_payload(mem, p);
+    v = scm_pointer_to_bytevector(scm_from_pointer(mem, free),
+                                  scm_from_size_t(p->count), SCM_INUM0,
+                                  element_type_symbols[p->type]);
+    scm_gc_register_allocation(p->n);
+    return v;
+  }
   if (p->type == SCM_ARRAY_ELEMENT_TYPE_VU8) {
     v = scm_c_make_bytevector(p->count);
   } else {
@@ -1728,7 +1751,7 @@ decode_tag(struct dec *d, int depth, const struct head *t)
       struct payload p;
       h = *t;
       read_payload(d, &h, &p);
-      return payload_vector(&p);
+      return payload_vector(d, &p);
     }
     fail(d, t->at, "unknown tag %" PRIu64, tag);
   }
@@ -1809,11 +1832,6 @@ free_wbuf(void *buf)
 {
   par_wbuf_free(buf);
 }
-
-/* Messages at least this long are handed to the bytevector without a
- * copy; shorter ones are copied into Guile's heap, which is cheaper than
- * a finalized pointer. */
-#define TAKE_THRESHOLD (64 * 1024)
 
 static SCM
 value_to_cbor(SCM value)

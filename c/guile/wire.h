@@ -5,6 +5,10 @@
  * from a Scheme value by par_scm_encode and turned back into an equal value
  * by par_scm_decode. doc/wire-format.texi describes the format, its tags
  * and its limits.
+ *
+ * The functions below are exported from the extension (PAR_EXTERN) so that
+ * the C tests and an embedding application can call the codec directly;
+ * they are not part of the installed C API.
  */
 #ifndef PAR_WIRE_H
 #define PAR_WIRE_H
@@ -13,6 +17,8 @@
 #include <stdint.h>
 
 #include <libguile.h>
+
+#include "par/common.h"
 
 /* An output buffer that grows as bytes are appended. DATA is malloc'ed and
  * owned by the buffer until par_wbuf_free; LEN bytes of it are in use, CAP
@@ -26,7 +32,7 @@ typedef struct par_wbuf {
 #define PAR_WBUF_INIT {NULL, 0, 0}
 
 /* Free the memory BUF owns and reset it to empty. BUF may be NULL. */
-void par_wbuf_free(par_wbuf *buf);
+PAR_EXTERN void par_wbuf_free(par_wbuf *buf);
 
 /* The deepest nesting of containers (lists, vectors, maps, tags...) that
  * the encoder writes and the decoder accepts. */
@@ -37,18 +43,19 @@ void par_wbuf_free(par_wbuf *buf);
  * list inside a vector"); nothing is sent. On such a non-local exit OUT
  * still owns its memory (possibly with a partial encoding appended): callers
  * protect it with scm_dynwind_unwind_handler. */
-void par_scm_encode(SCM value, par_wbuf *out, const char *subr);
+PAR_EXTERN void par_scm_encode(SCM value, par_wbuf *out, const char *subr);
 
 /* Decode exactly one value occupying all of DATA/LEN. Raises
  * parallelizer-error from SUBR on malformed input; never crashes, never
  * leaks, never allocates more than a small multiple of LEN. DATA is only
  * borrowed: the value shares no memory with it. */
-SCM par_scm_decode(const void *data, size_t len, const char *subr);
+PAR_EXTERN SCM par_scm_decode(const void *data, size_t len,
+                              const char *subr);
 
 /* Hooks set from Scheme by the (parallelizer) module, through
  * %wire-set-parallelizer-hooks!: values whose struct vtable is RTD travel
  * as a content-less tag, and decoding that tag calls THUNK, which returns
  * the receiving process's current parallelizer. */
-void par_scm_wire_set_parallelizer_hooks(SCM rtd, SCM thunk);
+PAR_EXTERN void par_scm_wire_set_parallelizer_hooks(SCM rtd, SCM thunk);
 
 #endif /* PAR_WIRE_H */
