@@ -700,6 +700,9 @@ START_TEST(test_collective_timeout)
   if (rank == 0) {
     par_comm_set_timeout(comm, 0.2);
     ck_assert_int_eq(par_comm_barrier(comm), PAR_ETIMEDOUT);
+    /* Rank 0 is now out of step: it must not go on as if nothing was. */
+    ck_assert_int_eq(par_comm_barrier(comm), PAR_EABORTED);
+    ck_assert(strstr(par_comm_error_detail(comm), "out of step") != NULL);
   }
 }
 END_TEST

@@ -501,10 +501,13 @@ par__mpi_bcast(par_comm *comm, int root, void *buf, size_t count,
 /* After the statements of a v-collective: check that the counts arrays
  * of HOLDER (the root; every process when HOLDER < 0), vouched for by their
  * digests, are the counts the processes stated. COUNTS is this process's
- * array when it holds one, so that it can name the first difference. */
+ * array when it holds one, so that it can name the first difference; MINE
+ * and THEIRS say what the holder and the others do with the elements
+ * ("sends 3 elements to", "expects 3 elements from"). */
 static int
 check_counts(par_comm *comm, const par__mpi_chdr *h, int holder,
-             const size_t *counts, const size_t *stated, const char *verb)
+             const size_t *counts, const size_t *stated, const char *mine,
+             const char *theirs)
 {
   const par__mpi_chdr *all = par__mpi_impl(comm)->all;
   uint64_t d = par__mpi_digest(stated, comm->size);
@@ -521,11 +524,13 @@ check_counts(par_comm *comm, const par__mpi_chdr *h, int holder,
   }
   for (int k = 0; counts != NULL && k < comm->size; k++) {
     if (counts[k] != stated[k]) {
+      const char *prep = h->op == PAR_OPKIND_SCATTER ? "to" : "from";
+
       return par__comm_fail(comm, PAR_ESIZE,
-                            "rank %d %s %zu elements for rank %d in %s "
-                            "(collective #%u) but rank %d has %zu",
-                            comm->rank, verb, counts[k], k, name, h->seq, k,
-                            stated[k]);
+                            "rank %d %s %zu elements %s rank %d in %s "
+                            "(collective #%u) but rank %d %s %zu",
+                            comm->rank, mine, counts[k], prep, k, name,
+                            h->seq, k, theirs, stated[k]);
     }
   }
   return par__comm_fail(comm, PAR_ESIZE,
@@ -556,7 +561,8 @@ par__mpi_scatterv(par_comm *comm, int root, const void *sendbuf,
   if (stated == NULL) {
     return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
   }
-  rc = check_counts(comm, &h, root, me ? counts : NULL, stated, "sends");
+  rc = check_counts(comm, &h, root, me ? counts : NULL, stated, "sends",
+                    "expects");
   if (rc != PAR_OK) {
     goto done;
   }
@@ -613,7 +619,8 @@ par__mpi_gatherv(par_comm *comm, int root, const void *sendbuf,
   if (stated == NULL) {
     return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
   }
-  rc = check_counts(comm, &h, root, me ? counts : NULL, stated, "expects");
+  rc = check_counts(comm, &h, root, me ? counts : NULL, stated, "expects",
+                    "sends");
   if (rc != PAR_OK) {
     goto done;
   }
@@ -668,7 +675,7 @@ par__mpi_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
   if (stated == NULL) {
     return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
   }
-  rc = check_counts(comm, &h, -1, counts, stated, "expects");
+  rc = check_counts(comm, &h, -1, counts, stated, "expects", "sends");
   if (rc != PAR_OK) {
     goto done;
   }

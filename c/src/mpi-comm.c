@@ -16,9 +16,9 @@
  * written with point-to-point messages (Bruck's algorithm: ceil(log2 SIZE)
  * rounds), not MPI_Iallgather: it is as fast as MPI_Allgather, much faster
  * than the nonblocking collectives, and a wait on it can be abandoned. If it
- * is abandoned (timeout, interrupt), the headers a late peer sends later
- * carry an older collective number, so they show up in the next collective
- * as a mismatch rather than being taken for new ones.
+ * is abandoned (timeout, interrupt), the process is out of step with the
+ * others for good: its later collectives fail at once, while the others
+ * see a mismatch or time out in turn.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -541,6 +541,12 @@ par__mpi_exchange(par_comm *comm, const par__mpi_chdr *mine)
   int have = 1, round = 0, rc;
 
   par__mpi_progress(comm);
+  if (impl->abandoned != 0) {
+    return par__comm_fail(comm, PAR_EABORTED,
+                          "rank %d gave up collective #%u, so the processes "
+                          "are out of step; use a new communicator",
+                          comm->rank, impl->abandoned);
+  }
   if (impl->xbuf == NULL) {
     impl->xbuf = malloc((size_t) p * sizeof *impl->xbuf);
     if (impl->xbuf == NULL) {
@@ -573,6 +579,7 @@ par__mpi_exchange(par_comm *comm, const par__mpi_chdr *mine)
 
       /* Give up the round. The send may still be reading X: if so, X goes
        * with it, and the next exchange allocates a fresh one. */
+      impl->abandoned = mine->seq != 0 ? mine->seq : 1;
       MPI_Cancel(&req[0]);
       MPI_Wait(&req[0], MPI_STATUS_IGNORE);
       MPI_Test(&req[1], &done, MPI_STATUS_IGNORE);

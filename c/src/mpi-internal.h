@@ -50,6 +50,7 @@ typedef struct par__mpi {
   par__mpi_pending *pending; /* buffered sends not yet complete */
   par__mpi_chdr *xbuf;       /* SIZE headers: the exchange's work area */
   par__mpi_chdr *all;        /* SIZE headers in rank order */
+  uint32_t abandoned;        /* a collective left unfinished, or 0 */
 } par__mpi;
 
 extern const par__comm_ops par__mpi_ops;
@@ -70,7 +71,9 @@ void par__mpi_progress(par_comm *comm);
 /* Exchange MINE with every process of COMM (an allgather of headers over
  * point-to-point messages, which lets the wait honour COMM's timeout and
  * interrupt check). On success the headers are in par__mpi_impl(COMM)->all
- * in rank order. */
+ * in rank order. A process that gives up waiting is out of step with the
+ * others for good, so every later exchange on COMM fails at once with
+ * PAR_EABORTED. */
 int par__mpi_exchange(par_comm *comm, const par__mpi_chdr *mine);
 
 /* What par__mpi_agree compares besides the operation and its number. */

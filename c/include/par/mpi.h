@@ -15,6 +15,10 @@
  * Limits, which follow from MPI:
  *  - Once every process has agreed, the data moves with MPI's blocking
  *    collectives; the timeout covers waiting for peers, not the transfer.
+ *  - A process that gives up waiting for the others in a collective
+ *    (timeout, interrupt) is out of step with them for good: its later
+ *    collectives on that communicator fail with PAR_EABORTED, and the job
+ *    is best aborted (par_comm_abort). Point-to-point messages still work.
  *  - A process that dies is not reported as PAR_EPEER: mpirun ends the job.
  *  - Point-to-point sends are buffered (the bytes are copied and sent in
  *    the background), so par_comm_send returns at once; sends still in
