@@ -141,7 +141,7 @@ static const char *const zoo[] = {
   "0.0", "-0.0", "1.5", "1e300", "4.9e-324", "+inf.0", "-inf.0",
   "(/ 1.0 3)", "1+2i", "-0.5-1e10i", "(make-rectangular 1.0 0.0)",
   "#t", "#f", "#\\a", "#\\nul", "#\\x10FFFF", "#\\x3bb",
-  "\"\"", "\"hello\"", "\"h\\u00e9llo w\\u00f6rld \\u2603 \\x1f600;\"",
+  "\"\"", "\"hello\"", "\"h\\u00e9llo w\\u00f6rld \\u2603 \\U01f600\"",
   "(make-string 1000 #\\z)",
   "'sym", "(string->symbol \"with space\")", "(string->symbol \"\")",
   "(string->symbol \"\\x3bb;\")", "#:key",

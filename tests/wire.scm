@@ -1,0 +1,266 @@
+;;; tests/wire.scm — SRFI-64 suite for (parallelizer wire).
+
+;;; Commentary:
+;;;
+;;; Round trips of every type the wire format carries, with exact types,
+;;; shapes and hash-table contents; the errors for unsendable values and
+;;; malformed messages, with their keys; records and the parallelizer hook.
+;;; Run as `./pre-inst-env guile -L tests tests/wire.scm'.
+;;;
+;;; Code:
+
+(use-modules (srfi srfi-1)
+             (srfi srfi-4)
+             (srfi srfi-4 gnu)
+             (srfi srfi-9)
+             (srfi srfi-64)
+             (rnrs bytevectors)
+             (ice-9 exceptions)
+             (harness)
+             (parallelizer wire))
+
+(define (round-trip value)
+  (cbor->value (value->cbor value)))
+
+(define (table-contents table)
+  (sort (hash-map->list cons table)
+        (lambda (a b)
+          (string<? (object->string a) (object->string b)))))
+
+(define (same? a b)
+  "equal?, but also the same array type and shape, and hash tables by
+contents and weakness."
+  (cond
+   ((hash-table? a)
+    (and (hash-table? b)
+         (eq? (weak-key-hash-table? a) (weak-key-hash-table? b))
+         (eq? (weak-value-hash-table? a) (weak-value-hash-table? b))
+         (eq? (doubly-weak-hash-table? a) (doubly-weak-hash-table? b))
+         (let ((ca (table-contents a)) (cb (table-contents b)))
+           (and (= (length ca) (length cb))
+                (every (lambda (x y)
+                         (and (same? (car x) (car y))
+                              (same? (cdr x) (cdr y))))
+                       ca cb)))))
+   ((and (array? a) (not (string? a)))
+    (and (array? b)
+         (eq? (array-type a) (array-type b))
+         (equal? (array-shape a) (array-shape b))
+         (equal? a b)))
+   ((and (pair? a) (pair? b))
+    (and (same? (car a) (car b)) (same? (cdr a) (cdr b))))
+   (else (equal? a b))))
+
+(define (bytes . octets)
+  (u8-list->bytevector octets))
+
+(define-record-type <point>
+  (make-point x y)
+  point?
+  (x point-x)
+  (y point-y))
+
+(define-record-type <fake-parallelizer>
+  (make-fake-parallelizer id)
+  fake-parallelizer?
+  (id fake-parallelizer-id))
+
+(define-record-type <unregistered>
+  (make-unregistered a)
+  unregistered?
+  (a unregistered-a))
+
+(define values-to-send
+  `(0 1 -1 23 24 -25 255 65536 ,most-positive-fixnum ,most-negative-fixnum
+    ,(expt 2 63) ,(- (expt 2 64)) ,(expt 10 40) ,(- (expt 10 40))
+    1/3 -22/7 ,(/ (expt 2 90) 7)
+    0.0 -0.0 1.5 1e300 -4.9e-324 +inf.0 -inf.0 1+2i -0.5-1e10i
+    #t #f #\a #\x0 #\x10FFFF "" "hello" "h\u00e9llo \u2603 \U01f600"
+    sym ,(string->symbol "") #:key ()
+    (1 2 3) (1 (2 (3)) #(4)) (1 . 2) (1 2 . 3) ((a . 1) (b . 2))
+    #() #(1 "two" three) #vu8() #vu8(1 2 255)
+    #u8(1 2) #s8(-1) #u16(65535) #s16(-32768) #u32(4294967295)
+    #s32(-2147483648) #u64(18446744073709551615)
+    #s64(-9223372036854775808) #f32(1.5 -0.0) #f64(1.5 +inf.0)
+    #c32(1+2i) #c64(-1-2i)
+    #2((1 2) (3 4)) #2f64((1 2) (3 4)) #3s16(((1) (2)) ((3) (4)))
+    #2c64((1+i))  #1@1(a b) #1u8@-2(7 8) #2@1@1((a b) (c d))
+    ,(make-array 'scalar) ,(make-typed-array 'u16 0 0 4)
+    ,(if #f #f) ,the-eof-object))
+
+(define (big-f64vector n)
+  (let ((v (make-f64vector n)))
+    (do ((i 0 (+ i 1))) ((= i n) v)
+      (f64vector-set! v i (* i 1.5)))))
+
+(run-suite
+ "wire"
+ (lambda ()
+   (test-group "round trips"
+     (for-each (lambda (value)
+                 (test-assert (format #f "~s" value)
+                   (same? value (round-trip value))))
+               values-to-send)
+     (test-assert "everything at once"
+       (same? values-to-send (round-trip values-to-send)))
+     (test-assert "bytevector stays a bytevector"
+       (eq? 'vu8 (array-type (round-trip #vu8(1 2)))))
+     (test-assert "u8vector stays a u8vector"
+       (u8vector? (round-trip #u8(1 2))))
+     (test-assert "NaN" (nan? (round-trip +nan.0)))
+     (test-eqv "-0.0 keeps its sign" -0.0 (round-trip -0.0))
+     (test-assert "exact stays exact" (exact? (round-trip (expt 2 62))))
+     (test-assert "inexact stays inexact" (inexact? (round-trip 2.0)))
+     (test-assert "complex with zero imaginary part stays complex"
+       (not (real? (round-trip (make-rectangular 1.0 0.0)))))
+     (test-assert "8 MB f64vector"
+       (let ((v (big-f64vector (* 1024 1024))))
+         (same? v (round-trip v))))
+     (test-assert "100,000-element list"
+       (let ((l (iota 100000)))
+         (equal? l (round-trip l))))
+     (test-assert "strided array comes back row-major"
+       (equal? #2((1 4) (2 5) (3 6))
+               (round-trip (transpose-array #2((1 2 3) (4 5 6)) 1 0))))
+     (test-assert "shared typed array with lower bounds"
+       (let ((a (make-shared-array #2f32((1 2 3) (4 5 6))
+                                   (lambda (i j) (list j (- 1 i)))
+                                   '(-1 1) 2)))
+         (same? a (round-trip a))))
+     (test-assert "keyword" (keyword? (round-trip #:k))))
+
+   (test-group "hash tables"
+     (let ((t (make-hash-table)))
+       (hash-set! t "a" 1)
+       (hash-set! t 'b '(2 3))
+       (hash-set! t 4.5 #(x))
+       (test-assert "native table, contents" (same? t (round-trip t)))
+       (test-equal "decoded tables are equal?-keyed" '(2 3)
+         (hash-ref (round-trip t) 'b)))
+     (let ((t (make-weak-value-hash-table)))
+       (hash-set! t 1 'one)
+       (test-assert "weak-value table" (same? t (round-trip t))))
+     (test-assert "weak-key table"
+       (weak-key-hash-table? (round-trip (make-weak-key-hash-table))))
+     (test-assert "doubly weak table"
+       (doubly-weak-hash-table?
+        (round-trip (make-doubly-weak-hash-table)))))
+
+   (test-group "records and errors"
+     (register-wire-record-type! <point>)
+     (test-assert "registered record"
+       (let ((p (make-point 1 '(2 "three"))))
+         (equal? p (round-trip p))))
+     (test-assert "record inside a vector"
+       (point? (vector-ref (round-trip (vector (make-point 1 2))) 0)))
+     (test-eq "unregistered record is refused" 'parallelizer-error
+       (error-key (value->cbor (list (make-unregistered 1)))))
+     (test-assert "the message names the type and the remedy"
+       (string-contains (error-message (value->cbor (make-unregistered 1)))
+                        "register-wire-record-type!"))
+     (test-assert "an exception from a throw"
+       (let ((e (make-exception-from-throw 'misc-error
+                                           '("f" "bad ~a" (1) #f))))
+         (equal? e (round-trip e))))
+     (test-assert "a caught error travels"
+       (let ((e (with-exception-handler (lambda (e) e)
+                  (lambda () (car 1))
+                  #:unwind? #t)))
+         (equal? (exception-args e)
+                 (exception-args (round-trip e)))))
+     (test-assert "an exception without a kind becomes a misc-error"
+       (let ((e (round-trip (make-exception
+                             (make-error)
+                             (make-exception-with-message "it broke")
+                             (make-exception-with-irritants '(42))))))
+         ;; As if raised by (error "it broke" 42).
+         (and (eq? 'misc-error (exception-kind e))
+              (equal? "it broke 42"
+                      (apply format #f (exception-message e)
+                             (exception-irritants e))))))
+     (test-assert "unsendable irritants travel as text"
+       (let ((e (round-trip (make-exception-from-throw
+                             'wrong-type-arg
+                             (list "car" "Wrong type: ~S" (list car)
+                                   (list car))))))
+         (string? (car (caddr (exception-args e))))))
+     (%wire-set-parallelizer-hooks! <fake-parallelizer>
+                                    (lambda () 'the-receivers))
+     (test-equal "the receiving process's parallelizer"
+       '(1 the-receivers)
+       (round-trip (list 1 (make-fake-parallelizer 0))))
+     (test-equal "it is a content-less tag"
+       (bytes #xd9 #xe7 #x45 #xf6)
+       (value->cbor (make-fake-parallelizer 3))))
+
+   (test-group "unsendable values"
+     (test-eq "procedure" 'parallelizer-error
+       (error-key (value->cbor car)))
+     (test-assert "position is named"
+       (string-contains
+        (error-message (value->cbor (list 1 2 3 (vector 'a car))))
+        "element 1 of a vector inside element 3 of a list"))
+     (test-eq "port" 'parallelizer-error
+       (error-key (value->cbor (list (current-output-port)))))
+     (test-eq "circular list" 'parallelizer-error
+       (error-key (value->cbor (let ((l (list 1 2)))
+                                 (set-cdr! (cdr l) l)
+                                 l))))
+     (test-eq "circular vector" 'parallelizer-error
+       (error-key (value->cbor (let ((v (vector 1)))
+                                 (vector-set! v 0 v)
+                                 v))))
+     (test-assert "depth bound is documented"
+       (= 1024 (wire-max-depth)))
+     (test-assert "nesting up to the bound is fine"
+       (let ((v (fold (lambda (i acc) (list acc)) '()
+                      (iota (- (wire-max-depth) 1)))))
+         (equal? v (round-trip v))))
+     (test-eq "nesting past the bound" 'parallelizer-error
+       (error-key (value->cbor (fold (lambda (i acc) (list acc)) '()
+                                     (iota (+ (wire-max-depth) 5)))))))
+
+   (test-group "malformed messages"
+     (for-each
+      (lambda (case)
+        (let ((name (car case)) (bv (cadr case)))
+          (test-eq name 'parallelizer-error (error-key (cbor->value bv)))))
+      `(("empty" ,(bytes))
+        ("truncated" ,(bytes #x83 1 2))
+        ("trailing garbage" ,(bytes 1 2))
+        ("wrong tag content" ,(bytes #xc2 #x61 #x61))
+        ("odd typed array" ,(bytes #xd8 #x56 #x43 0 0 0))
+        ("non-UTF-8 text" ,(bytes #x62 #xc3 #x28))
+        ("indefinite length" ,(bytes #x9f 1 #xff))
+        ("unknown tag" ,(bytes #xd9 #xff #xff 0))
+        ("count larger than the message" ,(bytes #x9b #xff #xff #xff #xff
+                                                 #xff #xff #xff #xff 0))
+        ("shared-object handle" ,(bytes #xd9 #xe7 #x46 #xf6))
+        ("unknown record" ,(bytes #xd8 #x1b #x82 #x61 #x71 1))
+        ("too deep" ,(u8-list->bytevector
+                      (append (make-list 2000 #x81) '(#x80))))))
+     (test-eq "not a bytevector" 'wrong-type-arg
+       (error-key (cbor->value "text"))))
+
+   (test-group "interoperable encodings"
+     (test-equal "list is a plain array" (bytes #x83 1 2 3)
+       (value->cbor '(1 2 3)))
+     (test-equal "string is text" (bytes #x62 #x68 #x69)
+       (value->cbor "hi"))
+     (test-equal "bytevector is a byte string" (bytes #x42 1 2)
+       (value->cbor #vu8(1 2)))
+     (test-equal "flonum is float64"
+       (bytes #xfb #x3f #xf8 0 0 0 0 0 0)
+       (value->cbor 1.5))
+     (test-equal "f64vector is tag 86"
+       (bytes #xd8 86 #x48 0 0 0 0 0 0 #xf8 #x3f)
+       (value->cbor #f64(1.5)))
+     (test-equal "big-endian float64 array is read"
+       #f64(1.5)
+       (cbor->value (bytes #xd8 82 #x48 #x3f #xf8 0 0 0 0 0 0)))
+     (test-equal "bignum is tag 2" (bytes #xc2 #x49 1 0 0 0 0 0 0 0 0)
+       (value->cbor (expt 2 64)))
+     (test-equal "symbol is tag 39" (bytes #xd8 39 #x61 #x61)
+       (value->cbor 'a)))))
+
+;;; wire.scm ends here
