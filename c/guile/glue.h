@@ -37,5 +37,6 @@ par_comm *par_scm_unwrap_comm(SCM obj, int pos, const char *subr);
 /* Per-file initialisation, called once by par_scm_init. */
 void par_scm_init_wire(void);
 void par_scm_init_comm(void);
+void par_scm_init_mp(void);
 
 #endif /* PAR_GLUE_H */

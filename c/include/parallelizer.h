@@ -18,5 +18,6 @@
 #include "par/error.h"
 #include "par/types.h"
 #include "par/comm.h"
+#include "par/mp.h"
 
 #endif /* PARALLELIZER_H */

@@ -230,6 +230,8 @@ par_mp_group_create(const par_mp_options *opts, par_mp_group **out)
   g->timeout = o.timeout;
   g->ring_bytes = o.ring_bytes;
   g->report_bytes = o.report_bytes;
+  g->fork_fn = o.fork;
+  g->fork_data = o.fork_data;
   g->main_pid = getpid();
   g->children = calloc((size_t) o.nprocs, sizeof *g->children);
   if (g->children == NULL) {
@@ -419,7 +421,7 @@ par_mp_group_fork(par_mp_group *g, int *rank)
 
   fflush(NULL);
   for (int i = 1; i < g->nprocs; i++) {
-    pid_t pid = fork();
+    pid_t pid = g->fork_fn != NULL ? g->fork_fn(g->fork_data) : fork();
 
     if (pid == 0) {
       become_worker(g, i);

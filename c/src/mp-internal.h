@@ -143,6 +143,8 @@ struct par_mp_group {
   double timeout;
   size_t ring_bytes;
   size_t report_bytes;
+  pid_t (*fork_fn)(void *data); /* fork(2) or the caller's own */
+  void *fork_data;
   size_t bcast_bytes;
 
   void *base;       /* the mapping */

@@ -73,6 +73,12 @@ typedef struct par_mp_options {
                         * stream through a channel in pieces. */
   size_t report_bytes; /* bytes of each worker's outcome report, default
                         * 1 MiB; longer reports are truncated */
+  /* How to fork a worker: called in place of fork(2) with FORK_DATA, it
+   * must behave like fork (0 in the child, the child's pid in the parent,
+   * -1 with errno set). NULL means fork(2). A language runtime passes its
+   * own fork here so that it can prepare its threads for the fork. */
+  pid_t (*fork)(void *fork_data);
+  void *fork_data;
 } par_mp_options;
 
 /* Map the shared memory of a group of OPTS->nprocs processes (OPTS may be

@@ -10,9 +10,12 @@
 ;;; Code:
 
 (define-module (parallelizer backend multiprocessing)
+  #:use-module (ice-9 match)
   #:use-module (ice-9 threads)
+  #:use-module ((srfi srfi-1) #:select (filter-map find))
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
+  #:use-module (parallelizer wire)
   #:export (make-multiprocessing-parallelizer))
 
 (define* (make-multiprocessing-parallelizer #:key processes initializer
@@ -42,13 +45,137 @@ seconds (#f: none)."
                           (timeout . ,timeout))
                         #f #f 0)))
 
+;;;
+;;; A run.
+;;;
+
+;; The group is kept in the parallelizer's state between runs of the same
+;; size: mapping the channels costs more than forking.
+(define (group-for p nprocs timeout)
+  (match (parallelizer-state p)
+    (((? (lambda (n) (= n nprocs))) (? (lambda (t) (equal? t timeout)))
+      group)
+     group)
+    (old
+     (match old
+       ((_ _ group) (%mp-group-close! group))
+       (_ #t))
+     (let ((group (%mp-group-create nprocs timeout)))
+       (set-parallelizer-state! p (list nprocs timeout group))
+       group))))
+
 (define (multiprocessing-run p thunk ranks timeout)
-  (raise-parallelizer-error 'parallelizer-run
-                            "the multiprocessing backend is not built yet"))
+  (let* ((nprocs (if ranks
+                     (length ranks)
+                     (parallelizer-option p 'processes 1)))
+         (timeout (or timeout (parallelizer-option p 'timeout #f)))
+         (initializer (parallelizer-option p 'initializer #f)))
+    (when (parallelizer-comm p)
+      (raise-parallelizer-error
+       'parallelizer-run "~a is already running a job" p))
+    (when initializer
+      (initializer))
+    (let ((group (group-for p nprocs timeout)))
+      ;; Workers must not print what the main process has buffered.
+      (flush-all-ports)
+      (let ((rank (%mp-group-fork group)))
+        (if (zero? rank)
+            (run-main p group thunk)
+            (run-worker p group thunk))))))
+
+(define (run-worker p group thunk)
+  ;; Whatever happens here ends in %mp-worker-exit: a worker never returns
+  ;; into the main process's code.
+  (catch #t
+    (lambda ()
+      (set-parallelizer-comm! p (%mp-group-comm group))
+      (let ((result (thunk)))
+        (flush-all-ports)
+        (if (job-error? result)
+            (%mp-worker-exit group 1 (job-error->report result))
+            (%mp-worker-exit group 0 #f))))
+    (lambda _
+      (false-if-exception (flush-all-ports))
+      (%mp-worker-exit group 2 #f))))
+
+(define (job-error->report e)
+  ;; The error as bytes for the main process. Irritants that cannot travel
+  ;; (procedures, ports...) are sent as their printed form.
+  (catch 'parallelizer-error
+    (lambda () (value->cbor (job-error->list e)))
+    (lambda _
+      (value->cbor
+       (list (job-error-key e)
+             (and (job-error-message e)
+                  (format #f "~a" (job-error-message e)))
+             (map (lambda (x) (format #f "~s" x))
+                  (or (job-error-irritants e) '()))
+             (job-error-backtrace e))))))
+
+(define (report->job-error rank pid state code report)
+  ;; What the main process knows of a worker that did not succeed.
+  (define (synthesized message . irritants)
+    (list->job-error (list 'worker-died message irritants "")))
+  (match state
+    ('failed
+     (or (and report
+              (false-if-exception (list->job-error (cbor->value report))))
+         (synthesized "the job failed but its report was lost")))
+    ('exited (synthesized "exited with status ~a before the job ended" code))
+    ('signaled (synthesized "was killed by signal ~a" code))
+    (_ #f)))
+
+(define (secondary? e)
+  ;; An error that only says another process failed first.
+  (and (eq? (job-error-key e) 'parallelizer-error)
+       (let ((message (format #f "~a ~a" (job-error-message e)
+                              (job-error-irritants e))))
+         (or (string-contains message (%error-description 'EPEER))
+             (string-contains message (%error-description 'EABORTED))))))
+
+(define (run-main p group thunk)
+  (let ((comm (%mp-group-comm group)))
+    (dynamic-wind
+      (lambda () (set-parallelizer-comm! p comm))
+      (lambda ()
+        (let ((result (thunk)))
+          ;; If the main process failed, the workers may wait on it for
+          ;; ever: stop them before collecting their reports.
+          (when (job-error? result)
+            (%mp-group-kill group))
+          (let* ((statuses (%mp-group-join group comm))
+                 (failures
+                  (append
+                   (if (job-error? result)
+                       (list (list 0 (getpid) result))
+                       '())
+                   (filter-map
+                    (match-lambda
+                      ((rank pid state code report)
+                       (let ((e (report->job-error rank pid state code
+                                                   report)))
+                         (and e (list rank pid e)))))
+                    statuses))))
+            (match (or (find (match-lambda ((_ _ e) (not (secondary? e))))
+                             failures)
+                       (and (pair? failures) (car failures)))
+              ((rank pid e) (raise-job-error 'parallelizer-run rank pid e))
+              (#f result)))))
+      (lambda ()
+        ;; Also reached by a non-local exit (Ctrl-C): no worker survives.
+        (%mp-group-kill group)
+        (%comm-close! comm)
+        (set-parallelizer-comm! p #f)))))
+
+(define (finalize p)
+  ;; Leaving the outermost with-parallelizer releases the channels.
+  (match (parallelizer-state p)
+    ((_ _ group) (%mp-group-close! group) (set-parallelizer-state! p #f))
+    (_ #t)))
 
 (register-backend!
  (make-backend 'multiprocessing
                (lambda (p) #t)
-               (lambda (p) #t)
+               finalize
                multiprocessing-run
                (lambda (p) (parallelizer-option p 'processes 1))))

@@ -1,0 +1,273 @@
+/* mp.c — forked groups of workers (par/mp.h) as Guile objects.
+ *
+ * The Scheme side, (parallelizer backend multiprocessing), drives the life
+ * of a run: create or reuse a group, fork, run the job, let each worker
+ * exit with its report, join. This file only wraps the runtime and turns
+ * the workers' statuses into Scheme data.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "par/mp.h"
+
+#include "glue.h"
+
+static SCM group_type;
+
+static void
+finalize_group(SCM obj)
+{
+  par_mp_group *g = scm_foreign_object_ref(obj, 0);
+
+  /* Local only: unmaps, and in the main process kills and reaps workers
+   * that are somehow still running, so that a lost group cannot leave a
+   * process behind. */
+  par_mp_group_destroy(g);
+}
+
+static par_mp_group *
+unwrap_group(SCM obj, const char *subr)
+{
+  par_mp_group *g;
+
+  scm_assert_foreign_object_type(group_type, obj);
+  g = scm_foreign_object_ref(obj, 0);
+  if (g == NULL) {
+    par_scm_throw(subr, "the process group is closed", SCM_EOL);
+  }
+  return g;
+}
+
+static SCM
+fork_body(void *data)
+{
+  return scm_fork();
+}
+
+static SCM
+fork_failed(void *data, SCM key, SCM args)
+{
+  errno = EAGAIN;
+  return scm_from_int(-1);
+}
+
+/* Workers are forked by Guile's own primitive-fork, which stops the
+ * finalization thread first: a thread that disappears in the child while
+ * holding a lock would otherwise leave the child stuck. */
+static pid_t
+guile_fork(void *data)
+{
+  return (pid_t) scm_to_int(
+      scm_internal_catch(SCM_BOOL_T, fork_body, NULL, fork_failed, NULL));
+}
+
+#define FUNC_NAME "%mp-group-create"
+static SCM
+mp_group_create(SCM nprocs, SCM timeout)
+{
+  par_mp_options opts = {0};
+  par_mp_group *g;
+  int rc;
+
+  opts.nprocs = scm_to_int(nprocs);
+  opts.timeout = scm_is_true(timeout) ? scm_to_double(timeout) : 0;
+  opts.fork = guile_fork;
+  rc = par_mp_group_create(&opts, &g);
+  if (rc != PAR_OK) {
+    par_scm_throw_code(FUNC_NAME, rc, NULL);
+  }
+  return scm_make_foreign_object_1(group_type, g);
+}
+#undef FUNC_NAME
+
+#define FUNC_NAME "%mp-group-close!"
+static SCM
+mp_group_close_x(SCM group)
+{
+  par_mp_group *g;
+
+  scm_assert_foreign_object_type(group_type, group);
+  g = scm_foreign_object_ref(group, 0);
+  scm_foreign_object_set_x(group, 0, NULL);
+  par_mp_group_destroy(g);
+  return SCM_UNSPECIFIED;
+}
+#undef FUNC_NAME
+
+static SCM
+mp_group_size(SCM group)
+{
+  return scm_from_int(par_mp_group_size(unwrap_group(group,
+                                                     "%mp-group-size")));
+}
+
+/* Fork the workers; returns this process's rank in every process. */
+#define FUNC_NAME "%mp-group-fork"
+static SCM
+mp_group_fork(SCM group)
+{
+  par_mp_group *g = unwrap_group(group, FUNC_NAME);
+  int rank, rc, finalizing, threads;
+
+  /* A forked process gets only the forking thread: any other thread's
+   * locks would stay locked for ever in the workers. Guile's own
+   * finalization thread is stopped for the fork and restarted after;
+   * any other thread is the user's, and makes the fork unsafe. */
+  finalizing = scm_set_automatic_finalization_enabled(0);
+  threads = scm_ilength(scm_all_threads());
+  if (threads > 1) {
+    scm_set_automatic_finalization_enabled(finalizing);
+    par_scm_throw(FUNC_NAME,
+                  "cannot fork workers while ~a other Guile threads run: "
+                  "the workers would inherit their locks but not the "
+                  "threads",
+                  scm_list_1(scm_from_int(threads - 1)));
+  }
+  rc = par_mp_group_fork(g, &rank);
+  scm_set_automatic_finalization_enabled(finalizing);
+  if (rc != PAR_OK) {
+    par_scm_throw_code(FUNC_NAME, rc, par_mp_group_error_detail(g));
+  }
+  return scm_from_int(rank);
+}
+#undef FUNC_NAME
+
+/* This process's communicator in the group. The group owns it: the Scheme
+ * object must be closed (%comm-close!) when the run ends. */
+#define FUNC_NAME "%mp-group-comm"
+static SCM
+mp_group_comm(SCM group)
+{
+  par_comm *comm = par_mp_group_comm(unwrap_group(group, FUNC_NAME));
+
+  if (comm == NULL) {
+    par_scm_throw(FUNC_NAME, "the group has not been forked", SCM_EOL);
+  }
+  return par_scm_wrap_comm(comm, 0);
+}
+#undef FUNC_NAME
+
+/* In a worker: deliver STATUS and REPORT (a bytevector or #f) and exit. */
+#define FUNC_NAME "%mp-worker-exit"
+static SCM
+mp_worker_exit(SCM group, SCM status, SCM report)
+{
+  par_mp_group *g = unwrap_group(group, FUNC_NAME);
+  const void *data = NULL;
+  size_t len = 0;
+
+  if (scm_is_bytevector(report)) {
+    data = SCM_BYTEVECTOR_CONTENTS(report);
+    len = SCM_BYTEVECTOR_LENGTH(report);
+  }
+  par_mp_worker_exit(g, scm_to_int(status), data, len);
+}
+#undef FUNC_NAME
+
+static int
+interrupt_pending(void *data)
+{
+  scm_thread *thread = data;
+
+  return thread->block_asyncs == 0 && !scm_is_null(thread->pending_asyncs);
+}
+
+struct join_call {
+  par_mp_group *g;
+  par_mp_worker_status *statuses;
+  size_t n;
+  int rc;
+};
+
+static void *
+run_join(void *data)
+{
+  struct join_call *call = data;
+
+  call->rc = par_mp_group_join(call->g, call->statuses, call->n);
+  return NULL;
+}
+
+/* In main: wait for every worker. Returns a list with one entry per
+ * worker, (RANK PID STATE CODE REPORT), where STATE is a symbol (ok,
+ * failed, exited, signaled, stopped) and REPORT a bytevector or #f. A
+ * failed worker is not an error here: the caller decides what to raise. A
+ * timeout or an interrupt is. */
+#define FUNC_NAME "%mp-group-join"
+static SCM
+mp_group_join(SCM group, SCM comm)
+{
+  par_mp_group *g = unwrap_group(group, FUNC_NAME);
+  size_t n = (size_t) (par_mp_group_size(g) - 1);
+  struct join_call call = {g, NULL, n, PAR_OK};
+  par_comm *c = scm_is_true(comm) ? par_scm_unwrap_comm(comm, 2, FUNC_NAME)
+                                  : NULL;
+  SCM result = SCM_EOL;
+
+  call.statuses = scm_gc_malloc_pointerless(
+      sizeof *call.statuses * (n > 0 ? n : 1), "worker statuses");
+  if (c != NULL) {
+    par_comm_set_interrupt_check(c, interrupt_pending,
+                                 SCM_I_THREAD_DATA(scm_current_thread()));
+  }
+  scm_without_guile(run_join, &call);
+  if (c != NULL) {
+    par_comm_set_interrupt_check(c, NULL, NULL);
+  }
+  if (call.rc == PAR_EINTR) {
+    scm_async_tick();
+  }
+  if (call.rc != PAR_OK && call.rc != PAR_EPEER) {
+    par_scm_throw_code(FUNC_NAME, call.rc, par_mp_group_error_detail(g));
+  }
+  for (size_t i = n; i-- > 0;) {
+    const par_mp_worker_status *st = &call.statuses[i];
+    SCM report = SCM_BOOL_F;
+
+    if (st->report != NULL && st->report_len > 0 && !st->report_truncated) {
+      report = scm_c_make_bytevector(st->report_len);
+      memcpy(SCM_BYTEVECTOR_CONTENTS(report), st->report, st->report_len);
+    }
+    result = scm_cons(scm_list_5(scm_from_int(st->rank),
+                                 scm_from_int((int) st->pid),
+                                 scm_from_utf8_symbol(
+                                     par_mp_state_name(st->state)),
+                                 scm_from_int(st->code), report),
+                      result);
+  }
+  return result;
+}
+#undef FUNC_NAME
+
+static SCM
+mp_group_kill(SCM group)
+{
+  par_mp_group_kill(unwrap_group(group, "%mp-group-kill"));
+  return SCM_UNSPECIFIED;
+}
+
+static SCM
+mp_group_error_detail(SCM group)
+{
+  return scm_from_utf8_string(
+      par_mp_group_error_detail(unwrap_group(group, "%mp-group-detail")));
+}
+
+void
+par_scm_init_mp(void)
+{
+  group_type = scm_make_foreign_object_type(
+      scm_from_utf8_symbol("par-mp-group"),
+      scm_list_1(scm_from_utf8_symbol("group")), finalize_group);
+  scm_c_define_gsubr("%mp-group-create", 2, 0, 0, mp_group_create);
+  scm_c_define_gsubr("%mp-group-close!", 1, 0, 0, mp_group_close_x);
+  scm_c_define_gsubr("%mp-group-size", 1, 0, 0, mp_group_size);
+  scm_c_define_gsubr("%mp-group-fork", 1, 0, 0, mp_group_fork);
+  scm_c_define_gsubr("%mp-group-comm", 1, 0, 0, mp_group_comm);
+  scm_c_define_gsubr("%mp-worker-exit", 3, 0, 0, mp_worker_exit);
+  scm_c_define_gsubr("%mp-group-join", 2, 0, 0, mp_group_join);
+  scm_c_define_gsubr("%mp-group-kill", 1, 0, 0, mp_group_kill);
+  scm_c_define_gsubr("%mp-group-detail", 1, 0, 0, mp_group_error_detail);
+}
