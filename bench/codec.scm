@@ -6,7 +6,7 @@
 ;;; (fixnums, flonums, short strings, symbols) with value->cbor and
 ;;; cbor->value, and round-trips the same values through Guile's own
 ;;; `write' and `read' on string ports.  Prints the best time of several
-;;; runs, the throughput in GB/s of the in-memory size, and the ratio to
+;;; runs, the throughput in GB/s of the encoded size, and the ratio to
 ;;; write/read.  Figures only: nothing here passes or fails.
 ;;;
 ;;; Code:

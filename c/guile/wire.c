@@ -922,14 +922,70 @@ struct dec {
   const char *subr;
 };
 
-static void on_uint8(void *c, uint8_t v) { struct head *h = c; h->kind = H_UINT; h->u = v; }
-static void on_uint16(void *c, uint16_t v) { struct head *h = c; h->kind = H_UINT; h->u = v; }
-static void on_uint32(void *c, uint32_t v) { struct head *h = c; h->kind = H_UINT; h->u = v; }
-static void on_uint64(void *c, uint64_t v) { struct head *h = c; h->kind = H_UINT; h->u = v; }
-static void on_negint8(void *c, uint8_t v) { struct head *h = c; h->kind = H_NEGINT; h->u = v; }
-static void on_negint16(void *c, uint16_t v) { struct head *h = c; h->kind = H_NEGINT; h->u = v; }
-static void on_negint32(void *c, uint32_t v) { struct head *h = c; h->kind = H_NEGINT; h->u = v; }
-static void on_negint64(void *c, uint64_t v) { struct head *h = c; h->kind = H_NEGINT; h->u = v; }
+static void
+on_uint8(void *c, uint8_t v)
+{
+  struct head *h = c;
+  h->kind = H_UINT;
+  h->u = v;
+}
+
+static void
+on_uint16(void *c, uint16_t v)
+{
+  struct head *h = c;
+  h->kind = H_UINT;
+  h->u = v;
+}
+
+static void
+on_uint32(void *c, uint32_t v)
+{
+  struct head *h = c;
+  h->kind = H_UINT;
+  h->u = v;
+}
+
+static void
+on_uint64(void *c, uint64_t v)
+{
+  struct head *h = c;
+  h->kind = H_UINT;
+  h->u = v;
+}
+
+static void
+on_negint8(void *c, uint8_t v)
+{
+  struct head *h = c;
+  h->kind = H_NEGINT;
+  h->u = v;
+}
+
+static void
+on_negint16(void *c, uint16_t v)
+{
+  struct head *h = c;
+  h->kind = H_NEGINT;
+  h->u = v;
+}
+
+static void
+on_negint32(void *c, uint32_t v)
+{
+  struct head *h = c;
+  h->kind = H_NEGINT;
+  h->u = v;
+}
+
+static void
+on_negint64(void *c, uint64_t v)
+{
+  struct head *h = c;
+  h->kind = H_NEGINT;
+  h->u = v;
+}
+
 
 static void
 on_bytes(void *c, cbor_data data, size_t n)
@@ -973,12 +1029,50 @@ on_tag(void *c, uint64_t v)
   h->u = v;
 }
 
-static void on_float(void *c, float v) { struct head *h = c; h->kind = H_FLOAT; h->d = v; }
-static void on_double(void *c, double v) { struct head *h = c; h->kind = H_FLOAT; h->d = v; }
-static void on_indefinite(void *c) { struct head *h = c; h->kind = H_INDEFINITE; }
-static void on_break(void *c) { struct head *h = c; h->kind = H_BREAK; }
-static void on_null(void *c) { struct head *h = c; h->kind = H_NULL; }
-static void on_undefined(void *c) { struct head *h = c; h->kind = H_UNDEFINED; }
+static void
+on_float(void *c, float v)
+{
+  struct head *h = c;
+  h->kind = H_FLOAT;
+  h->d = v;
+}
+
+static void
+on_double(void *c, double v)
+{
+  struct head *h = c;
+  h->kind = H_FLOAT;
+  h->d = v;
+}
+
+static void
+on_indefinite(void *c)
+{
+  struct head *h = c;
+  h->kind = H_INDEFINITE;
+}
+
+static void
+on_break(void *c)
+{
+  struct head *h = c;
+  h->kind = H_BREAK;
+}
+
+static void
+on_null(void *c)
+{
+  struct head *h = c;
+  h->kind = H_NULL;
+}
+
+static void
+on_undefined(void *c)
+{
+  struct head *h = c;
+  h->kind = H_UNDEFINED;
+}
+
 
 static void
 on_bool(void *c, bool v)
