@@ -30,7 +30,7 @@ static void
 setup(void)
 {
   ck_assert_int_eq(par_comm_mpi_world(&comm), PAR_OK);
-  par_comm_set_timeout(comm, 30);
+  par_comm_set_timeout(comm, 10);
   rank = par_comm_rank(comm);
   size = par_comm_size(comm);
 }
@@ -80,7 +80,7 @@ chunk_len(int r)
   return r == 1 ? 0 : (size_t) (r * 37 + 5);
 }
 
-/* --- core ------------------------------------------------------------- */
+/* --- core ---------------------------------------------------------------- */
 
 START_TEST(test_world)
 {
@@ -286,6 +286,28 @@ allgatherv_bytes_once(void)
   free(counts);
   free(buf);
 }
+
+/* Messages in flight do not disturb collectives, nor the other way. */
+START_TEST(test_send_across_collectives)
+{
+  par_msg msg = PAR_MSG_INIT;
+
+  if (size == 1) {
+    return;
+  }
+  if (rank == 0) {
+    ck_assert_int_eq(par_comm_send(comm, 1, "early", 5), PAR_OK);
+  }
+  ck_assert_int_eq(par_comm_barrier(comm), PAR_OK);
+  allgatherv_bytes_once();
+  if (rank == 1) {
+    ck_assert_int_eq(par_comm_recv(comm, 0, &msg), PAR_OK);
+    ck_assert_uint_eq(msg.len, 5);
+    ck_assert(memcmp(msg.data, "early", 5) == 0);
+    par_msg_release(&msg);
+  }
+}
+END_TEST
 
 START_TEST(test_allgatherv_bytes)
 {
@@ -550,7 +572,7 @@ START_TEST(test_allreduce_in_place)
 }
 END_TEST
 
-/* --- limits ---------------------------------------------------------- */
+/* --- limits -------------------------------------------------------------- */
 
 START_TEST(test_subgroup)
 {
@@ -838,6 +860,7 @@ mpi_suite(void)
   tcase_add_test(core, test_scatterv_bytes);
   tcase_add_test(core, test_gatherv_bytes);
   tcase_add_test(core, test_allgatherv_bytes);
+  tcase_add_test(core, test_send_across_collectives);
   tcase_add_test(core, test_barrier);
   tcase_add_test(core, test_bcast_typed);
   tcase_add_test(core, test_scatterv_typed);
@@ -878,10 +901,12 @@ main(void)
   srunner_set_fork_status(sr, CK_NOFORK);
   /* Rank 0 prints the summary; the others print only their failures. */
   srunner_run_all(sr, rank == 0 ? CK_NORMAL : CK_SILENT);
+  fflush(stdout);
   failed = srunner_ntests_failed(sr);
   if (rank != 0 && failed > 0) {
-    fprintf(stderr, "rank %d:\n", rank);
+    printf("rank %d:\n", rank);
     srunner_print(sr, CK_NORMAL);
+    fflush(stdout);
   }
   srunner_free(sr);
   MPI_Allreduce(&failed, &all_failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

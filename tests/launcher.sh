@@ -88,7 +88,7 @@ usage_error() {
   fi
 }
 
-# --- Help and version -----------------------------------------------------
+# --- Help and version -------------------------------------------------------
 
 run "$launcher" --help
 expect "--help" 0 '^Usage: parallelizer COMMAND'
@@ -131,7 +131,7 @@ expect "-- before a script" 0 '^serial$'
 run "$launcher" run "$tmp/exit3.scm"
 expect "the script's exit status is the launcher's" 3 ''
 
-# --- MPI ------------------------------------------------------------------------
+# --- MPI --------------------------------------------------------------------
 
 if command -v mpirun >/dev/null 2>&1; then
   run "$launcher" run -n 2 --backend mpi "$tmp/env.scm" x
@@ -182,7 +182,7 @@ expect "PARALLELIZER_MPIRUN_ARGS" 0 \
 run "$launcher" repl --dry-run -b mpi -n 2
 expect "repl --dry-run" 0 "OMPI_COMM_WORLD_RANK"
 
-# --- Paths of an uninstalled build -------------------------------------------------
+# --- Paths of an uninstalled build ------------------------------------------
 
 if [ -d "$top/build" ]; then
   run "$launcher" run "$tmp/paths.scm"
@@ -201,7 +201,7 @@ PARALLELIZER_SOURCE_DIR=$tmp/src GUILE_LOAD_PATH=$tmp/src/scheme \
   run "$tmp/inst/bin/parallelizer" run "$tmp/paths.scm"
 expect "paths are not added twice" 0 "^$tmp/src/scheme\$"
 
-# --- Usage errors ------------------------------------------------------------
+# --- Usage errors -----------------------------------------------------------
 
 usage_error "no command"
 usage_error "unknown command" frobnicate

@@ -226,7 +226,7 @@ stated_counts(par_comm *comm, size_t *total)
   return c;
 }
 
-/* --- Barrier ----------------------------------------------------------- */
+/* --- Barrier ------------------------------------------------------------- */
 
 /* The agreement exchange is an allgather, and so already a barrier: no
  * process leaves it before every process has entered. */
@@ -238,7 +238,7 @@ par__mpi_barrier(par_comm *comm)
   return start(comm, &h, PAR_OPKIND_BARRIER, -1, PAR__MPI_BYTES, 0, 0, 0);
 }
 
-/* --- Byte collectives ----------------------------------------------------- */
+/* --- Byte collectives ---------------------------------------------------- */
 
 int
 par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
@@ -480,7 +480,7 @@ par__mpi_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
   return rc;
 }
 
-/* --- Typed collectives ------------------------------------------------------ */
+/* --- Typed collectives --------------------------------------------------- */
 
 int
 par__mpi_bcast(par_comm *comm, int root, void *buf, size_t count,

@@ -32,7 +32,7 @@
 
 #include "mpi-internal.h"
 
-/* --- Process-wide state ------------------------------------------------- */
+/* --- Process-wide state -------------------------------------------------- */
 
 /* Guards the fields below that other threads touch: the initialisation
  * and the list of communicators destroyed off the MPI thread. */
@@ -160,7 +160,7 @@ par__mpi_fail(par_comm *comm, int err, const char *call)
                         comm->rank, len > 0 ? text : "unknown MPI error");
 }
 
-/* --- Sends in flight ------------------------------------------------------ */
+/* --- Sends in flight ----------------------------------------------------- */
 
 static void
 pending_free(par__mpi_pending *p)
@@ -243,7 +243,7 @@ par__mpi_progress(par_comm *comm)
   }
 }
 
-/* --- Waiting ---------------------------------------------------------------- */
+/* --- Waiting ------------------------------------------------------------- */
 
 typedef struct backoff {
   unsigned iter;
@@ -314,7 +314,7 @@ par__mpi_waitall(par_comm *comm, int n, MPI_Request *req, double deadline,
   }
 }
 
-/* --- Frames ----------------------------------------------------------------- */
+/* --- Frames -------------------------------------------------------------- */
 
 static int
 mpi_send(par_comm *comm, int dest, const par__hdr *hdr, const void *buf,
@@ -507,7 +507,7 @@ mpi_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
   return PAR_OK;
 }
 
-/* --- Agreement ------------------------------------------------------------ */
+/* --- Agreement ----------------------------------------------------------- */
 
 static uint64_t
 mix(uint64_t h, uint64_t v)
@@ -685,7 +685,7 @@ par__mpi_agree(par_comm *comm, const par__mpi_chdr *mine, unsigned what)
   return PAR_OK;
 }
 
-/* --- Life cycle -------------------------------------------------------------- */
+/* --- Life cycle ---------------------------------------------------------- */
 
 static int
 mpi_abort(par_comm *comm, int code)
