@@ -2,7 +2,7 @@
 # imports in scheme/). Keep in step with the define-module forms.
 G := $(B)/go/parallelizer
 $(G)/wire.go: $(G)/primitives.go
-$(G)/core.go: $(G)/primitives.go
+$(G)/core.go: $(G)/wire.go
 $(G)/backend/serial.go $(G)/backend/multiprocessing.go \
   $(G)/backend/mpi.go: $(G)/core.go
 $(G)/registry.go: $(G)/backend/serial.go $(G)/backend/multiprocessing.go \

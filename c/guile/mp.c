@@ -255,6 +255,18 @@ mp_group_error_detail(SCM group)
       par_mp_group_error_detail(unwrap_group(group, "%mp-group-detail")));
 }
 
+/* In main, after a successful join: a sentence naming the messages left
+ * unreceived at the end of the run, or #f when there are none. */
+static SCM
+mp_group_unreceived(SCM group)
+{
+  char detail[512];
+  int n = par_mp_group_unreceived(unwrap_group(group, "%mp-group-unreceived"),
+                                  detail, sizeof detail);
+
+  return n > 0 ? scm_from_utf8_string(detail) : SCM_BOOL_F;
+}
+
 void
 par_scm_init_mp(void)
 {
@@ -269,5 +281,6 @@ par_scm_init_mp(void)
   scm_c_define_gsubr("%mp-worker-exit", 3, 0, 0, mp_worker_exit);
   scm_c_define_gsubr("%mp-group-join", 2, 0, 0, mp_group_join);
   scm_c_define_gsubr("%mp-group-kill", 1, 0, 0, mp_group_kill);
+  scm_c_define_gsubr("%mp-group-unreceived", 1, 0, 0, mp_group_unreceived);
   scm_c_define_gsubr("%mp-group-detail", 1, 0, 0, mp_group_error_detail);
 }

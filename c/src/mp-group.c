@@ -183,11 +183,13 @@ reset_shared(par_mp_group *g)
 int
 par_mp_group_create(const par_mp_options *opts, par_mp_group **out)
 {
-  par_mp_options o = {0, 0, 0, 0};
+  par_mp_options o;
   size_t page = (size_t) sysconf(_SC_PAGESIZE);
   size_t ctl_len, rings_len, data_len, reports_len, pairs;
   par_mp_group *g;
   int rc;
+
+  memset(&o, 0, sizeof o);
 
   if (out == NULL) {
     return PAR_EINVAL;
@@ -664,4 +666,86 @@ par_mp_group_destroy(par_mp_group *g)
   }
   free(g->children);
   free(g);
+}
+
+/* --- Messages nobody received -------------------------------------------- */
+
+/* Copy the frame header at POS of a ring of SIZE bytes (a power of two). */
+static void
+peek_header(const unsigned char *ring, size_t size, uint32_t pos,
+            par__hdr *hdr)
+{
+  size_t off = pos & (size - 1), first = size - off;
+  unsigned char *out = (unsigned char *) hdr;
+
+  if (first > sizeof *hdr) {
+    first = sizeof *hdr;
+  }
+  memcpy(out, ring + off, first);
+  memcpy(out + first, ring, sizeof *hdr - first);
+}
+
+static void
+describe_op(const par__hdr *hdr, char *buf, size_t size)
+{
+  if (hdr->op == PAR_OPKIND_SEND) {
+    snprintf(buf, size, "a message (send #%u)", hdr->seq);
+  } else {
+    snprintf(buf, size, "%s (collective #%u)",
+             par_opkind_name((par_opkind) hdr->op), hdr->seq);
+  }
+}
+
+int
+par_mp_group_unreceived(par_mp_group *g, char *buf, size_t size)
+{
+  int count = 0;
+  size_t used = 0;
+  uint32_t bc_tail;
+
+  if (g == NULL || buf == NULL || size == 0 || g->rank != 0
+      || live_workers(g) > 0) {
+    return PAR_EINVAL;
+  }
+  buf[0] = '\0';
+  for (int src = 0; src < g->nprocs; src++) {
+    for (int dst = 0; dst < g->nprocs; dst++) {
+      mp_ring *r = par__mp_ring(g, src, dst);
+      uint32_t head = atomic_load(&r->head), tail = atomic_load(&r->tail);
+      par__hdr hdr;
+      char op[64];
+
+      if (src == dst || tail - head < sizeof hdr) {
+        continue;
+      }
+      peek_header(par__mp_ring_data(g, src, dst), g->ring_bytes, head, &hdr);
+      describe_op(&hdr, op, sizeof op);
+      if (used < size) {
+        used += (size_t) snprintf(buf + used, size - used,
+                                  "%srank %d sent %s to rank %d, which "
+                                  "never received it",
+                                  count > 0 ? "; " : "", src, op, dst);
+      }
+      count++;
+    }
+  }
+  bc_tail = atomic_load(&g->ctl->bc.tail);
+  for (int q = 0; q < g->nprocs; q++) {
+    uint32_t head = atomic_load(&g->ctl->procs[q].bc_head);
+    par__hdr hdr;
+    char op[64];
+
+    if (bc_tail - head < sizeof hdr) {
+      continue;
+    }
+    peek_header(g->bdata, g->bcast_bytes, head, &hdr);
+    describe_op(&hdr, op, sizeof op);
+    if (used < size) {
+      used += (size_t) snprintf(buf + used, size - used,
+                                "%srank %d never received %s", count > 0
+                                ? "; " : "", q, op);
+    }
+    count++;
+  }
+  return count;
 }

@@ -14,6 +14,7 @@
   #:use-module (srfi srfi-9)
   #:use-module (srfi srfi-9 gnu)
   #:use-module (parallelizer primitives)
+  #:use-module (parallelizer wire)
   #:export (<parallelizer>
             %make-parallelizer
             parallelizer?
@@ -205,13 +206,19 @@ the main process."
   ;; What worker-restricted procedures return on the main process.
   (make-sentinel 'in-main-process))
 
+;; Sentinels travel between processes (a gather on another root collects
+;; them): what arrives is equal? to the sentinel, though not eq?.
+(register-wire-record-type! <sentinel> "parallelizer-sentinel")
+
 (define (in-worker-process? obj)
-  "Return #t if OBJ is the in-worker-process sentinel."
-  (eq? obj in-worker-process))
+  "Return #t if OBJ is the in-worker-process sentinel (or a copy of it
+received from another process)."
+  (and (sentinel? obj) (eq? (sentinel-name obj) 'in-worker-process)))
 
 (define (in-main-process? obj)
-  "Return #t if OBJ is the in-main-process sentinel."
-  (eq? obj in-main-process))
+  "Return #t if OBJ is the in-main-process sentinel (or a copy of it
+received from another process)."
+  (and (sentinel? obj) (eq? (sentinel-name obj) 'in-main-process)))
 
 ;;;
 ;;; Errors.

@@ -160,6 +160,16 @@ PAR_EXTERN int par_mp_group_join(par_mp_group *g,
  * until the next fork, join or destroy. */
 PAR_EXTERN const char *par_mp_group_error_detail(const par_mp_group *g);
 
+/* In main, after par_mp_group_join: count the messages that a process
+ * sent and its peer never received, and describe them in BUF/SIZE ("rank
+ * 1 sent gather (collective #1) to rank 0, which never received it; ...").
+ * A run that ends with such messages had processes in different
+ * operations, which a process that only sends cannot notice. Returns the
+ * count (0 if none) or PAR_EINVAL (a worker, workers still running, no
+ * buffer). */
+PAR_EXTERN int par_mp_group_unreceived(par_mp_group *g, char *buf,
+                                       size_t size);
+
 /* In main: abort the group, SIGKILL every worker still running and reap
  * it. No-op in a worker and when no worker runs. */
 PAR_EXTERN void par_mp_group_kill(par_mp_group *g);

@@ -160,7 +160,16 @@ seconds (#f: none)."
                              failures)
                        (and (pair? failures) (car failures)))
               ((rank pid e) (raise-job-error 'parallelizer-run rank pid e))
-              (#f result)))))
+              (#f
+               ;; Every process finished, but a process that only sends
+               ;; cannot notice that its peer was in another operation:
+               ;; what is left in the channels tells.
+               (match (%mp-group-unreceived group)
+                 (#f result)
+                 (detail
+                  (raise-parallelizer-error
+                   'parallelizer-run
+                   "processes were in different operations: ~a" detail))))))))
       (lambda ()
         ;; Also reached by a non-local exit (Ctrl-C): no worker survives.
         (%mp-group-kill group)
