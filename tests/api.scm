@@ -32,7 +32,8 @@
                (lambda (p) (set! initialized (1+ initialized)))
                (lambda (p) (set! finalized (1+ finalized)))
                (lambda (p thunk ranks timeout) (thunk))
-               (lambda (p) 1)))
+               (lambda (p) 1)
+               (lambda (p) 0)))
 
 (run-suite
  "api"

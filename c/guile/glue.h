@@ -38,5 +38,6 @@ par_comm *par_scm_unwrap_comm(SCM obj, int pos, const char *subr);
 void par_scm_init_wire(void);
 void par_scm_init_comm(void);
 void par_scm_init_mp(void);
+void par_scm_init_mpi(void);
 
 #endif /* PAR_GLUE_H */

@@ -100,16 +100,19 @@
 ;; the group, the ranks of the group (or #f for all) and the timeout in
 ;; seconds (or #f). The procedure returns the job's value or, if the job
 ;; raised, a job error; RUN returns the main process's value or raises the
-;; first job error (by rank) with raise-job-error. NPROCS tells the
+;; first job error (by rank) with raise-job-error. NPROCS and ID tell the
+;; size of the group a run would start and this process's rank in it,
+;; outside a run. NPROCS tells the
 ;; size of the group a run would start.
 (define-record-type <backend>
-  (make-backend name initialize finalize run nprocs)
+  (make-backend name initialize finalize run nprocs id)
   backend?
   (name backend-name)
   (initialize backend-initialize)
   (finalize backend-finalize)
   (run backend-run)
-  (nprocs backend-nprocs))
+  (nprocs backend-nprocs)
+  (id backend-id))
 
 (define %backends (make-hash-table))
 
@@ -156,7 +159,9 @@ start."
   "Return this process's rank in the current group of parallelizer P; 0 is
 the main process."
   (let ((comm (parallelizer-comm p)))
-    (if comm (%comm-rank comm) 0)))
+    (if comm
+        (%comm-rank comm)
+        ((backend-id (lookup-backend (parallelizer-kind p))) p))))
 
 (define (parallelizer-pid p)
   "Return the operating-system process id of this process of P."

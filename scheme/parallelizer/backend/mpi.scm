@@ -12,7 +12,13 @@
 (define-module (parallelizer backend mpi)
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
-  #:export (make-mpi-parallelizer))
+  #:export (make-mpi-parallelizer
+            mpi-parallelizer-set-split-threshold!))
+
+(define (mpi-parallelizer-set-split-threshold! bytes)
+  "Send MPI messages larger than BYTES as several pieces (default 1 GiB;
+every rank must use the same value)."
+  (%mpi-set-split-threshold! bytes))
 
 (define* (make-mpi-parallelizer #:key (root 0))
   "Return a new MPI parallelizer over all the ranks of the job. MPI is
@@ -23,13 +29,87 @@ as the main process."
                               "#:root must be a rank, got ~s" root))
   (%make-parallelizer 'mpi `((root . ,root)) #f #f 0))
 
+;;;
+;;; The group.
+;;;
+
+;; The parallelizer's state is its communicator over the whole job (with
+;; the root renumbered 0), made on first use. Making it is collective, so
+;; every rank makes it at the same point of the program.
+(define (job-comm p)
+  (or (parallelizer-state p)
+      (let* ((world (%mpi-world-comm))
+             (root (parallelizer-option p 'root 0))
+             (size (%comm-size world))
+             (comm (cond
+                    ((zero? root) world)
+                    ((< root size)
+                     (%mpi-subgroup world
+                                    (cons root (delete root (iota size)))))
+                    (else
+                     (raise-parallelizer-error
+                      'make-mpi-parallelizer
+                      "#:root ~a is not a rank of this job of ~a processes"
+                      root size)))))
+        (set-parallelizer-state! p comm)
+        comm)))
+
+(define (mpi-nprocs p)
+  (%comm-size (job-comm p)))
+
+(define (report-and-abort comm e)
+  ;; An error on one rank ends the whole job, and says so first: the other
+  ;; ranks may be waiting on this one, and only mpirun can stop them.
+  (let ((port (current-error-port)))
+    (format port "parallelizer: rank ~a (pid ~a) failed: ~a~%~a~%"
+            (%comm-rank comm) (getpid)
+            (describe-job-error e) (job-error-backtrace e))
+    (force-output port)
+    (flush-all-ports)
+    (%comm-abort comm 1)))
+
+(define (describe-job-error e)
+  (let ((message (job-error-message e))
+        (irritants (job-error-irritants e)))
+    (if (and (string? message) (list? irritants))
+        (catch #t
+          (lambda () (apply simple-format #f message irritants))
+          (lambda _ (format #f "~a ~s" message irritants)))
+        (format #f "~s ~s" (job-error-key e) irritants))))
+
 (define (mpi-run p thunk ranks timeout)
-  (raise-parallelizer-error 'parallelizer-run
-                            "the MPI backend is not built yet"))
+  (let* ((job (job-comm p))
+         (comm (if ranks
+                   (begin
+                     (for-each (lambda (r)
+                                 (unless (< r (%comm-size job))
+                                   (raise-parallelizer-error
+                                    'parallelizer-run
+                                    "#:comm names rank ~a, but the job has ~a \
+processes" r (%comm-size job))))
+                               ranks)
+                     (%mpi-subgroup job ranks))
+                   job)))
+    (if (not comm)
+        ;; This rank is not in the group of the run: it has nothing to do.
+        in-worker-process
+        (let ((outer (parallelizer-comm p)))
+          (%comm-set-timeout! comm (or timeout #f))
+          (let ((result (dynamic-wind
+                          (lambda () (set-parallelizer-comm! p comm))
+                          thunk
+                          (lambda ()
+                            (set-parallelizer-comm! p outer)
+                            (unless (eq? comm job)
+                              (%comm-close! comm))))))
+            (if (job-error? result)
+                (report-and-abort comm result)
+                result))))))
 
 (register-backend!
  (make-backend 'mpi
                (lambda (p) #t)
                (lambda (p) #t)
                mpi-run
-               (lambda (p) 1)))
+               mpi-nprocs
+               (lambda (p) (%comm-rank (job-comm p)))))

@@ -187,4 +187,5 @@ seconds (#f: none)."
                (lambda (p) #t)
                finalize
                multiprocessing-run
-               (lambda (p) (parallelizer-option p 'processes 1))))
+               (lambda (p) (parallelizer-option p 'processes 1))
+               (lambda (p) 0)))

@@ -41,4 +41,5 @@ collectives are identities."
                (lambda (p) #t)          ;initialize
                (lambda (p) #t)          ;finalize
                serial-run
-               (lambda (p) 1)))
+               (lambda (p) 1)
+               (lambda (p) 0)))

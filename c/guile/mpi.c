@@ -1,0 +1,94 @@
+/* mpi.c — MPI communicators (par/mpi.h) for the Scheme MPI backend.
+ *
+ * MPI is initialised by the first of these primitives a program calls,
+ * never by loading the extension: a process that uses only the serial or
+ * multiprocessing backends never touches MPI.
+ */
+#include <stdlib.h>
+
+#include "par/mpi.h"
+
+#include "glue.h"
+
+/* A communicator over a duplicate of MPI_COMM_WORLD. Collective over the
+ * whole job: every rank must call it, in the same order as its other MPI
+ * collectives. */
+#define FUNC_NAME "%mpi-world-comm"
+static SCM
+mpi_world_comm(void)
+{
+  par_comm *comm;
+  int rc = par_comm_mpi_world(&comm);
+
+  if (rc != PAR_OK) {
+    par_scm_throw_code(FUNC_NAME, rc, "cannot initialize MPI");
+  }
+  return par_scm_wrap_comm(comm, 1);
+}
+#undef FUNC_NAME
+
+/* A communicator over the processes of COMM listed in RANKS, renumbered in
+ * that order; #f on the processes not listed. Collective over COMM. */
+#define FUNC_NAME "%mpi-subgroup"
+static SCM
+mpi_subgroup(SCM comm, SCM ranks)
+{
+  par_comm *parent = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  long n = scm_ilength(ranks);
+  int *list;
+  par_comm *sub = NULL;
+  int rc;
+
+  if (n <= 0) {
+    scm_wrong_type_arg_msg(FUNC_NAME, 2, ranks, "non-empty list of ranks");
+  }
+  list = scm_gc_malloc_pointerless(sizeof *list * (size_t) n, "ranks");
+  for (long i = 0; i < n; i++, ranks = scm_cdr(ranks)) {
+    list[i] = scm_to_int(scm_car(ranks));
+  }
+  rc = par_comm_mpi_subgroup(parent, list, (int) n, &sub);
+  if (rc != PAR_OK) {
+    par_scm_throw_code(FUNC_NAME, rc, par_comm_error_detail(parent));
+  }
+  return sub != NULL ? par_scm_wrap_comm(sub, 1) : SCM_BOOL_F;
+}
+#undef FUNC_NAME
+
+static SCM
+mpi_set_split_threshold_x(SCM bytes)
+{
+  par_mpi_set_split_threshold(scm_to_size_t(bytes));
+  return SCM_UNSPECIFIED;
+}
+
+static SCM
+mpi_split_threshold(void)
+{
+  return scm_from_size_t(par_mpi_split_threshold());
+}
+
+/* End the whole MPI job with CODE: mpirun exits non-zero. */
+#define FUNC_NAME "%comm-abort"
+static SCM
+comm_abort(SCM comm, SCM code)
+{
+  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  int rc = par_comm_abort(c, scm_to_int(code));
+
+  if (rc != PAR_OK) {
+    par_scm_throw_code(FUNC_NAME, rc, par_comm_error_detail(c));
+  }
+  return SCM_UNSPECIFIED;
+}
+#undef FUNC_NAME
+
+void
+par_scm_init_mpi(void)
+{
+  scm_c_define_gsubr("%mpi-world-comm", 0, 0, 0, mpi_world_comm);
+  scm_c_define_gsubr("%mpi-subgroup", 2, 0, 0, mpi_subgroup);
+  scm_c_define_gsubr("%mpi-set-split-threshold!", 1, 0, 0,
+                     mpi_set_split_threshold_x);
+  scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0, mpi_split_threshold);
+  scm_c_define_gsubr("%comm-abort", 2, 0, 0, comm_abort);
+}
