@@ -9,8 +9,6 @@
 ;;;
 ;;; Code:
 
-(add-to-load-path (dirname (current-filename)))
-
 (use-modules (srfi srfi-1)
              (srfi srfi-4)
              (srfi srfi-4 gnu)
