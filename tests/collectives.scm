@@ -6,7 +6,7 @@
 ;;; Jobs return what each process saw and the main process checks it, so
 ;;; the same file tests every backend and every group size.
 
-(use-modules ((srfi srfi-1) #:select (every append-map))
+(use-modules ((srfi srfi-1) #:select (every append-map delete-duplicates))
              (srfi srfi-4)
              (rnrs bytevectors)
              (srfi srfi-64)
@@ -232,6 +232,34 @@
    (test-equal "parallel-map with chunk-size"
      (map 1+ (iota 50))
      (run map-job (iota 50) 1+ #:chunk-size 3))
+
+   (test-equal "parallel-map with chunk-size over irregular work"
+     (map (lambda (x) (* x x)) (iota 23))
+     (run map-job (iota 23)
+          (lambda (x) (usleep (* 200 (modulo x 4))) (* x x))
+          #:chunk-size 2))
+
+   (test-equal "parallel-map with chunk-size keeps an f64vector's type"
+     (f64vector 1 2 3 4 5)
+     (run map-job (f64vector 0 1 2 3 4) 1+ #:chunk-size 2))
+
+   (when (> n 1)
+     (test-assert "chunk-size hands chunks to the workers too"
+       (let ((ranks (run map-job (iota 20)
+                         (lambda (x)
+                           (usleep 5000)
+                           (parallelizer-id (current-parallelizer)))
+                         #:chunk-size 1)))
+         (> (length (delete-duplicates ranks)) 1))))
+
+   (test-equal "parallel-map whose results fit one chunk's type only"
+     (list->vector (map (lambda (x) (* x 100)) '(1 2 3 4)))
+     (let ((result (run map-job #u8(1 2 3 4) (lambda (x) (* x 100)))))
+       (if (vector? result) result (list->vector (array->list result)))))
+
+   (test-equal "parallel-map over a one-axis array with a lower bound"
+     #(20 30 40)
+     (run map-job (list->array '((1 3)) '(2 3 4)) (lambda (x) (* 10 x))))
 
    (test-equal "parallel-map over fewer elements than processes"
      '(2)

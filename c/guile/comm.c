@@ -98,6 +98,7 @@ struct blocking_call {
   par_dtype type;
   par_reduce_op op;
   par_msg *msg;
+  int rc_source;
   int rc;
 };
 
@@ -130,6 +131,12 @@ static int
 do_recv(struct blocking_call *c)
 {
   return par_comm_recv(c->comm, c->root, c->msg);
+}
+
+static int
+do_recv_any(struct blocking_call *c)
+{
+  return par_comm_recv_any(c->comm, c->root, &c->rc_source, c->msg);
 }
 
 static int
@@ -345,6 +352,38 @@ comm_recv(SCM comm, SCM source)
   protect(NULL, &msg);
   call_blocking(&call, FUNC_NAME);
   result = par_scm_decode(msg.data, msg.len, FUNC_NAME);
+  scm_dynwind_end();
+  return result;
+}
+#undef FUNC_NAME
+
+/* The next message sent to this process by any rank, as (SOURCE .
+ * VALUE); if BLOCK is #f and none is ready, #f at once. */
+#define FUNC_NAME "receive-any"
+static SCM
+comm_recv_any(SCM comm, SCM block)
+{
+  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  par_msg msg = PAR_MSG_INIT;
+  struct blocking_call call = {.fn = do_recv_any, .comm = c,
+                               .root = scm_is_true(block), .msg = &msg};
+  SCM result = SCM_BOOL_F;
+
+  scm_dynwind_begin(0);
+  protect(NULL, &msg);
+  if (call.root) {
+    call_blocking(&call, FUNC_NAME);
+  } else {
+    /* A look that does not wait needs no release of the Guile lock. */
+    call.rc = do_recv_any(&call);
+    if (call.rc != PAR_ENOENT) {
+      check_rc(c, call.rc, FUNC_NAME);
+    }
+  }
+  if (call.rc == PAR_OK) {
+    result = scm_cons(scm_from_int(call.rc_source),
+                      par_scm_decode(msg.data, msg.len, FUNC_NAME));
+  }
   scm_dynwind_end();
   return result;
 }
@@ -609,6 +648,7 @@ par_scm_init_comm(void)
   scm_c_define_gsubr("%comm-set-timeout!", 2, 0, 0, comm_set_timeout_x);
   scm_c_define_gsubr("%comm-send", 3, 0, 0, comm_send);
   scm_c_define_gsubr("%comm-receive", 2, 0, 0, comm_recv);
+  scm_c_define_gsubr("%comm-receive-any", 2, 0, 0, comm_recv_any);
   scm_c_define_gsubr("%comm-barrier", 1, 0, 0, comm_barrier);
   scm_c_define_gsubr("%comm-broadcast", 3, 0, 0, comm_bcast);
   scm_c_define_gsubr("%comm-scatter", 3, 0, 0, comm_scatter);

@@ -34,6 +34,12 @@ typedef struct par__comm_ops {
               size_t len);
   int (*recv)(par_comm *comm, int source, par__hdr *hdr, par_msg *out);
 
+  /* Optional: receive the next frame from whichever process has one
+   * ready, writing its rank to *SOURCE. Unless BLOCK, return PAR_ENOENT at
+   * once when none is ready. NULL: the backend cannot (PAR_ENOTSUP). */
+  int (*recv_any)(par_comm *comm, int block, int *source, par__hdr *hdr,
+                  par_msg *out);
+
   /* Optional native collectives: NULL means the generic version. The
    * public wrapper has already validated the arguments and incremented
    * COMM->coll_seq, which the slot stamps on what it sends. */

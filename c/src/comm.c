@@ -342,6 +342,45 @@ par_comm_recv(par_comm *comm, int source, par_msg *out)
   return PAR_OK;
 }
 
+int
+par_comm_recv_any(par_comm *comm, int block, int *source, par_msg *out)
+{
+  par__hdr hdr;
+  int from = -1, rc;
+
+  if (source == NULL || out == NULL) {
+    return par__comm_fail(comm, PAR_EINVAL, "recv_any without a source");
+  }
+  if (comm->size == 1) {
+    return block ? par__comm_fail(comm, PAR_ERANK,
+                                  "a group of one process has nobody to "
+                                  "receive from")
+                 : PAR_ENOENT;
+  }
+  if (comm->ops->recv_any == NULL) {
+    return par__comm_fail(comm, PAR_ENOTSUP,
+                          "the %s backend cannot receive from any rank",
+                          comm->ops->backend);
+  }
+  rc = comm->ops->recv_any(comm, block, &from, &hdr, out);
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  if (hdr.op != PAR_OPKIND_SEND) {
+    char theirs[64];
+
+    describe_frame(&hdr, theirs, sizeof theirs);
+    par_msg_release(out);
+    return par__comm_fail(comm, PAR_EMISMATCH,
+                          "rank %d is in receive from any rank but rank %d "
+                          "sent %s",
+                          comm->rank, from, theirs);
+  }
+  comm->recv_seq[from]++;
+  *source = from;
+  return PAR_OK;
+}
+
 /* --- Generic collectives over frames ------------------------------------ */
 
 static int

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mp-internal.h"
@@ -55,6 +56,7 @@ typedef struct mp_comm {
   mp_chan *out;       /* SIZE channels: rank -> peer */
   mp_chan *in;        /* SIZE channels: peer -> rank */
   int bc_broken;      /* a broadcast stopped half-way */
+  int last_any;       /* the peer recv_any served last */
   int *pidfds;        /* workers: a pidfd per sibling, -1 until opened */
   struct pollfd *pfds;
 } mp_comm;
@@ -130,6 +132,16 @@ cond_holds(par_mp_group *g, int who, int kind, int peer, uint32_t need)
     return bc_free(g) >= need;
   case MP_WAIT_BC_CLAIM:
     return atomic_load(&g->ctl->bc.writer) == 0;
+  case MP_WAIT_RECV_ANY:
+    for (int q = 0; q < g->nprocs; q++) {
+      if (q != who) {
+        r = par__mp_ring(g, q, who);
+        if (atomic_load(&r->tail) - atomic_load(&r->head) >= need) {
+          return 1;
+        }
+      }
+    }
+    return 0;
   default:
     return 0;
   }
@@ -159,6 +171,9 @@ describe_wait(int kind, int peer, char *buf, size_t size)
     break;
   case MP_WAIT_BC_CLAIM:
     snprintf(buf, size, "waits in broadcast for another root to finish");
+    break;
+  case MP_WAIT_RECV_ANY:
+    snprintf(buf, size, "waits to receive from any rank");
     break;
   default:
     snprintf(buf, size, "runs");
@@ -224,6 +239,23 @@ describe_self_wait(const mp_wait *w, char *buf, size_t size)
  * several have ended, one that died is named rather than one that reported
  * a failure, which is usually a consequence. */
 static int
+all_peers_ended(mp_comm *m)
+{
+  for (int q = 0; q < m->size; q++) {
+    int signo, code;
+
+    if (q == m->rank) {
+      continue;
+    }
+    if (m->rank == 0 ? !par__mp_peek_child(m->g, q, &signo, &code)
+                     : (q == 0 || !sibling_ended(m, q))) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int
 check_peers(mp_comm *m, const mp_wait *w)
 {
   par_mp_group *g = m->g;
@@ -265,6 +297,12 @@ check_peers(mp_comm *m, const mp_wait *w)
       found_signo = signo;
       found_code = code;
     }
+  }
+  if (found < 0 && w->kind == MP_WAIT_RECV_ANY && all_peers_ended(m)) {
+    return par__comm_fail(m->comm, PAR_EPEER,
+                          "every other rank has finished while rank %d "
+                          "waits to receive from any rank",
+                          m->rank);
   }
   if (found < 0) {
     return PAR_OK;
@@ -454,14 +492,23 @@ wait_until(mp_comm *m, mp_wait *w)
       publish(m, w);
       continue; /* look once more now that others can see us */
     }
-    /* Announce the sleep, then look again: whoever changes the condition
-     * after this sees the announcement and wakes us. */
-    atomic_fetch_add(sleepers, 1);
-    if (atomic_load(word) == seen
-        && !cond_holds(g, m->rank, w->kind, w->peer, w->need)) {
-      par__mp_futex_wait(word, seen, WAIT_SLICE);
+    if (w->kind == MP_WAIT_RECV_ANY) {
+      /* No single word changes when any of several rings fills: nap
+       * briefly instead. Whoever waits on any rank hands out work, where
+       * a tenth of a millisecond is small beside a chunk of it. */
+      struct timespec nap = {0, 100000};
+
+      nanosleep(&nap, NULL);
+    } else {
+      /* Announce the sleep, then look again: whoever changes the
+       * condition after this sees the announcement and wakes us. */
+      atomic_fetch_add(sleepers, 1);
+      if (atomic_load(word) == seen
+          && !cond_holds(g, m->rank, w->kind, w->peer, w->need)) {
+        par__mp_futex_wait(word, seen, WAIT_SLICE);
+      }
+      atomic_fetch_sub(sleepers, 1);
     }
-    atomic_fetch_sub(sleepers, 1);
     now = par__now();
     if (now >= w->next_check) {
       w->next_check = now + CHECK_INTERVAL;
@@ -755,6 +802,43 @@ mp_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
 broke:
   ch->broken = 1;
   return rc;
+}
+
+/* Receive from whichever peer has a frame ready, looking at the peers in
+ * turn from the one after the last served, so that no sender starves. */
+static int
+mp_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
+            par_msg *out)
+{
+  mp_comm *m = comm->impl;
+
+  for (;;) {
+    mp_wait w;
+    int rc;
+
+    for (int i = 1; i <= m->size; i++) {
+      int q = (m->last_any + i) % m->size;
+      mp_ring *r = par__mp_ring(m->g, q, m->rank);
+
+      if (q == m->rank || m->in[q].broken) {
+        continue;
+      }
+      if (atomic_load_explicit(&r->tail, memory_order_acquire) - m->in[q].pos
+          >= HDR_BYTES) {
+        m->last_any = q;
+        *source = q;
+        return mp_recv(comm, q, hdr, out);
+      }
+    }
+    if (!block) {
+      return PAR_ENOENT;
+    }
+    wait_init(&w, MP_WAIT_RECV_ANY, -1, HDR_BYTES, 0);
+    rc = wait_until(m, &w);
+    if (rc != PAR_OK) {
+      return rc;
+    }
+  }
 }
 
 /* --- Broadcast ------------------------------------------------------------ */
@@ -1075,6 +1159,7 @@ static const par__comm_ops mp_ops = {
     .backend = "multiprocessing",
     .send = mp_send,
     .recv = mp_recv,
+    .recv_any = mp_recv_any,
     .barrier = mp_barrier,
     .bcast_bytes = mp_bcast_bytes,
     .bcast = mp_bcast_typed,

@@ -49,7 +49,8 @@ enum mp_wait_kind {
   MP_WAIT_JOIN,    /* main waits for workers to exit */
   MP_WAIT_BC_RECV, /* the broadcast ring holds fewer than NEED bytes */
   MP_WAIT_BC_SEND, /* it has less than NEED bytes free */
-  MP_WAIT_BC_CLAIM /* another root still holds it */
+  MP_WAIT_BC_CLAIM, /* another root still holds it */
+  MP_WAIT_RECV_ANY  /* no peer's ring to us holds NEED bytes */
 };
 
 /* Exit state of a process, in mp_proc.exit_state. */

@@ -427,14 +427,18 @@ recv_pieces(par_comm *comm, int source, char *data, size_t len)
   return PAR_OK;
 }
 
+/* Receive the next frame from SOURCE, or from any process when SOURCE is
+ * MPI_ANY_SOURCE (the sender is then written to *FROM). Unless BLOCK, a
+ * frame that has not arrived yet is PAR_ENOENT. */
 static int
-mpi_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
+recv_frame(par_comm *comm, int source, int block, int *from, par__hdr *hdr,
+           par_msg *out)
 {
   par__mpi *impl = par__mpi_impl(comm);
   backoff b = {0, 0, par__deadline(comm)};
   MPI_Message message;
   MPI_Status status;
-  char *block;
+  char *block_data;
   int flag = 0, n = 0, rc;
 
   par__mpi_progress(comm);
@@ -447,44 +451,49 @@ mpi_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
     if (flag) {
       break;
     }
+    if (!block) {
+      return PAR_ENOENT;
+    }
     rc = backoff_step(comm, &b);
     if (rc != PAR_OK) {
       return rc;
     }
   }
+  source = status.MPI_SOURCE;
+  *from = source;
   rc = MPI_Get_count(&status, MPI_BYTE, &n);
   if (rc != MPI_SUCCESS) {
     return par__mpi_fail(comm, rc, "MPI_Get_count");
   }
-  block = malloc(n > 0 ? (size_t) n : 1);
-  if (block == NULL) {
+  block_data = malloc(n > 0 ? (size_t) n : 1);
+  if (block_data == NULL) {
     /* The matched message must still be taken off the queue. */
     MPI_Mrecv(NULL, 0, MPI_BYTE, &message, MPI_STATUS_IGNORE);
     return par__comm_fail(comm, PAR_ENOMEM,
                           "no memory to receive %d bytes from rank %d", n,
                           source);
   }
-  rc = MPI_Mrecv(block, n, MPI_BYTE, &message, MPI_STATUS_IGNORE);
+  rc = MPI_Mrecv(block_data, n, MPI_BYTE, &message, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS) {
-    free(block);
+    free(block_data);
     return par__mpi_fail(comm, rc, "MPI_Mrecv");
   }
   if ((size_t) n < sizeof *hdr) {
-    free(block);
+    free(block_data);
     return par__comm_fail(comm, PAR_EMALFORMED,
                           "rank %d got a frame of %d bytes from rank %d",
                           comm->rank, n, source);
   }
-  memcpy(hdr, block, sizeof *hdr);
+  memcpy(hdr, block_data, sizeof *hdr);
   if (hdr->len == (size_t) n - sizeof *hdr) {
     /* The payload stays where it landed, just after the header. */
-    out->data = block + sizeof *hdr;
+    out->data = block_data + sizeof *hdr;
     out->len = hdr->len;
     out->release_ = release_frame;
-    out->owner_ = block;
+    out->owner_ = block_data;
     return PAR_OK;
   }
-  free(block);
+  free(block_data);
   if ((size_t) n != sizeof *hdr || hdr->len > SIZE_MAX - 1) {
     return par__comm_fail(comm, PAR_EMALFORMED,
                           "rank %d got a frame from rank %d announcing %llu "
@@ -492,19 +501,34 @@ mpi_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
                           comm->rank, source, (unsigned long long) hdr->len,
                           n);
   }
-  block = malloc((size_t) hdr->len);
-  if (block == NULL) {
+  block_data = malloc((size_t) hdr->len);
+  if (block_data == NULL) {
     return par__comm_fail(comm, PAR_ENOMEM,
                           "no memory to receive %llu bytes from rank %d",
                           (unsigned long long) hdr->len, source);
   }
-  rc = recv_pieces(comm, source, block, (size_t) hdr->len);
+  rc = recv_pieces(comm, source, block_data, (size_t) hdr->len);
   if (rc != PAR_OK) {
-    free(block);
+    free(block_data);
     return rc;
   }
-  par__msg_take_malloc(out, block, (size_t) hdr->len);
+  par__msg_take_malloc(out, block_data, (size_t) hdr->len);
   return PAR_OK;
+}
+
+static int
+mpi_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
+{
+  int from;
+
+  return recv_frame(comm, source, 1, &from, hdr, out);
+}
+
+static int
+mpi_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
+             par_msg *out)
+{
+  return recv_frame(comm, MPI_ANY_SOURCE, block, source, hdr, out);
 }
 
 /* --- Agreement ----------------------------------------------------------- */
@@ -950,6 +974,7 @@ const par__comm_ops par__mpi_ops = {
     .backend = "mpi",
     .send = mpi_send,
     .recv = mpi_recv,
+    .recv_any = mpi_recv_any,
     .barrier = par__mpi_barrier,
     .bcast_bytes = par__mpi_bcast_bytes,
     .scatterv_bytes = par__mpi_scatterv_bytes,

@@ -32,6 +32,7 @@
             parallel-starmap
             parallelizer-print
             split-into-chunks
+            split-every
             chunk-sizes))
 
 ;;;
@@ -192,18 +193,19 @@ vector or array" data))))
                     out)
        out))))
 
-(define (split-into-chunks who data n)
-  "Split DATA along its first axis into N chunks of its own type."
-  (let* ((kind (container-kind who data))
-         (type (and (eq? kind 'typed) (array-type data)))
-         (len (match kind
-                ('list (length data))
-                ('vector (vector-length data))
-                ('typed (/ (bytevector-length data)
-                           (typed-element-size type)))
-                ('array (match (array-shape data)
-                          (((lo hi) . _) (1+ (- hi lo))))))))
-    (let loop ((sizes (chunk-sizes len n)) (start 0) (rest data) (out '()))
+(define (container-length kind data)
+  (match kind
+    ('list (length data))
+    ('vector (vector-length data))
+    ('typed (/ (bytevector-length data) (typed-element-size
+                                         (array-type data))))
+    ('array (match (array-shape data)
+              (((lo hi) . _) (1+ (- hi lo)))))))
+
+(define (split-by-sizes kind data sizes)
+  ;; DATA cut along its first axis into consecutive chunks of SIZES.
+  (let ((type (and (eq? kind 'typed) (array-type data))))
+    (let loop ((sizes sizes) (start 0) (rest data) (out '()))
       (match sizes
         (() (reverse out))
         ((size . sizes)
@@ -218,41 +220,79 @@ vector or array" data))))
            ('array (loop sizes (+ start size) rest
                          (cons (array-slice data start size) out)))))))))
 
-(define (join-chunks chunks)
-  "Concatenate CHUNKS, all of one container type, along the first axis."
-  (match chunks
-    (() '())
-    (((? list?) . _) (apply append chunks))
-    (((? vector?) . _) (list->vector (append-map vector->list chunks)))
-    (((? bytevector? first) . _)
-     (let* ((type (array-type first))
-            (total (apply + (map bytevector-length chunks)))
-            (out (if (eq? type 'vu8)
-                     (make-bytevector total)
-                     (make-typed-array type *unspecified*
-                                       (/ total (typed-element-size type))))))
-       (fold (lambda (chunk offset)
-               (bytevector-copy! chunk 0 out offset
-                                 (bytevector-length chunk))
-               (+ offset (bytevector-length chunk)))
-             0 chunks)
-       out))
-    (((? array? first) . _)
-     (let* ((rows (map (lambda (c) (car (array-dimensions c))) chunks))
-            (rest (cdr (array-shape first)))
-            (out (apply make-typed-array (array-type first) *unspecified*
-                        (apply + rows) rest)))
-       (fold (lambda (chunk n offset)
-               (array-copy! chunk
-                            (apply make-shared-array out
-                                   (lambda (i . more)
-                                     (cons* (+ offset i) more))
-                                   n rest))
-               (+ offset n))
-             0 chunks rows)
-       out))))
+(define (split-into-chunks who data n)
+  "Split DATA along its first axis into N chunks of its own type, whose
+sizes differ by at most one (the larger first)."
+  (let ((kind (container-kind who data)))
+    (split-by-sizes kind data (chunk-sizes (container-length kind data) n))))
 
-(define (map-chunk who proc chunk extra-args)
+(define (split-every who data size)
+  "Split DATA along its first axis into chunks of SIZE elements (the last
+one may be shorter)."
+  (let* ((kind (container-kind who data))
+         (len (container-length kind data)))
+    (split-by-sizes kind data
+                    (append (make-list (quotient len size) size)
+                            (if (zero? (remainder len size))
+                                '()
+                                (list (remainder len size)))))))
+
+(define (join-chunks who chunks)
+  "Concatenate CHUNKS along the first axis. Chunks of one container type
+give that type; uniform vectors of different element types (a map whose
+results fit one chunk's type but not another's) give a vector."
+  (define (same-kind? pred)
+    (every pred chunks))
+  (define (same-array-type?)
+    (let ((type (array-type (car chunks))))
+      (every (lambda (c) (eq? (array-type c) type)) chunks)))
+  (cond
+   ((null? chunks) '())
+   ((same-kind? list?) (apply append chunks))
+   ((same-kind? vector?)
+    (list->vector (append-map vector->list chunks)))
+   ((and (same-kind? bytevector?) (same-array-type?))
+    (let* ((type (array-type (car chunks)))
+           (total (apply + (map bytevector-length chunks)))
+           (out (if (eq? type 'vu8)
+                    (make-bytevector total)
+                    (make-typed-array type *unspecified*
+                                      (/ total (typed-element-size type))))))
+      (fold (lambda (chunk offset)
+              (bytevector-copy! chunk 0 out offset (bytevector-length chunk))
+              (+ offset (bytevector-length chunk)))
+            0 chunks)
+      out))
+   ((same-kind? (lambda (c) (or (vector? c) (bytevector? c))))
+    (list->vector (append-map (lambda (c)
+                                (if (vector? c) (vector->list c)
+                                    (array->list c)))
+                              chunks)))
+   ((and (same-kind? (lambda (c) (and (array? c) (not (string? c))
+                                      (>= (array-rank c) 1))))
+         (same-array-type?)
+         (apply equal? (map (lambda (c) (cdr (array-shape c))) chunks)))
+    (let* ((first (car chunks))
+           (rows (map (lambda (c) (car (array-dimensions c))) chunks))
+           (rest (cdr (array-shape first)))
+           (out (apply make-typed-array (array-type first) *unspecified*
+                       (apply + rows) rest)))
+      (fold (lambda (chunk n offset)
+              (array-copy! chunk
+                           (apply make-shared-array out
+                                  (lambda (i . more)
+                                    (cons* (+ offset i) more))
+                                  n rest))
+              (+ offset n))
+            0 chunks rows)
+      out))
+   (else
+    (raise-parallelizer-error
+     who "cannot join the results ~s: each chunk must give a list, vector, \
+uniform vector or array (a vectorized procedure must return a container)"
+     chunks))))
+
+(define (map-chunk proc chunk extra-args)
   ;; Apply PROC to each element of CHUNK; the result has CHUNK's container
   ;; type where the results fit in it (a uniform vector whose results are
   ;; not all of its element type becomes a vector).
@@ -275,8 +315,11 @@ vector or array" data))))
     (list->vector (map call (array-rows chunk))))))
 
 (define (array-rows a)
-  ;; The rows of A along its first axis, as a list of shared arrays.
+  ;; The rows of A along its first axis: its elements if it has one axis,
+  ;; shared arrays of one axis less otherwise.
   (match (array-shape a)
+    (((lo hi))
+     (map (lambda (i) (array-ref a (+ lo i))) (iota (1+ (- hi lo)))))
     (((lo hi) . rest)
      (map (lambda (i)
             (apply make-shared-array a (lambda more (cons (+ lo i) more))
@@ -289,16 +332,18 @@ vector or array" data))))
 and return, on the main process, the results in input order in a container
 of DATA's type (in-worker-process on the others). DATA is only read on the
 main process. PROC is called as (PROC ELEMENT EXTRA-ARGS ...), or, when
-VECTORIZED? is true, as (PROC CHUNK EXTRA-ARGS ...) on each process's whole
-chunk, returning a container. With CHUNK-SIZE the main process hands out
-chunks of that many elements on demand, which balances irregular work."
+VECTORIZED? is true, as (PROC CHUNK EXTRA-ARGS ...) on a whole chunk,
+returning a container. Without CHUNK-SIZE each process gets one chunk of
+DATA (sizes differ by at most one); with CHUNK-SIZE the main process hands
+out chunks of that many elements on demand and works on them too, which
+balances irregular work. PROGRESS? prints the chunks done so far on the
+main process's error port."
   (let* ((comm (require-comm p 'parallel-map))
          (main? (zero? (%comm-rank comm)))
          (apply-chunk (lambda (chunk)
                         (if vectorized?
                             (apply proc chunk extra-args)
-                            (map-chunk 'parallel-map proc chunk
-                                       extra-args)))))
+                            (map-chunk proc chunk extra-args)))))
     (when main?
       (container-kind 'parallel-map data)
       (unless (or (not chunk-size)
@@ -306,15 +351,74 @@ chunks of that many elements on demand, which balances irregular work."
         (raise-parallelizer-error
          'parallel-map "#:chunk-size must be a positive integer or #f, got ~s"
          chunk-size)))
-    (let* ((mine (apply-chunk (scatter p data)))
-           (parts (gather p mine)))
-      (if main?
-          (let ((result (join-chunks parts)))
-            (when progress?
-              (format (current-error-port)
-                      "parallel-map: ~a chunks done~%" (length parts)))
-            result)
-          in-worker-process))))
+    ;; Every process must take the same path: the main process decides.
+    (if (broadcast p (and main? (and chunk-size #t)))
+        (dynamic-map p comm apply-chunk data chunk-size progress?)
+        (let ((parts (gather p (apply-chunk (scatter p data)))))
+          (if main?
+              (begin
+                (when progress?
+                  (report-progress (length parts) (length parts)))
+                (join-chunks 'parallel-map parts))
+              in-worker-process)))))
+
+(define (report-progress done total)
+  (let ((port (current-error-port)))
+    (format port "\rparallel-map: ~a/~a chunks" done total)
+    (when (= done total)
+      (newline port))
+    (force-output port)))
+
+(define (dynamic-map p comm apply-chunk data chunk-size progress?)
+  ;; The main process splits DATA into chunks of CHUNK-SIZE elements and
+  ;; answers each worker's request with the next chunk, or 'done when none
+  ;; is left; a worker's request carries the result of its previous chunk.
+  ;; While no request waits, the main process works on a chunk itself.
+  (if (zero? (%comm-rank comm))
+      (let* ((chunks (list->vector (split-every 'parallel-map data
+                                                chunk-size)))
+             (total (vector-length chunks))
+             (results (make-vector total #f))
+             (workers (1- (%comm-size comm))))
+        (define (note-done! done)
+          (when progress?
+            (report-progress done total)))
+        (let loop ((next 0) (done 0) (finished 0))
+          (define (answer source reply next done)
+            (match reply
+              (('result index . value)
+               (vector-set! results index value)
+               (note-done! (1+ done))
+               (hand-out source next (1+ done)))
+              ('ready (hand-out source next done))))
+          (define (hand-out source next done)
+            (if (< next total)
+                (begin
+                  (%comm-send comm (cons next (vector-ref chunks next))
+                              source)
+                  (loop (1+ next) done finished))
+                (begin
+                  (%comm-send comm 'done source)
+                  (loop next done (1+ finished)))))
+          (cond
+           ((and (= finished workers) (= done total))
+            (join-chunks 'parallel-map (vector->list results)))
+           ((%comm-receive-any comm #f)
+            => (match-lambda ((source . reply) (answer source reply next
+                                                       done))))
+           ((< next total)
+            (vector-set! results next (apply-chunk (vector-ref chunks next)))
+            (note-done! (1+ done))
+            (loop (1+ next) (1+ done) finished))
+           (else
+            (match (%comm-receive-any comm #t)
+              ((source . reply) (answer source reply next done)))))))
+      (let loop ((reply 'ready))
+        (%comm-send comm reply 0)
+        (match (%comm-receive comm 0)
+          ('done in-worker-process)
+          ((index . chunk)
+           (loop (cons* 'result index (apply-chunk chunk))))))))
 
 (define* (parallel-starmap p proc data #:key (extra-args '()) chunk-size
                            progress?)

@@ -118,6 +118,14 @@ PAR_EXTERN int par_comm_send(par_comm *comm, int dest, const void *buf,
 /* Receive the next message that rank SOURCE sent to this process. */
 PAR_EXTERN int par_comm_recv(par_comm *comm, int source, par_msg *out);
 
+/* Receive the next message sent to this process by any rank, and write
+ * that rank to *SOURCE. Messages from one sender arrive in order; between
+ * senders the order is whatever is ready first. Unless BLOCK, fails at
+ * once with PAR_ENOENT when no message is ready. This is what a process
+ * handing out work on demand listens with. */
+PAR_EXTERN int par_comm_recv_any(par_comm *comm, int block, int *source,
+                                 par_msg *out);
+
 /* --- Collectives on bytes ------------------------------------------------ */
 
 PAR_EXTERN int par_comm_barrier(par_comm *comm);
