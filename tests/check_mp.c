@@ -61,7 +61,8 @@ now(void)
 static par_mp_group *
 make_group(int nprocs, size_t ring, double timeout)
 {
-  par_mp_options o = {nprocs, timeout, ring, 0};
+  par_mp_options o = {.nprocs = nprocs, .timeout = timeout,
+                      .ring_bytes = ring};
   par_mp_group *g = NULL;
 
   ck_assert_int_eq(par_mp_group_create(&o, &g), PAR_OK);
@@ -176,6 +177,51 @@ body_pairs(par_mp_group *g, par_comm *c, void *arg)
   free(buf);
   return 0;
 }
+
+/* Every worker sends its rank three times; main takes them from whoever
+ * is ready, and each sender's messages must come in order. */
+static int
+body_recv_any(par_mp_group *g, par_comm *c, void *arg)
+{
+  int n = par_comm_size(c), me = par_comm_rank(c);
+  int source = -1;
+  par_msg msg = PAR_MSG_INIT;
+
+  if (me != 0) {
+    for (int k = 0; k < 3; k++) {
+      int value[2] = {me, k};
+
+      REQ_OK(c, par_comm_send(c, 0, value, sizeof value));
+    }
+    return 0;
+  }
+  {
+    int next[16] = {0};
+
+    for (int i = 0; i < 3 * (n - 1); i++) {
+      int value[2];
+
+      REQ_OK(c, par_comm_recv_any(c, 1, &source, &msg));
+      REQ(msg.len == sizeof value);
+      memcpy(value, msg.data, sizeof value);
+      par_msg_release(&msg);
+      REQ(value[0] == source);
+      REQ(value[1] == next[source]);
+      next[source]++;
+    }
+  }
+  /* Nothing is left: a look that does not wait says so at once. */
+  REQ(par_comm_recv_any(c, 0, &source, &msg) == PAR_ENOENT);
+  return 0;
+}
+
+START_TEST(test_recv_any)
+{
+  static int sizes[] = {2, 3, 5};
+
+  run_group(sizes[_i], SMALL_RING, body_recv_any, NULL);
+}
+END_TEST
 
 START_TEST(test_send_recv_pairs)
 {
@@ -749,6 +795,7 @@ mp_suite(void)
   tcase_set_timeout(core, 60);
   tcase_add_loop_test(core, test_create_fork_join, 0, 4);
   tcase_add_loop_test(core, test_send_recv_pairs, 0, 3);
+  tcase_add_loop_test(core, test_recv_any, 0, 3);
   tcase_add_test(core, test_stream_wraps);
   tcase_add_loop_test(core, test_barrier_loops, 0, 3);
   tcase_add_loop_test(core, test_collectives, 0, 4);

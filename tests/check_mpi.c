@@ -148,6 +148,39 @@ END_TEST
 
 /* Large sends that nobody receives yet must not block the sender, or this
  * exchange (everybody sends first) would deadlock. */
+/* Every other rank sends rank 0 its rank three times; rank 0 takes them
+ * from whoever is ready, each sender's in order. */
+START_TEST(test_recv_any)
+{
+  par_msg msg = PAR_MSG_INIT;
+  int source = -1;
+
+  if (rank != 0) {
+    for (int k = 0; k < 3; k++) {
+      int value[2] = {rank, k};
+
+      ck_assert_int_eq(par_comm_send(comm, 0, value, sizeof value), PAR_OK);
+    }
+  } else {
+    int next[64] = {0};
+
+    ck_assert_int_le(size, 64);
+    for (int i = 0; i < 3 * (size - 1); i++) {
+      int value[2];
+
+      ck_assert_int_eq(par_comm_recv_any(comm, 1, &source, &msg), PAR_OK);
+      ck_assert_uint_eq(msg.len, sizeof value);
+      memcpy(value, msg.data, sizeof value);
+      par_msg_release(&msg);
+      ck_assert_int_eq(value[0], source);
+      ck_assert_int_eq(value[1], next[source]);
+      next[source]++;
+    }
+    ck_assert_int_eq(par_comm_recv_any(comm, 0, &source, &msg), PAR_ENOENT);
+  }
+}
+END_TEST
+
 START_TEST(test_ring_large)
 {
   ring((size_t) 8 << 20);
@@ -855,6 +888,7 @@ mpi_suite(void)
   tcase_add_test(core, test_handle_of_other_backend);
   tcase_add_test(core, test_ring_small);
   tcase_add_test(core, test_ring_large);
+  tcase_add_test(core, test_recv_any);
   tcase_add_test(core, test_bcast_bytes);
   tcase_add_test(core, test_bcast_bytes_empty);
   tcase_add_test(core, test_scatterv_bytes);
