@@ -9,4 +9,6 @@ $(G)/registry.go: $(G)/backend/serial.go $(G)/backend/multiprocessing.go \
   $(G)/backend/mpi.go
 $(G)/run.go: $(G)/registry.go
 $(G)/collectives.go: $(G)/core.go
-$(B)/go/parallelizer.go: $(G)/wire.go $(G)/run.go $(G)/collectives.go
+$(G)/serve.go: $(G)/run.go
+$(B)/go/parallelizer.go: $(G)/wire.go $(G)/run.go $(G)/collectives.go \
+  $(G)/serve.go

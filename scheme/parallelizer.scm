@@ -23,6 +23,7 @@
   #:use-module (parallelizer registry)
   #:use-module (parallelizer run)
   #:use-module (parallelizer collectives)
+  #:use-module (parallelizer serve)
   #:use-module (parallelizer backend serial)
   #:use-module (parallelizer backend multiprocessing)
   #:use-module (parallelizer backend mpi)
@@ -61,6 +62,9 @@
                make-client-server-runner
                client-server-runner?
                client-server-runner-run
+               parallelizer-serve
+               call-everywhere
+               everywhere
 
                ;; Errors of a run.
                &parallelizer-failure

@@ -160,6 +160,19 @@ if command -v mpirun >/dev/null 2>&1; then
     >"$tmp/out" 2>"$tmp/err"
   status=$?
   expect "mpi repl on rank 0" 0 '= 3$'
+  cat >"$tmp/in" <<'EOF2'
+(everywhere (define* (ids #:key parallelizer)
+              (gather parallelizer (parallelizer-id parallelizer))))
+(parallelizer-run (lookup-parallelizer #f) ids)
+(everywhere (define x (* 10 (parallelizer-id (lookup-parallelizer #f)))))
+(everywhere (define* (xs #:key parallelizer) (gather parallelizer x)))
+(parallelizer-run (lookup-parallelizer #f) xs)
+EOF2
+  timeout "$limit" "$launcher" repl -n 3 --backend mpi <"$tmp/in" \
+    >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  expect "mpi repl drives the other ranks" 0 '= \(0 1 2\)$'
+  expect "everywhere defines on every rank" 0 '= \(0 10 20\)$'
 else
   printf 'SKIP: mpi cases (no mpirun)\n'
 fi
@@ -185,7 +198,7 @@ PARALLELIZER_MPIRUN_ARGS='--bind-to none' \
 expect "PARALLELIZER_MPIRUN_ARGS" 0 \
   "GUILE_AUTO_COMPILE --bind-to none guile $tmp/env.scm a\$"
 run "$launcher" repl --dry-run -b mpi -n 2
-expect "repl --dry-run" 0 "OMPI_COMM_WORLD_RANK"
+expect "repl --dry-run" 0 "parallelizer-serve"
 
 # --- Paths of an uninstalled build ------------------------------------------
 

@@ -35,6 +35,7 @@
             multiprocessing-parallelizer?
             mpi-parallelizer?
             current-parallelizer
+            %run-announcer
             require-comm
 
             <backend>
@@ -138,6 +139,12 @@
 (set-object-property! current-parallelizer 'documentation
   "A parameter: the parallelizer of the run in progress on this process, or
 #f outside any run.")
+
+;; Called by parallelizer-run, when set, with the parallelizer, the job and
+;; its arguments before the run starts: how a REPL on rank 0 of an MPI job
+;; brings the serving ranks into the run (see (parallelizer serve)).
+(define %run-announcer
+  (make-parameter #f))
 
 (define (require-comm p who)
   "Return the communicator of P, or raise an error from WHO if P is not in

@@ -106,6 +106,9 @@ rank and the original error."
           (call-with-parallelizer
            p
            (lambda (p)
+             (let ((announce (%run-announcer)))
+               (when announce
+                 (announce p proc args)))
              ((backend-run (lookup-backend (parallelizer-kind p)))
               p job ranks timeout))))))))
 

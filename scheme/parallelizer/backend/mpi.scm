@@ -13,7 +13,8 @@
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
   #:export (make-mpi-parallelizer
-            mpi-parallelizer-set-split-threshold!))
+            mpi-parallelizer-set-split-threshold!
+            mpi-job-comm))
 
 (define (mpi-parallelizer-set-split-threshold! bytes)
   "Send MPI messages larger than BYTES as several pieces (default 1 GiB;
@@ -53,6 +54,10 @@ as the main process."
                       root size)))))
         (set-parallelizer-state! p comm)
         comm)))
+
+(define (mpi-job-comm p)
+  "Return the communicator over the whole job of the MPI parallelizer P."
+  (job-comm p))
 
 (define (mpi-nprocs p)
   (%comm-size (job-comm p)))
