@@ -34,6 +34,7 @@
                make-serial-parallelizer
                make-multiprocessing-parallelizer
                make-mpi-parallelizer
+               mpi-parallelizer-set-split-threshold!
                parallelizer?
                serial-parallelizer?
                multiprocessing-parallelizer?

@@ -11,6 +11,7 @@
 ;;; Code:
 
 (define-module (parallelizer run)
+  #:use-module (ice-9 exceptions)
   #:use-module (ice-9 match)
   #:use-module (srfi srfi-1)
   #:use-module (srfi srfi-9)
@@ -103,14 +104,22 @@ rank and the original error."
                         (parameterize ((current-parallelizer p))
                           (apply proc
                                  (append rest (list #:parallelizer p)))))))))
-          (call-with-parallelizer
-           p
-           (lambda (p)
-             (let ((announce (%run-announcer)))
-               (when announce
-                 (announce p proc args)))
-             ((backend-run (lookup-backend (parallelizer-kind p)))
-              p job ranks timeout))))))))
+          ;; A failure is raised again once out of the run's dynamic
+          ;; extent, so that what the user sees starts at parallelizer-run
+          ;; rather than deep inside a backend.
+          (match (guard (e ((parallelizer-failure? e) (list 'failed e)))
+                   (list 'ok
+                         (call-with-parallelizer
+                          p
+                          (lambda (p)
+                            (let ((announce (%run-announcer)))
+                              (when announce
+                                (announce p proc args)))
+                            ((backend-run (lookup-backend
+                                           (parallelizer-kind p)))
+                             p job ranks timeout)))))
+            (('ok value) value)
+            (('failed e) (raise-exception e))))))))
 
 (define (keyword-parallelizer args)
   ;; The parallelizer passed as #:parallelizer in ARGS, else the current
