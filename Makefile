@@ -157,9 +157,11 @@ $(B)/doc/parallelizer.html: $(wildcard doc/*.texi)
 
 # --- Installation -------------------------------------------------------
 
-install: all
+install: all $(B)/doc/parallelizer.info
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/par \
-	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(GUILE_EXTDIR) $(DESTDIR)$(BINDIR)
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(GUILE_EXTDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(INFODIR)
+	install -m 644 $(B)/doc/parallelizer.info $(DESTDIR)$(INFODIR)/
 	install -m 755 $(LIBPAR) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIBGLUE) $(DESTDIR)$(GUILE_EXTDIR)/
 	install -m 644 c/include/parallelizer.h $(DESTDIR)$(INCLUDEDIR)/
@@ -176,7 +178,8 @@ uninstall:
 	  $(DESTDIR)$(GUILE_EXTDIR)/libguile-parallelizer.so \
 	  $(DESTDIR)$(INCLUDEDIR)/parallelizer.h \
 	  $(DESTDIR)$(PKGCONFIGDIR)/parallelizer.pc \
-	  $(DESTDIR)$(BINDIR)/parallelizer
+	  $(DESTDIR)$(BINDIR)/parallelizer \
+	  $(DESTDIR)$(INFODIR)/parallelizer.info
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/par
 	rm -f $(SCHEME_SRC:scheme/%=$(DESTDIR)$(GUILE_SITE)/%) \
 	  $(SCHEME_GO:$(B)/go/%=$(DESTDIR)$(GUILE_CCACHE)/%)
