@@ -270,7 +270,12 @@ check_peers(mp_comm *m, const mp_wait *w)
       continue;
     }
     if (m->rank == 0) {
-      ended = par__mp_peek_child(g, q, &signo, &code);
+      /* A worker that has delivered its report has ended for the job,
+       * even if it has not reached _exit yet: otherwise detect_deadlock,
+       * which already counts it out, would report a deadlock instead of
+       * its failure. */
+      ended = par__mp_peek_child(g, q, &signo, &code)
+              || atomic_load(&p->exit_state) == MP_REPORTED;
     } else if (q == 0) {
       continue; /* main's death kills us (PR_SET_PDEATHSIG) */
     } else {
