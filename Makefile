@@ -88,7 +88,8 @@ $(LIBGLUE): $(GLUE_OBJ) $(LIBPAR)
 # the extension and on every module it imports (listed below).
 $(B)/go/%.go: scheme/%.scm $(LIBGLUE) | pre-inst-env
 	@mkdir -p $(@D)
-	./pre-inst-env $(GUILD) compile -Wunbound-variable -Warity-mismatch \
+	GUILE_AUTO_COMPILE=0 ./pre-inst-env $(GUILD) compile \
+	  -Wunbound-variable -Warity-mismatch \
 	  -Wformat -o $@ $< >/dev/null
 
 -include scheme/deps.mk

@@ -9,6 +9,9 @@
 
 set -u
 
+# Scripts are evaluated, not compiled: no compiler notes in the output.
+export GUILE_AUTO_COMPILE=0
+
 top=$(cd "$(dirname "$0")/.." && pwd)
 launcher=$top/bin/parallelizer
 tmp=$(mktemp -d)

@@ -45,10 +45,20 @@ the kernel lists them for each of its threads."
   (length (scandir "/proc/self/fd"
                    (lambda (name) (string->number name)))))
 
+(define (open-mpi-segment? name)
+  ;; Open MPI's shared-memory transport names its segments so; MPI jobs of
+  ;; other suites may come and go in /dev/shm while these suites run.
+  (or (string-prefix? "vader_segment" name)
+      (string-prefix? "sm_segment" name)
+      (string-prefix? "ompi." name)
+      (string-prefix? "pmix" name)))
+
 (define (shm-entries)
-  "Return the names in /dev/shm."
+  "Return the names in /dev/shm, apart from Open MPI's segments."
   (or (scandir "/dev/shm"
-               (lambda (name) (not (member name '("." "..")))))
+               (lambda (name)
+                 (not (or (member name '("." ".."))
+                          (open-mpi-segment? name)))))
       '()))
 
 (define (new-shm-entries before)

@@ -58,7 +58,7 @@ par_scm_unwrap_comm(SCM obj, int pos, const char *subr)
   return box->comm;
 }
 
-/* --- Blocking calls without the Guile lock ----------------------------- */
+/* --- Blocking calls ------------------------------------------------------ */
 
 /* Set while a call is blocked, so the interrupt check can see whether the
  * calling thread has asyncs (Ctrl-C) waiting to run. */
@@ -102,21 +102,20 @@ struct blocking_call {
   int rc;
 };
 
-static void *
-run_blocking(void *data)
-{
-  struct blocking_call *call = data;
-
-  call->rc = call->fn(call);
-  return NULL;
-}
-
+/* Run CALL, which may block, and raise its error if it fails.
+ *
+ * The call stays in Guile mode. Leaving it with scm_without_guile costs a
+ * signal-mask system call each way, more than a whole barrier between two
+ * processes; and nothing needs it: the collector stops threads with
+ * signals, which reach a thread blocked in the runtime as well (its waits
+ * take a spurious wake-up in their stride), and Ctrl-C is seen through the
+ * interrupt check. */
 static void
 call_blocking(struct blocking_call *call, const char *subr)
 {
   par_comm_set_interrupt_check(call->comm, pending_asyncs,
                                SCM_I_THREAD_DATA(scm_current_thread()));
-  scm_without_guile(run_blocking, call);
+  call->rc = call->fn(call);
   par_comm_set_interrupt_check(call->comm, NULL, NULL);
   check_rc(call->comm, call->rc, subr);
 }
