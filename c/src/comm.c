@@ -778,22 +778,33 @@ reduce_typed(par_comm *comm, par_opkind op, uint32_t seq, int root,
 
 /* --- Public collectives --------------------------------------------------- */
 
+/* What a collective checks on entry, beyond counting itself. */
+enum {
+  NO_ROOT = -1,   /* ROOT argument of begin(): the collective has none */
+  UNTYPED = -1    /* TYPE argument of begin(): it moves bytes */
+};
+
 /* Every collective starts here: count it, so that frames can be matched,
- * and check the root. */
+ * then check the root, the element type and, if this process needs them
+ * (NEED_COUNTS), the counts. */
 static int
-enter(par_comm *comm, int root)
+begin(par_comm *comm, int root, int type, int need_counts,
+      const size_t *counts, const char *what)
 {
   comm->coll_seq++;
   comm->detail[0] = '\0';
-  return root < 0 ? PAR_OK : check_rank(comm, root, "root");
-}
+  if (root != NO_ROOT) {
+    int rc = check_rank(comm, root, "root");
 
-static int
-check_type(par_comm *comm, par_dtype type)
-{
-  if ((unsigned) type >= PAR_DTYPE_COUNT) {
-    return par__comm_fail(comm, PAR_EINVAL, "invalid element type %d",
-                          (int) type);
+    if (rc != PAR_OK) {
+      return rc;
+    }
+  }
+  if (type != UNTYPED && (unsigned) type >= PAR_DTYPE_COUNT) {
+    return par__comm_fail(comm, PAR_EINVAL, "invalid element type %d", type);
+  }
+  if (need_counts && counts == NULL) {
+    return par__comm_fail(comm, PAR_EINVAL, "%s without counts", what);
   }
   return PAR_OK;
 }
@@ -816,24 +827,26 @@ check_op(par_comm *comm, par_dtype type, par_reduce_op op)
   return PAR_OK;
 }
 
+/* A native slot is used for groups of two or more; a group of one goes
+ * through the generic code, where every collective is a local copy. */
+#define NATIVE(comm, slot) ((comm)->size > 1 && (comm)->ops->slot != NULL)
+
 int
 par_comm_barrier(par_comm *comm)
 {
-  enter(comm, -1);
+  begin(comm, NO_ROOT, UNTYPED, 0, NULL, "barrier");
   if (comm->size == 1) {
     return PAR_OK;
   }
-  if (comm->ops->barrier != NULL) {
-    return comm->ops->barrier(comm);
-  }
-  return generic_barrier(comm);
+  return NATIVE(comm, barrier) ? comm->ops->barrier(comm)
+                               : generic_barrier(comm);
 }
 
 int
 par_comm_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
                      par_msg *out)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, UNTYPED, 0, NULL, "broadcast");
 
   if (rc != PAR_OK) {
     return rc;
@@ -842,85 +855,69 @@ par_comm_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
     par__msg_borrow(out, buf, len);
     return PAR_OK;
   }
-  if (comm->ops->bcast_bytes != NULL) {
-    return comm->ops->bcast_bytes(comm, root, buf, len, out);
-  }
-  return generic_bcast_bytes(comm, PAR_OPKIND_BCAST, root, buf, len, out);
+  return NATIVE(comm, bcast_bytes)
+             ? comm->ops->bcast_bytes(comm, root, buf, len, out)
+             : generic_bcast_bytes(comm, PAR_OPKIND_BCAST, root, buf, len,
+                                   out);
 }
 
 int
 par_comm_scatterv_bytes(par_comm *comm, int root, const void *buf,
                         const size_t *counts, par_msg *out)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, UNTYPED, comm->rank == root, counts, "scatter");
 
   if (rc != PAR_OK) {
     return rc;
   }
-  if (comm->rank == root && counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "scatter without counts");
-  }
-  if (comm->ops->scatterv_bytes != NULL && comm->size > 1) {
-    return comm->ops->scatterv_bytes(comm, root, buf, counts, out);
-  }
-  return generic_scatterv_bytes(comm, root, buf, counts, out);
+  return NATIVE(comm, scatterv_bytes)
+             ? comm->ops->scatterv_bytes(comm, root, buf, counts, out)
+             : generic_scatterv_bytes(comm, root, buf, counts, out);
 }
 
 int
 par_comm_gatherv_bytes(par_comm *comm, int root, const void *buf, size_t len,
                        par_msg *out, size_t *counts)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, UNTYPED, comm->rank == root, counts, "gather");
 
   if (rc != PAR_OK) {
     return rc;
   }
-  if (comm->rank == root && counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "gather without counts");
-  }
-  if (comm->ops->gatherv_bytes != NULL && comm->size > 1) {
-    return comm->ops->gatherv_bytes(comm, root, buf, len, out, counts);
-  }
-  return generic_gatherv_bytes(comm, root, buf, len, out, counts);
+  return NATIVE(comm, gatherv_bytes)
+             ? comm->ops->gatherv_bytes(comm, root, buf, len, out, counts)
+             : generic_gatherv_bytes(comm, root, buf, len, out, counts);
 }
 
 int
 par_comm_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
                           par_msg *out, size_t *counts)
 {
-  int rc = enter(comm, -1);
+  int rc = begin(comm, NO_ROOT, UNTYPED, 1, counts, "allgather");
 
   if (rc != PAR_OK) {
     return rc;
   }
-  if (counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "allgather without counts");
-  }
-  if (comm->ops->allgatherv_bytes != NULL && comm->size > 1) {
-    return comm->ops->allgatherv_bytes(comm, buf, len, out, counts);
-  }
   if (comm->size == 1) {
     return generic_gatherv_bytes(comm, 0, buf, len, out, counts);
   }
-  return generic_allgatherv_bytes(comm, buf, len, out, counts);
+  return NATIVE(comm, allgatherv_bytes)
+             ? comm->ops->allgatherv_bytes(comm, buf, len, out, counts)
+             : generic_allgatherv_bytes(comm, buf, len, out, counts);
 }
 
 int
 par_comm_bcast(par_comm *comm, int root, void *buf, size_t count,
                par_dtype type)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, (int) type, 0, NULL, "broadcast");
 
-  if (rc == PAR_OK) {
-    rc = check_type(comm, type);
-  }
   if (rc != PAR_OK || comm->size == 1) {
     return rc;
   }
-  if (comm->ops->bcast != NULL) {
-    return comm->ops->bcast(comm, root, buf, count, type);
-  }
-  return generic_bcast(comm, PAR_OPKIND_BCAST, root, buf, count, type);
+  return NATIVE(comm, bcast)
+             ? comm->ops->bcast(comm, root, buf, count, type)
+             : generic_bcast(comm, PAR_OPKIND_BCAST, root, buf, count, type);
 }
 
 int
@@ -928,23 +925,17 @@ par_comm_scatterv(par_comm *comm, int root, const void *sendbuf,
                   const size_t *counts, void *recvbuf, size_t recvcount,
                   par_dtype type)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, (int) type, comm->rank == root, counts,
+                 "scatter");
 
-  if (rc == PAR_OK) {
-    rc = check_type(comm, type);
-  }
   if (rc != PAR_OK) {
     return rc;
   }
-  if (comm->rank == root && counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "scatter without counts");
-  }
-  if (comm->ops->scatterv != NULL && comm->size > 1) {
-    return comm->ops->scatterv(comm, root, sendbuf, counts, recvbuf,
-                               recvcount, type);
-  }
-  return generic_scatterv(comm, root, sendbuf, counts, recvbuf, recvcount,
-                          type);
+  return NATIVE(comm, scatterv)
+             ? comm->ops->scatterv(comm, root, sendbuf, counts, recvbuf,
+                                   recvcount, type)
+             : generic_scatterv(comm, root, sendbuf, counts, recvbuf,
+                                recvcount, type);
 }
 
 int
@@ -952,87 +943,67 @@ par_comm_gatherv(par_comm *comm, int root, const void *sendbuf,
                  size_t sendcount, void *recvbuf, const size_t *counts,
                  par_dtype type)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, (int) type, comm->rank == root, counts,
+                 "gather");
 
-  if (rc == PAR_OK) {
-    rc = check_type(comm, type);
-  }
   if (rc != PAR_OK) {
     return rc;
   }
-  if (comm->rank == root && counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "gather without counts");
-  }
-  if (comm->ops->gatherv != NULL && comm->size > 1) {
-    return comm->ops->gatherv(comm, root, sendbuf, sendcount, recvbuf, counts,
-                              type);
-  }
-  return generic_gatherv(comm, root, sendbuf, sendcount, recvbuf, counts,
-                         type);
+  return NATIVE(comm, gatherv)
+             ? comm->ops->gatherv(comm, root, sendbuf, sendcount, recvbuf,
+                                  counts, type)
+             : generic_gatherv(comm, root, sendbuf, sendcount, recvbuf,
+                               counts, type);
 }
 
 int
 par_comm_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
                     void *recvbuf, const size_t *counts, par_dtype type)
 {
-  int rc = enter(comm, -1);
+  int rc = begin(comm, NO_ROOT, (int) type, 1, counts, "allgather");
 
-  if (rc == PAR_OK) {
-    rc = check_type(comm, type);
-  }
   if (rc != PAR_OK) {
     return rc;
   }
-  if (counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "allgather without counts");
-  }
-  if (comm->ops->allgatherv != NULL && comm->size > 1) {
-    return comm->ops->allgatherv(comm, sendbuf, sendcount, recvbuf, counts,
-                                 type);
-  }
-  return generic_allgatherv(comm, sendbuf, sendcount, recvbuf, counts, type);
+  return NATIVE(comm, allgatherv)
+             ? comm->ops->allgatherv(comm, sendbuf, sendcount, recvbuf,
+                                     counts, type)
+             : generic_allgatherv(comm, sendbuf, sendcount, recvbuf, counts,
+                                  type);
 }
 
 int
 par_comm_reduce(par_comm *comm, int root, const void *sendbuf, void *recvbuf,
                 size_t count, par_dtype type, par_reduce_op op)
 {
-  int rc = enter(comm, root);
+  int rc = begin(comm, root, (int) type, 0, NULL, "reduce");
 
   if (rc == PAR_OK) {
-    rc = check_type(comm, type);
+    rc = check_op(comm, type, op);
   }
   if (rc != PAR_OK) {
     return rc;
   }
-  rc = check_op(comm, type, op);
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  if (comm->ops->reduce != NULL && comm->size > 1) {
-    return comm->ops->reduce(comm, root, sendbuf, recvbuf, count, type, op);
-  }
-  return reduce_typed(comm, PAR_OPKIND_REDUCE, comm->coll_seq, root, sendbuf,
-                      recvbuf, count, type, op);
+  return NATIVE(comm, reduce)
+             ? comm->ops->reduce(comm, root, sendbuf, recvbuf, count, type,
+                                 op)
+             : reduce_typed(comm, PAR_OPKIND_REDUCE, comm->coll_seq, root,
+                            sendbuf, recvbuf, count, type, op);
 }
 
 int
 par_comm_allreduce(par_comm *comm, const void *sendbuf, void *recvbuf,
                    size_t count, par_dtype type, par_reduce_op op)
 {
-  int rc = enter(comm, -1);
+  int rc = begin(comm, NO_ROOT, (int) type, 0, NULL, "allreduce");
 
   if (rc == PAR_OK) {
-    rc = check_type(comm, type);
+    rc = check_op(comm, type, op);
   }
   if (rc != PAR_OK) {
     return rc;
   }
-  rc = check_op(comm, type, op);
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  if (comm->ops->allreduce != NULL && comm->size > 1) {
+  if (NATIVE(comm, allreduce)) {
     return comm->ops->allreduce(comm, sendbuf, recvbuf, count, type, op);
   }
   rc = reduce_typed(comm, PAR_OPKIND_ALLREDUCE, comm->coll_seq, 0, sendbuf,
