@@ -25,6 +25,8 @@
 #include "glue.h"
 #include "wire.h"
 
+#include <libguile/gc-inline.h>
+
 /* --- Tags ---------------------------------------------------------------- */
 
 /* Tags registered with IANA that the format uses. */
@@ -920,6 +922,7 @@ struct dec {
   size_t len;
   size_t pos;
   const char *subr;
+  scm_thread *thread; /* for allocating pairs from its own free lists */
 };
 
 static void
@@ -1634,7 +1637,9 @@ decode_list(struct dec *d, int depth, size_t n, bool improper)
   size_t i, elements = improper ? n - 1 : n;
 
   for (i = 0; i < elements; i++) {
-    SCM cell = scm_cons(decode(d, depth + 1), SCM_EOL);
+    /* The thread's own free list: scm_cons goes through the collector's
+     * general allocator, which costs more than the rest of the loop. */
+    SCM cell = scm_inline_cons(d->thread, decode(d, depth + 1), SCM_EOL);
     if (scm_is_null(head)) {
       head = cell;
     } else {
@@ -1851,11 +1856,84 @@ decode_tag(struct dec *d, int depth, const struct head *t)
   }
 }
 
+/* The length of a definite CBOR head whose additional information is
+ * INFO (the low five bits of its first byte), or 0 if it is not one. */
+static inline size_t
+head_size(uint8_t info)
+{
+  if (info < 24) {
+    return 1;
+  }
+  switch (info) {
+  case 24:
+    return 2;
+  case 25:
+    return 3;
+  case 26:
+    return 5;
+  case 27:
+    return 9;
+  default:
+    return 0;
+  }
+}
+
+static inline bool
+all_ascii(const uint8_t *s, size_t n)
+{
+  uint8_t any = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    any |= s[i];
+  }
+  return any < 0x80;
+}
+
+/* Integers and short strings, the bulk of most lists, are read here
+ * directly: going through cbor_stream_decode and its callbacks costs more
+ * than building the value. Anything unusual (a truncated item included)
+ * is left to the general path, which reports it. */
+static inline bool
+decode_fast(struct dec *d, SCM *out)
+{
+  const uint8_t *p = d->data + d->pos;
+  size_t left = d->len - d->pos, size;
+  uint8_t major = p[0] >> 5;
+  uint64_t v;
+
+  if (major > 1 && major != 3) {
+    return false;
+  }
+  size = head_size(p[0] & 31);
+  if (size == 0 || size > left) {
+    return false;
+  }
+  v = size == 1 ? (uint64_t) (p[0] & 31) : 0;
+  for (size_t i = 1; i < size; i++) {
+    v = (v << 8) | p[i];
+  }
+  if (major == 3) {
+    if (v > left - size || !all_ascii(p + size, (size_t) v)) {
+      return false;
+    }
+    *out = scm_from_latin1_stringn((const char *) p + size, (size_t) v);
+    d->pos += size + (size_t) v;
+    return true;
+  }
+  *out = major == 0 ? scm_from_uint64(v) : decode_negint(v);
+  d->pos += size;
+  return true;
+}
+
 static SCM
 decode(struct dec *d, int depth)
 {
   struct head h;
+  SCM fast;
 
+  if (d->pos < d->len && decode_fast(d, &fast)) {
+    return fast;
+  }
   read_head(d, &h);
   switch (h.kind) {
   case H_UINT:
@@ -1896,7 +1974,8 @@ decode(struct dec *d, int depth)
 SCM
 par_scm_decode(const void *data, size_t len, const char *subr)
 {
-  struct dec d = {data, len, 0, subr};
+  struct dec d = {data, len, 0, subr,
+                  SCM_I_THREAD_DATA(scm_current_thread())};
   SCM value;
 
   if (len == 0) {
