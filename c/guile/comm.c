@@ -350,7 +350,7 @@ comm_recv(SCM comm, SCM source)
   scm_dynwind_begin(0);
   protect(NULL, &msg);
   call_blocking(&call, FUNC_NAME);
-  result = par_scm_decode(msg.data, msg.len, FUNC_NAME);
+  result = par_scm_decode_msg(&msg, FUNC_NAME);
   scm_dynwind_end();
   return result;
 }
@@ -381,7 +381,7 @@ comm_recv_any(SCM comm, SCM block)
   }
   if (call.rc == PAR_OK) {
     result = scm_cons(scm_from_int(call.rc_source),
-                      par_scm_decode(msg.data, msg.len, FUNC_NAME));
+                      par_scm_decode_msg(&msg, FUNC_NAME));
   }
   scm_dynwind_end();
   return result;
@@ -422,7 +422,7 @@ comm_bcast(SCM comm, SCM value, SCM root)
   }
   call_blocking(&call, FUNC_NAME);
   if (self != from) {
-    result = par_scm_decode(msg.data, msg.len, FUNC_NAME);
+    result = par_scm_decode_msg(&msg, FUNC_NAME);
   }
   scm_dynwind_end();
   return result;
@@ -470,7 +470,7 @@ comm_scatter(SCM comm, SCM chunks, SCM root)
     call.counts_in = counts;
   }
   call_blocking(&call, FUNC_NAME);
-  result = self == from ? own : par_scm_decode(msg.data, msg.len, FUNC_NAME);
+  result = self == from ? own : par_scm_decode_msg(&msg, FUNC_NAME);
   scm_dynwind_end();
   return result;
 }

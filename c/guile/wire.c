@@ -481,10 +481,47 @@ element_size(scm_t_array_element_type type)
  * a plain byte string for bytevectors, a typed-array tag otherwise, and
  * the complex-vector tag around it for c32/c64. */
 static void
-put_uniform_head(struct enc *e, scm_t_array_element_type type, size_t nbytes)
+put_uniform_head(struct enc *e, scm_t_array_element_type type, size_t nbytes,
+                 bool align)
 {
-  if (type == SCM_ARRAY_ELEMENT_TYPE_C32
-      || type == SCM_ARRAY_ELEMENT_TYPE_C64) {
+  bool complex = type == SCM_ARRAY_ELEMENT_TYPE_C32
+                 || type == SCM_ARRAY_ELEMENT_TYPE_C64;
+
+  if (align && nbytes >= TAKE_THRESHOLD && nbytes <= UINT32_MAX
+      && type != SCM_ARRAY_ELEMENT_TYPE_VU8) {
+    /* A large vector that is the whole message gets a head of exactly 8
+     * (16 for complex) bytes, by writing the tag and the length in longer
+     * forms than needed, which CBOR allows: its elements then start
+     * aligned wherever the message does, and the receiver can keep them
+     * where they arrived instead of copying them (par_scm_decode_msg). */
+    uint64_t tag = typed_tag(type);
+    uint8_t *p = reserve(e, 16);
+    size_t n = 0;
+
+    if (complex) {
+      p[n++] = 0xda;
+      for (int shift = 24; shift >= 0; shift -= 8) {
+        p[n++] = (uint8_t) (PTAG_COMPLEX_VECTOR >> shift);
+      }
+      p[n++] = 0xd8;
+      p[n++] = (uint8_t) tag;
+      p[n++] = 0x5b;
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        p[n++] = (uint8_t) ((uint64_t) nbytes >> shift);
+      }
+    } else {
+      p[n++] = 0xd9;
+      p[n++] = (uint8_t) (tag >> 8);
+      p[n++] = (uint8_t) tag;
+      p[n++] = 0x5a;
+      for (int shift = 24; shift >= 0; shift -= 8) {
+        p[n++] = (uint8_t) (nbytes >> shift);
+      }
+    }
+    e->out->len += n;
+    return;
+  }
+  if (complex) {
     PUT(e, cbor_encode_tag, PTAG_COMPLEX_VECTOR);
   }
   if (type != SCM_ARRAY_ELEMENT_TYPE_VU8) {
@@ -658,7 +695,7 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
       PUT(e, cbor_encode_tag, PTAG_VECTOR);
       put_scm_elements(e, &h, count, depth, at);
     } else {
-      put_uniform_head(e, type, count * elsize);
+      put_uniform_head(e, type, count * elsize, false);
       put_uniform_elements(e, &h, count, elsize);
     }
   } else {
@@ -671,7 +708,7 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
     if (type == SCM_ARRAY_ELEMENT_TYPE_SCM) {
       put_scm_elements(e, &h, count, depth, at);
     } else {
-      put_uniform_head(e, type, count * elsize);
+      put_uniform_head(e, type, count * elsize, false);
       put_uniform_elements(e, &h, count, elsize);
     }
   }
@@ -855,7 +892,7 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
   } else if (scm_is_bytevector(x)) {
     scm_t_array_element_type type = SCM_BYTEVECTOR_ELEMENT_TYPE(x);
     size_t n = SCM_BYTEVECTOR_LENGTH(x);
-    put_uniform_head(e, type, n);
+    put_uniform_head(e, type, n, depth == 0);
     put_bytes(e, SCM_BYTEVECTOR_CONTENTS(x), n);
     scm_remember_upto_here_1(x);
   } else if (scm_is_vector(x)) {
@@ -1969,6 +2006,48 @@ decode(struct dec *d, int depth)
   default:
     fail(d, h.at, "unexpected item");
   }
+}
+
+/* A message that is exactly one large numeric vector in this machine's
+ * byte order, with its elements aligned in memory where they lie. */
+static bool
+whole_aligned_vector(struct dec *d, struct payload *p)
+{
+  struct head h;
+
+  read_head(d, &h);
+  if (!is_payload_head(&h)) {
+    return false;
+  }
+  read_payload(d, &h, p);
+  return d->pos == d->len && p->swap == 0 && p->n >= TAKE_THRESHOLD
+         && p->type != SCM_ARRAY_ELEMENT_TYPE_VU8
+         && (uintptr_t) p->data % (p->elsize > 8 ? 8 : p->elsize) == 0;
+}
+
+SCM
+par_scm_decode_msg(par_msg *msg, const char *subr)
+{
+  struct dec d = {msg->data, msg->len, 0, subr,
+                  SCM_I_THREAD_DATA(scm_current_thread())};
+  struct payload p;
+
+  if (msg->len > 0 && whole_aligned_vector(&d, &p)) {
+    void *block = par_msg_steal(msg);
+
+    if (block != NULL) {
+      /* The vector takes over the block the message arrived in; the
+       * pointer object frees it when the vector is collected. */
+      SCM v = scm_pointer_to_bytevector(
+          scm_from_pointer(block, free), scm_from_size_t(p.count),
+          scm_from_size_t((size_t) (p.data - (const uint8_t *) block)),
+          element_type_symbols[p.type]);
+
+      scm_gc_register_allocation(p.n);
+      return v;
+    }
+  }
+  return par_scm_decode(msg->data, msg->len, subr);
 }
 
 SCM

@@ -18,6 +18,8 @@
 
 #include <libguile.h>
 
+#include "parallelizer.h"
+
 #include "par/common.h"
 
 /* An output buffer that grows as bytes are appended. DATA is malloc'ed and
@@ -51,6 +53,13 @@ PAR_EXTERN void par_scm_encode(SCM value, par_wbuf *out, const char *subr);
  * borrowed: the value shares no memory with it. */
 PAR_EXTERN SCM par_scm_decode(const void *data, size_t len,
                               const char *subr);
+
+/* Decode the message MSG as par_scm_decode would. When the message is one
+ * large numeric vector (as a vector that is a whole message is encoded)
+ * whose elements are aligned where they arrived, the vector takes over the
+ * message's memory instead of copying it, and MSG is left empty; either
+ * way the caller still releases MSG. */
+SCM par_scm_decode_msg(par_msg *msg, const char *subr);
 
 /* Hooks set from Scheme by the (parallelizer) module, through
  * %wire-set-parallelizer-hooks!: values whose struct vtable is RTD travel

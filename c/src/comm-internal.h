@@ -113,6 +113,11 @@ double par__now(void);
 /* A par_msg that owns a malloc'ed block: release frees it. */
 void par__msg_take_malloc(par_msg *msg, void *data, size_t len);
 
+/* A par_msg whose DATA/LEN lie inside BLOCK, a malloc'ed block it owns:
+ * release frees BLOCK. */
+void par__msg_take_block(par_msg *msg, void *block, const void *data,
+                         size_t len);
+
 /* A par_msg that borrows DATA: release does nothing. */
 void par__msg_borrow(par_msg *msg, const void *data, size_t len);
 

@@ -33,6 +33,28 @@ par__msg_take_malloc(par_msg *msg, void *data, size_t len)
 }
 
 void
+par__msg_take_block(par_msg *msg, void *block, const void *data, size_t len)
+{
+  msg->data = data;
+  msg->len = len;
+  msg->release_ = release_malloc;
+  msg->owner_ = block;
+}
+
+void *
+par_msg_steal(par_msg *msg)
+{
+  void *block;
+
+  if (msg == NULL || msg->release_ != release_malloc) {
+    return NULL;
+  }
+  block = msg->owner_;
+  *msg = (par_msg) PAR_MSG_INIT;
+  return block;
+}
+
+void
 par__msg_borrow(par_msg *msg, const void *data, size_t len)
 {
   msg->data = data;

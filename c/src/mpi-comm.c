@@ -382,11 +382,6 @@ fail:
   return par__mpi_fail(comm, rc, "MPI_Isend");
 }
 
-static void
-release_frame(par_msg *msg)
-{
-  free(msg->owner_);
-}
 
 /* Receive the further pieces of a split frame of LEN bytes from SOURCE. */
 static int
@@ -487,10 +482,8 @@ recv_frame(par_comm *comm, int source, int block, int *from, par__hdr *hdr,
   memcpy(hdr, block_data, sizeof *hdr);
   if (hdr->len == (size_t) n - sizeof *hdr) {
     /* The payload stays where it landed, just after the header. */
-    out->data = block_data + sizeof *hdr;
-    out->len = hdr->len;
-    out->release_ = release_frame;
-    out->owner_ = block_data;
+    par__msg_take_block(out, block_data, block_data + sizeof *hdr,
+                        hdr->len);
     return PAR_OK;
   }
   free(block_data);

@@ -44,6 +44,14 @@ typedef struct par_msg {
 /* Free what MSG holds and reset it to PAR_MSG_INIT. MSG may be NULL. */
 PAR_EXTERN void par_msg_release(par_msg *msg);
 
+/* If MSG's data lies in a block allocated with malloc that MSG owns,
+ * return that block (DATA points into it) and leave MSG empty: the caller
+ * now owns the block and frees it with free(). Otherwise (the data is
+ * borrowed, or lives in memory the backend manages) return NULL and leave
+ * MSG as it was. This lets a receiver keep a large payload without copying
+ * it. */
+PAR_EXTERN void *par_msg_steal(par_msg *msg);
+
 /* The kinds of operation stamped on every message: X(NAME, user-facing
  * name). The names are those of the Scheme procedures. */
 #define PAR_OPKIND_MAP(X)                                                   \
