@@ -63,7 +63,7 @@ BENCH_C_BIN := $(BENCH_C_SRC:bench/%.c=$(B)/bench/%)
 # Packages (Debian bookworm names) that build, test and benchmark need.
 DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
                 libcbor-dev libgmp-dev make gcc pkg-config python3-cbor2 \
-                python3-mpi4py python3-numpy texinfo
+                python3-mpi4py python3-numpy texinfo tmux
 
 .PHONY: all deps check demo bench doc install uninstall clean
 .DEFAULT_GOAL := all

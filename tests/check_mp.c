@@ -643,7 +643,7 @@ START_TEST(test_deadlock)
 
   /* Main looks first, but a worker that finds the deadlock before it
    * fails, and main then sees that failure. */
-  ck_assert_msg(rc == PAR_ETIMEDOUT || rc == PAR_EPEER, "recv -> %s",
+  ck_assert_msg(rc == PAR_EDEADLOCK || rc == PAR_EPEER, "recv -> %s",
                 par_err_name(rc));
   ck_assert(now() - t0 < 1.0);
   ck_assert_msg(strstr(par_comm_error_detail(c),
@@ -666,7 +666,7 @@ START_TEST(test_join_deadlock)
   ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
   ck_assert(now() - t0 < 1.0);
   ck_assert_int_eq(st.state, PAR_MP_FAILED);
-  ck_assert_int_eq(st.code, PAR_ETIMEDOUT);
+  ck_assert_int_eq(st.code, PAR_EDEADLOCK);
   ck_assert_ptr_nonnull(memmem(st.report, st.report_len, "deadlock", 8));
   par_mp_group_destroy(g);
 }

@@ -300,7 +300,7 @@
           (< (- seconds 0.2) %detection-bound))
         (check-after-failure p label)))))
 
-(define* (check-mismatch n job order #:key known-bug?)
+(define (check-mismatch n job order)
   (let ((p (make-multiprocessing-parallelizer #:processes n))
         (label (format #f "mismatched collectives, ~a (~a processes)"
                        order n)))
@@ -308,14 +308,6 @@
       (lambda (e seconds)
         (test-equal (string-append label ": key") 'parallelizer-error
           (and (exception? e) (exception-kind e)))
-        (when known-bug?
-          ;; When both processes wait to receive, no frame travels, and
-          ;; only the deadlock detector sees them; it knows how each
-          ;; waits (to receive from rank N) but not in which operation,
-          ;; since the generic layer does not tell the backend. Remove
-          ;; this mark when the error names both operations.
-          (test-expect-fail (string-append label ": names both operations"))
-          (format #t "~a: ~a~%" label (failure-text e)))
         (test-assert (string-append label ": names both operations")
           (mentions? e "scatter" "gather"))
         (test-assert (format #f "~a: fast (~,3f s)" label seconds)
@@ -437,8 +429,7 @@
       (check-unsendable n)
       (check-main-raises n)
       (check-mismatch n scatter-gather-job "rank 0 scatters, rank 1 gathers")
-      (check-mismatch n gather-scatter-job "rank 0 gathers, rank 1 scatters"
-                      #:known-bug? #t)
+      (check-mismatch n gather-scatter-job "rank 0 gathers, rank 1 scatters")
       (check-closures n))
     '(3 5))
    (check-timeout 3 (lambda () (make-multiprocessing-parallelizer

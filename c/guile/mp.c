@@ -119,10 +119,11 @@ mp_group_fork(SCM group)
   threads = scm_ilength(scm_all_threads());
   if (threads > 1) {
     scm_set_automatic_finalization_enabled(finalizing);
-    par_scm_throw(FUNC_NAME,
-                  "cannot fork workers while ~a other Guile threads run: "
-                  "the workers would inherit their locks but not the "
-                  "threads",
+    par_scm_throw("parallelizer-run",
+                  "cannot fork workers while other Guile threads run "
+                  "(~a of them; futures and par-map leave threads behind "
+                  "too): the workers would inherit their locks but not "
+                  "the threads",
                   scm_list_1(scm_from_int(threads - 1)));
   }
   rc = par_mp_group_fork(g, &rank);
@@ -220,7 +221,10 @@ mp_group_join(SCM group, SCM comm)
     scm_async_tick();
   }
   if (call.rc != PAR_OK && call.rc != PAR_EPEER) {
-    par_scm_throw_code(FUNC_NAME, call.rc, par_mp_group_error_detail(g));
+    /* The run itself failed (timed out, or was interrupted while the main
+     * process waited for the workers): say so in its name. */
+    par_scm_throw_code("parallelizer-run", call.rc,
+                       par_mp_group_error_detail(g));
   }
   for (size_t i = n; i-- > 0;) {
     const par_mp_worker_status *st = &call.statuses[i];

@@ -79,6 +79,8 @@ struct par_comm {
   int rank;
   int size;
   uint32_t coll_seq;  /* collectives entered so far */
+  uint32_t cur_op;    /* the operation in progress (a par_opkind) ... */
+  uint32_t cur_seq;   /* ... and its number, for describing waits */
   uint32_t *sent_seq; /* SIZE counters: messages sent to each rank */
   uint32_t *recv_seq; /* SIZE counters: messages received from each rank */
   double timeout;     /* seconds; <= 0: none */
@@ -93,6 +95,10 @@ struct par_comm {
  * par_comm_destroy. */
 int par__comm_new(const par__comm_ops *ops, int rank, int size, void *impl,
                   par_comm **out);
+
+/* Describe the operation in progress on COMM ("gather (collective #3)",
+ * "send (message #2 to rank 1)"), for error details. */
+void par__comm_describe_op(const par_comm *comm, char *buf, size_t size);
 
 /* Record a sentence for par_comm_error_detail and return CODE. */
 int par__comm_fail(par_comm *comm, int code, const char *fmt, ...)

@@ -192,6 +192,19 @@ par__comm_fail(par_comm *comm, int code, const char *fmt, ...)
   return code;
 }
 
+void
+par__comm_describe_op(const par_comm *comm, char *buf, size_t size)
+{
+  if (comm->cur_op == PAR_OPKIND_NONE) {
+    snprintf(buf, size, "no operation");
+  } else if (comm->cur_op == PAR_OPKIND_SEND) {
+    snprintf(buf, size, "send or receive");
+  } else {
+    snprintf(buf, size, "%s (collective #%u)",
+             par_opkind_name((par_opkind) comm->cur_op), comm->cur_seq);
+  }
+}
+
 double
 par__now(void)
 {
@@ -324,6 +337,7 @@ par_comm_send(par_comm *comm, int dest, const void *buf, size_t len)
     return par__comm_fail(comm, PAR_ERANK,
                           "rank %d cannot send a message to itself", dest);
   }
+  comm->cur_op = PAR_OPKIND_SEND;
   rc = send_frame(comm, dest, PAR_OPKIND_SEND, comm->sent_seq[dest] + 1, 0,
                   buf, len);
   if (rc == PAR_OK) {
@@ -346,6 +360,7 @@ par_comm_recv(par_comm *comm, int source, par_msg *out)
                           "rank %d cannot receive a message from itself",
                           source);
   }
+  comm->cur_op = PAR_OPKIND_SEND;
   rc = comm->ops->recv(comm, source, &hdr, out);
   if (rc != PAR_OK) {
     return rc;
@@ -384,6 +399,7 @@ par_comm_recv_any(par_comm *comm, int block, int *source, par_msg *out)
                           "the %s backend cannot receive from any rank",
                           comm->ops->backend);
   }
+  comm->cur_op = PAR_OPKIND_SEND;
   rc = comm->ops->recv_any(comm, block, &from, &hdr, out);
   if (rc != PAR_OK) {
     return rc;
@@ -810,10 +826,12 @@ enum {
  * then check the root, the element type and, if this process needs them
  * (NEED_COUNTS), the counts. */
 static int
-begin(par_comm *comm, int root, int type, int need_counts,
-      const size_t *counts, const char *what)
+begin(par_comm *comm, par_opkind op, int root, int type, int need_counts,
+      const size_t *counts)
 {
   comm->coll_seq++;
+  comm->cur_op = op;
+  comm->cur_seq = comm->coll_seq;
   comm->detail[0] = '\0';
   if (root != NO_ROOT) {
     int rc = check_rank(comm, root, "root");
@@ -826,7 +844,8 @@ begin(par_comm *comm, int root, int type, int need_counts,
     return par__comm_fail(comm, PAR_EINVAL, "invalid element type %d", type);
   }
   if (need_counts && counts == NULL) {
-    return par__comm_fail(comm, PAR_EINVAL, "%s without counts", what);
+    return par__comm_fail(comm, PAR_EINVAL, "%s without counts",
+                          par_opkind_name(op));
   }
   return PAR_OK;
 }
@@ -856,7 +875,7 @@ check_op(par_comm *comm, par_dtype type, par_reduce_op op)
 int
 par_comm_barrier(par_comm *comm)
 {
-  begin(comm, NO_ROOT, UNTYPED, 0, NULL, "barrier");
+  begin(comm, PAR_OPKIND_BARRIER, NO_ROOT, UNTYPED, 0, NULL);
   if (comm->size == 1) {
     return PAR_OK;
   }
@@ -868,7 +887,7 @@ int
 par_comm_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
                      par_msg *out)
 {
-  int rc = begin(comm, root, UNTYPED, 0, NULL, "broadcast");
+  int rc = begin(comm, PAR_OPKIND_BCAST, root, UNTYPED, 0, NULL);
 
   if (rc != PAR_OK) {
     return rc;
@@ -887,7 +906,8 @@ int
 par_comm_scatterv_bytes(par_comm *comm, int root, const void *buf,
                         const size_t *counts, par_msg *out)
 {
-  int rc = begin(comm, root, UNTYPED, comm->rank == root, counts, "scatter");
+  int rc = begin(comm, PAR_OPKIND_SCATTER, root, UNTYPED,
+                 comm->rank == root, counts);
 
   if (rc != PAR_OK) {
     return rc;
@@ -901,7 +921,8 @@ int
 par_comm_gatherv_bytes(par_comm *comm, int root, const void *buf, size_t len,
                        par_msg *out, size_t *counts)
 {
-  int rc = begin(comm, root, UNTYPED, comm->rank == root, counts, "gather");
+  int rc = begin(comm, PAR_OPKIND_GATHER, root, UNTYPED,
+                 comm->rank == root, counts);
 
   if (rc != PAR_OK) {
     return rc;
@@ -915,7 +936,7 @@ int
 par_comm_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
                           par_msg *out, size_t *counts)
 {
-  int rc = begin(comm, NO_ROOT, UNTYPED, 1, counts, "allgather");
+  int rc = begin(comm, PAR_OPKIND_ALLGATHER, NO_ROOT, UNTYPED, 1, counts);
 
   if (rc != PAR_OK) {
     return rc;
@@ -932,7 +953,7 @@ int
 par_comm_bcast(par_comm *comm, int root, void *buf, size_t count,
                par_dtype type)
 {
-  int rc = begin(comm, root, (int) type, 0, NULL, "broadcast");
+  int rc = begin(comm, PAR_OPKIND_BCAST, root, (int) type, 0, NULL);
 
   if (rc != PAR_OK || comm->size == 1) {
     return rc;
@@ -947,8 +968,8 @@ par_comm_scatterv(par_comm *comm, int root, const void *sendbuf,
                   const size_t *counts, void *recvbuf, size_t recvcount,
                   par_dtype type)
 {
-  int rc = begin(comm, root, (int) type, comm->rank == root, counts,
-                 "scatter");
+  int rc = begin(comm, PAR_OPKIND_SCATTER, root, (int) type,
+                 comm->rank == root, counts);
 
   if (rc != PAR_OK) {
     return rc;
@@ -965,8 +986,8 @@ par_comm_gatherv(par_comm *comm, int root, const void *sendbuf,
                  size_t sendcount, void *recvbuf, const size_t *counts,
                  par_dtype type)
 {
-  int rc = begin(comm, root, (int) type, comm->rank == root, counts,
-                 "gather");
+  int rc = begin(comm, PAR_OPKIND_GATHER, root, (int) type,
+                 comm->rank == root, counts);
 
   if (rc != PAR_OK) {
     return rc;
@@ -982,7 +1003,7 @@ int
 par_comm_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
                     void *recvbuf, const size_t *counts, par_dtype type)
 {
-  int rc = begin(comm, NO_ROOT, (int) type, 1, counts, "allgather");
+  int rc = begin(comm, PAR_OPKIND_ALLGATHER, NO_ROOT, (int) type, 1, counts);
 
   if (rc != PAR_OK) {
     return rc;
@@ -998,7 +1019,7 @@ int
 par_comm_reduce(par_comm *comm, int root, const void *sendbuf, void *recvbuf,
                 size_t count, par_dtype type, par_reduce_op op)
 {
-  int rc = begin(comm, root, (int) type, 0, NULL, "reduce");
+  int rc = begin(comm, PAR_OPKIND_REDUCE, root, (int) type, 0, NULL);
 
   if (rc == PAR_OK) {
     rc = check_op(comm, type, op);
@@ -1017,7 +1038,7 @@ int
 par_comm_allreduce(par_comm *comm, const void *sendbuf, void *recvbuf,
                    size_t count, par_dtype type, par_reduce_op op)
 {
-  int rc = begin(comm, NO_ROOT, (int) type, 0, NULL, "allreduce");
+  int rc = begin(comm, PAR_OPKIND_ALLREDUCE, NO_ROOT, (int) type, 0, NULL);
 
   if (rc == PAR_OK) {
     rc = check_op(comm, type, op);

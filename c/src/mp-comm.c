@@ -322,6 +322,63 @@ check_peers(mp_comm *m, const mp_wait *w)
                         m->rank, what);
 }
 
+/* Every process waits on another. If they wait in different operations,
+ * that is the cause (PAR_EMISMATCH), and the detail names each process's
+ * operation; otherwise the program waits for something no process will
+ * ever do (PAR_EDEADLOCK). */
+static int
+describe_deadlock(mp_comm *m, char *detail, size_t size)
+{
+  mp_ctl *ctl = m->g->ctl;
+  uint32_t op = 0, seq = 0;
+  int differ = 0;
+  size_t used = 0;
+
+  for (int q = 0; q < m->size; q++) {
+    mp_proc *p = &ctl->procs[q];
+    uint32_t kind = atomic_load(&p->wait_kind);
+    uint32_t qop = atomic_load(&p->wait_op), qseq = atomic_load(&p->wait_seq);
+    char what[64], in[64];
+
+    if (atomic_load(&p->exit_state) == MP_REPORTED) {
+      snprintf(what, sizeof what, "has exited");
+      in[0] = '\0';
+    } else {
+      describe_wait((int) kind, atomic_load(&p->wait_peer), what,
+                    sizeof what);
+      if (kind == MP_WAIT_JOIN || qop == PAR_OPKIND_NONE) {
+        in[0] = '\0';
+      } else if (qop == PAR_OPKIND_SEND) {
+        snprintf(in, sizeof in, " is in send or receive and");
+      } else {
+        snprintf(in, sizeof in, " is in %s (collective #%u) and",
+                 par_opkind_name((par_opkind) qop), qseq);
+        if (op != 0 && (qop != op || qseq != seq)) {
+          differ = 1;
+        }
+        op = qop;
+        seq = qseq;
+      }
+    }
+    if (used < size) {
+      used += (size_t) snprintf(detail + used, size - used, "%srank %d%s %s",
+                                q > 0 ? "; " : "", q, in, what);
+    }
+  }
+  if (differ) {
+    char copy[sizeof m->comm->detail];
+
+    snprintf(copy, sizeof copy, "%s", detail);
+    return par__comm_fail(m->comm, PAR_EMISMATCH, "%s", copy);
+  }
+  {
+    char copy[sizeof m->comm->detail];
+
+    snprintf(copy, sizeof copy, "%s", detail);
+    return par__comm_fail(m->comm, PAR_EDEADLOCK, "deadlock: %s", copy);
+  }
+}
+
 static int
 detect_deadlock(mp_comm *m)
 {
@@ -329,7 +386,6 @@ detect_deadlock(mp_comm *m)
   mp_ctl *ctl = g->ctl;
   uint32_t e1 = atomic_load(&ctl->epoch);
   char detail[sizeof m->comm->detail];
-  size_t used;
 
   for (int q = 0; q < m->size; q++) {
     mp_proc *p = &ctl->procs[q];
@@ -353,25 +409,7 @@ detect_deadlock(mp_comm *m)
   if (atomic_load(&ctl->epoch) != e1) {
     return PAR_OK;
   }
-  used = (size_t) snprintf(detail, sizeof detail,
-                           "deadlock: every process waits on another (");
-  for (int q = 0; q < m->size && used < sizeof detail; q++) {
-    mp_proc *p = &ctl->procs[q];
-    char what[64];
-
-    if (atomic_load(&p->exit_state) == MP_REPORTED) {
-      snprintf(what, sizeof what, "has exited");
-    } else {
-      describe_wait((int) atomic_load(&p->wait_kind),
-                    atomic_load(&p->wait_peer), what, sizeof what);
-    }
-    used += (size_t) snprintf(detail + used, sizeof detail - used,
-                              "%srank %d %s", q > 0 ? "; " : "", q, what);
-  }
-  if (used < sizeof detail) {
-    snprintf(detail + used, sizeof detail - used, ")");
-  }
-  return par__comm_fail(m->comm, PAR_ETIMEDOUT, "%s", detail);
+  return describe_deadlock(m, detail, sizeof detail);
 }
 
 static int
@@ -412,7 +450,11 @@ publish(mp_comm *m, mp_wait *w)
 
   atomic_store(&p->wait_peer, w->peer);
   atomic_store(&p->wait_need, w->need);
-  atomic_store(&p->wait_op, w->op);
+  /* What the process is in, as the generic layer recorded it, so that a
+   * deadlock between processes in different operations can be told as
+   * the mismatch it is. */
+  atomic_store(&p->wait_op, m->comm->cur_op);
+  atomic_store(&p->wait_seq, m->comm->cur_seq);
   atomic_store(&p->wait_kind, (uint32_t) w->kind);
   atomic_fetch_add(&m->g->ctl->epoch, 1);
   w->published = 1;

@@ -71,6 +71,7 @@ typedef struct mp_proc {
   _Atomic int32_t wait_peer;
   _Atomic uint32_t wait_need;
   _Atomic uint32_t wait_op;  /* the operation (par_opkind) being run */
+  _Atomic uint32_t wait_seq; /* and its collective number */
   /* The collective number this process entered the barrier with. */
   uint32_t bar_seq;
   /* Bytes of the broadcast ring this process has consumed. */

@@ -69,6 +69,7 @@
             job-error-message
             job-error-irritants
             job-error-backtrace
+            job-error-text
             job-error->list
             list->job-error
             raise-job-error))
@@ -285,13 +286,13 @@ string), with MESSAGE formatted over IRRITANTS by simple-format rules."
     (scm-error 'parallelizer-error who message irritants #f)))
 
 (define* (raise-parallelizer-failure who #:key rank pid key message irritants
-                                     backtrace)
+                                     backtrace text)
   "Raise, from WHO, the error of process RANK (PID) of a run: it had raised
 KEY with MESSAGE and IRRITANTS, and BACKTRACE is the text of its stack.
 The error is catchable as key parallelizer-error and as the condition
 &parallelizer-failure."
   (let* ((who (if (symbol? who) (symbol->string who) who))
-         (description (describe-error key message irritants))
+         (description (or text (describe-error key message irritants)))
          (text (format #f "rank ~a (pid ~a) failed: ~a" rank pid
                        description)))
     (raise-exception
@@ -328,37 +329,43 @@ The error is catchable as key parallelizer-error and as the condition
 ;;;
 
 ;; What a process knows of the error its job raised: the throw KEY, the
-;; MESSAGE and IRRITANTS when the error had scm-error's shape, and the text
-;; of the stack at the point of the raise.
+;; MESSAGE and IRRITANTS when the error had scm-error's shape, the text of
+;; the stack at the point of the raise, and the message formatted where
+;; the error happened (TEXT), while its irritants were still the objects
+;; themselves.
 (define-record-type <job-error>
-  (make-job-error key message irritants backtrace)
+  (make-job-error key message irritants backtrace text)
   job-error?
   (key job-error-key)
   (message job-error-message)
   (irritants job-error-irritants)
-  (backtrace job-error-backtrace))
+  (backtrace job-error-backtrace)
+  (text job-error-text))
 
 (define (job-error->list e)
   "Return the job error E as a list that can travel between processes."
   (list (job-error-key e) (job-error-message e) (job-error-irritants e)
-        (job-error-backtrace e)))
+        (job-error-backtrace e) (job-error-text e)))
 
 (define (list->job-error lst)
   "The inverse of job-error->list."
   (match lst
-    ((key message irritants backtrace)
-     (make-job-error key message irritants backtrace))))
+    ((key message irritants backtrace text)
+     (make-job-error key message irritants backtrace text))))
 
 (define (throw-arguments->job-error key args backtrace)
+  (define (make key message irritants)
+    (make-job-error key message irritants backtrace
+                    (describe-error key message irritants)))
   (match (cons key args)
     ;; scm-error's shape: (subr message irritants rest).
     ((_ (or #f (? string?) (? symbol?)) (? string? message)
         (? list? irritants) . _)
-     (make-job-error key message irritants backtrace))
+     (make key message irritants))
     ;; raise of a non-exception object arrives as %exception.
     (('%exception obj)
-     (make-job-error key "~s" (list obj) backtrace))
-    (_ (make-job-error key #f args backtrace))))
+     (make key "~s" (list obj)))
+    (_ (make key #f args))))
 
 (define (call-capturing-error thunk)
   "Call THUNK. Return its value, or a job error describing what it raised,
@@ -384,4 +391,5 @@ with the backtrace taken where it was raised."
                               #:key (job-error-key e)
                               #:message (job-error-message e)
                               #:irritants (job-error-irritants e)
-                              #:backtrace (job-error-backtrace e)))
+                              #:backtrace (job-error-backtrace e)
+                              #:text (job-error-text e)))

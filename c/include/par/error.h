@@ -33,7 +33,8 @@ extern "C" {
   X(ENOENT, "no such entry")                                                \
   X(EEXIST, "entry already exists")                                         \
   X(EFORK, "cannot fork worker processes")                                  \
-  X(ETOOBIG, "message too large")
+  X(ETOOBIG, "message too large")                                          \
+  X(EDEADLOCK, "every process of the group waits on another")
 
 typedef enum par_errno {
   PAR_OK = 0,

@@ -17,8 +17,14 @@
             mpi-job-comm))
 
 (define (mpi-parallelizer-set-split-threshold! bytes)
-  "Send MPI messages larger than BYTES as several pieces (default 1 GiB;
-every rank must use the same value)."
+  "Send MPI messages larger than BYTES as several pieces (default 1 GiB,
+at most 2147418112, since MPI counts are ints; every rank must use the same
+value)."
+  (unless (and (exact-integer? bytes) (<= 1 bytes #x7fff0000))
+    (raise-parallelizer-error
+     'mpi-parallelizer-set-split-threshold!
+     "the threshold must be a number of bytes from 1 to ~a, got ~s"
+     #x7fff0000 bytes))
   (%mpi-set-split-threshold! bytes))
 
 (define* (make-mpi-parallelizer #:key (root 0))
@@ -68,19 +74,10 @@ as the main process."
   (let ((port (current-error-port)))
     (format port "parallelizer: rank ~a (pid ~a) failed: ~a~%~a~%"
             (%comm-rank comm) (getpid)
-            (describe-job-error e) (job-error-backtrace e))
+            (job-error-text e) (job-error-backtrace e))
     (force-output port)
     (flush-all-ports)
     (%comm-abort comm 1)))
-
-(define (describe-job-error e)
-  (let ((message (job-error-message e))
-        (irritants (job-error-irritants e)))
-    (if (and (string? message) (list? irritants))
-        (catch #t
-          (lambda () (apply simple-format #f message irritants))
-          (lambda _ (format #f "~a ~s" message irritants)))
-        (format #f "~s ~s" (job-error-key e) irritants))))
 
 (define (mpi-run p thunk ranks timeout)
   (let* ((job (job-comm p))

@@ -15,6 +15,7 @@
   #:use-module ((srfi srfi-1) #:select (filter-map find))
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
+  #:use-module (rnrs bytevectors)
   #:use-module (parallelizer wire)
   #:export (make-multiprocessing-parallelizer))
 
@@ -98,24 +99,45 @@ seconds (#f: none)."
       (false-if-exception (flush-all-ports))
       (%mp-worker-exit group 2 #f))))
 
-(define (job-error->report e)
-  ;; The error as bytes for the main process. Irritants that cannot travel
-  ;; (procedures, ports...) are sent as their printed form.
+(define %report-limit
+  ;; Reports larger than this lose their irritants and the ends of their
+  ;; texts, so that they fit the shared memory a worker reports through.
+  (* 512 1024))
+
+(define (sendable x)
+  ;; X itself if it can travel, else its printed form.
   (catch 'parallelizer-error
-    (lambda () (value->cbor (job-error->list e)))
-    (lambda _
-      (value->cbor
-       (list (job-error-key e)
-             (and (job-error-message e)
-                  (format #f "~a" (job-error-message e)))
-             (map (lambda (x) (format #f "~s" x))
-                  (or (job-error-irritants e) '()))
-             (job-error-backtrace e))))))
+    (lambda () (value->cbor x) x)
+    (lambda _ (format #f "~s" x))))
+
+(define (truncate-text text limit)
+  (if (and (string? text) (> (string-length text) limit))
+      (string-append (substring text 0 limit) "...")
+      text))
+
+(define (job-error->report e)
+  ;; The error as bytes for the main process. The formatted message was
+  ;; made where the error happened; of the irritants, those that cannot
+  ;; travel (procedures, ports...) go as their printed form.
+  (let ((report (value->cbor
+                 (list (job-error-key e)
+                       (sendable (job-error-message e))
+                       (map sendable (or (job-error-irritants e) '()))
+                       (job-error-backtrace e)
+                       (job-error-text e)))))
+    (if (<= (bytevector-length report) %report-limit)
+        report
+        (value->cbor
+         (list (job-error-key e)
+               (truncate-text (sendable (job-error-message e)) 4096)
+               '()
+               (truncate-text (job-error-backtrace e) 65536)
+               (truncate-text (job-error-text e) 4096))))))
 
 (define (report->job-error rank pid state code report)
   ;; What the main process knows of a worker that did not succeed.
   (define (synthesized message . irritants)
-    (list->job-error (list 'worker-died message irritants "")))
+    (list->job-error (list 'worker-died message irritants "" #f)))
   (match state
     ('failed
      (or (and report
