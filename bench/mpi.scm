@@ -71,6 +71,8 @@ prints the figures."
       (bench "pingpong" 5000 (ping-pong small-object))
       (bench "pingpong_fixnum" 5000 (ping-pong 1)))
     (bench "bcast_8mb_f64" 20 (lambda () (broadcast q (and main? vec))))
+    (let ((buffer (if main? vec (make-f64vector (f64vector-length vec)))))
+      (bench "bcast_8mb_inplace" 20 (lambda () (broadcast! q buffer))))
     (bench "scatter_100k" 30 (lambda () (scatter q (and main? lst))))
     (bench "bcast_100k" 30 (lambda () (broadcast q (and main? lst))))
     (bench "gather_int" 5000 (lambda () (gather q rank)))

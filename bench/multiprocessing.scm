@@ -151,6 +151,10 @@ as an alist of seconds per operation."
                                   #:warm-up 1000))
       (broadcast-f64 . ,(timed (lambda () (broadcast q (and main? vec)))
                                #:iterations 5 #:warm-up 2))
+      (broadcast-in-place
+       . ,(let ((buffer (if main? vec (make-f64vector (f64vector-length vec)))))
+            (timed (lambda () (broadcast! q buffer))
+                   #:iterations 5 #:warm-up 2)))
       (scatter-f64 . ,(timed (lambda () (scatter q (and main? vec)))
                              #:iterations 5 #:warm-up 2))
       (scatter-list . ,(timed (lambda () (scatter q (and main? lst)))
@@ -241,6 +245,9 @@ medians of repeated runs.~%Load average before: ~a; after: ~a.~%~%"
        #:target "<= 3 us" #:met? (lambda (r t) (<= t 3e-6)))
   (row "  same, a fixnum" (figure 'ping-pong-fixnum))
   (row "broadcast 8 MB f64vector" (figure 'broadcast-f64)
+       #:peer "memcpy 8 MB" #:peer-time memcpy-time
+       #:target "<= 3x memcpy" #:met? (lambda (r t) (<= r 3)))
+  (row "  same, broadcast! in place" (figure 'broadcast-in-place)
        #:peer "memcpy 8 MB" #:peer-time memcpy-time
        #:target "<= 3x memcpy" #:met? (lambda (r t) (<= r 3)))
   (row "scatter 8 MB f64vector" (figure 'scatter-f64)

@@ -80,6 +80,7 @@
                ;; Communication.
                receive
                broadcast
+               broadcast!
                scatter
                gather
                allgather

@@ -47,6 +47,17 @@
   (gather p (broadcast p (and (= (parallelizer-id p) root) 'from-root)
                        #:root root)))
 
+(define-job (broadcast-in-place-job p length)
+  ;; The root's vector holds 0..LENGTH-1; the others start with zeros.
+  (let* ((vector (if (on-main? p)
+                     (list->f64vector (map exact->inexact (iota length)))
+                     (make-f64vector length 0.0)))
+         (result (broadcast! p vector)))
+    (gather p (list (eq? result vector) (f64vector-ref vector (1- length))))))
+
+(define-job (broadcast-in-place-mismatch-job p)
+  (broadcast! p (if (on-main? p) (f64vector 1 2 3) (f64vector 0 0))))
+
 (define-job (scatter-job p data)
   (gather p (scatter p (and (on-main? p) data))))
 
@@ -124,6 +135,15 @@
    (test-equal "broadcast from the last rank"
      (make-list n 'from-root)
      (run broadcast-root-job (1- n)))
+
+   (test-equal "broadcast! fills every process's vector in place"
+     (make-list n (list #t 99999.0))
+     (run broadcast-in-place-job 100000))
+
+   (when (and (> n 1) (not errors-end-the-job?))
+     (test-assert "broadcast! into vectors of different lengths says so"
+       (string-contains (error-message (run broadcast-in-place-mismatch-job))
+                        "sizes differ")))
 
    (test-equal "scatter a list, uneven"
      (let loop ((sizes (chunk-lengths 10)) (start 0))

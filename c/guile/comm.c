@@ -187,10 +187,34 @@ do_allreduce(struct blocking_call *c)
 
 /* --- Unwind protection for C buffers ------------------------------------ */
 
-static void
-free_wbuf(void *data)
+/* Each thread keeps the buffer of its last encoding for the next one, up
+ * to SCRATCH_MAX bytes: large messages then reuse memory that is already
+ * mapped, instead of faulting in fresh pages every time. */
+#define SCRATCH_MAX ((size_t) 64 << 20)
+
+static __thread par_wbuf scratch = PAR_WBUF_INIT;
+
+static par_wbuf
+take_scratch(void)
 {
-  par_wbuf_free(data);
+  par_wbuf buf = scratch;
+
+  scratch = (par_wbuf) PAR_WBUF_INIT;
+  buf.len = 0;
+  return buf;
+}
+
+static void
+return_scratch(void *data)
+{
+  par_wbuf *buf = data;
+
+  if (scratch.data == NULL && buf->cap <= SCRATCH_MAX) {
+    scratch = *buf;
+    *buf = (par_wbuf) PAR_WBUF_INIT;
+  } else {
+    par_wbuf_free(buf);
+  }
 }
 
 static void
@@ -203,7 +227,7 @@ static void
 protect(par_wbuf *buf, par_msg *msg)
 {
   if (buf != NULL) {
-    scm_dynwind_unwind_handler(free_wbuf, buf, SCM_F_WIND_EXPLICITLY);
+    scm_dynwind_unwind_handler(return_scratch, buf, SCM_F_WIND_EXPLICITLY);
   }
   if (msg != NULL) {
     scm_dynwind_unwind_handler(release_msg, msg, SCM_F_WIND_EXPLICITLY);
@@ -322,7 +346,7 @@ comm_send(SCM comm, SCM value, SCM dest)
 {
   par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
   int to = to_rank(c, dest, 3, FUNC_NAME);
-  par_wbuf buf = PAR_WBUF_INIT;
+  par_wbuf buf = take_scratch();
   struct blocking_call call = {.fn = do_send, .comm = c, .root = to};
 
   scm_dynwind_begin(0);
@@ -407,7 +431,7 @@ comm_bcast(SCM comm, SCM value, SCM root)
   par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
   int from = to_rank(c, root, 3, FUNC_NAME);
   int self = par_comm_rank(c);
-  par_wbuf buf = PAR_WBUF_INIT;
+  par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
   struct blocking_call call = {.fn = do_bcast_bytes, .comm = c, .root = from,
                                .msg = &msg};
@@ -438,7 +462,7 @@ comm_scatter(SCM comm, SCM chunks, SCM root)
   par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
   int from = to_rank(c, root, 3, FUNC_NAME);
   int self = par_comm_rank(c), size = par_comm_size(c);
-  par_wbuf buf = PAR_WBUF_INIT;
+  par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
   size_t *counts = NULL;
   struct blocking_call call = {.fn = do_scatterv_bytes, .comm = c,
@@ -482,7 +506,7 @@ gather_common(SCM comm, SCM value, SCM root, int all, const char *subr)
   par_comm *c = par_scm_unwrap_comm(comm, 1, subr);
   int to = all ? 0 : to_rank(c, root, 3, subr);
   int self = par_comm_rank(c), size = par_comm_size(c);
-  par_wbuf buf = PAR_WBUF_INIT;
+  par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
   size_t *counts = scm_gc_malloc_pointerless(sizeof *counts * (size_t) size,
                                              "gather counts");
@@ -602,6 +626,46 @@ reduce_common(SCM comm, SCM op, SCM vec, SCM root, int all, const char *subr)
   return result;
 }
 
+static int
+do_bcast_typed(struct blocking_call *c)
+{
+  return par_comm_bcast(c->comm, c->root, c->recvbuf, c->count, c->type);
+}
+
+/* Broadcast the elements of ROOT's uniform vector VEC into every other
+ * process's VEC, in place: no encoding and no allocation. The vectors
+ * must agree in element type and length (checked by the runtime). */
+#define FUNC_NAME "broadcast!"
+static SCM
+comm_broadcast_uniform_x(SCM comm, SCM vec, SCM root)
+{
+  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  struct blocking_call call = {.fn = do_bcast_typed, .comm = c};
+  scm_t_array_handle h;
+  int dtype;
+
+  call.root = to_rank(c, root, 3, FUNC_NAME);
+  scm_array_get_handle(vec, &h);
+  dtype = uniform_dtype(h.element_type);
+  if (dtype < 0 || scm_array_handle_rank(&h) != 1
+      || scm_array_handle_dims(&h)[0].inc != 1) {
+    scm_array_handle_release(&h);
+    par_scm_throw(FUNC_NAME, "expected a uniform numeric vector, got ~s",
+                  scm_list_1(vec));
+  }
+  call.type = (par_dtype) dtype;
+  call.count = scm_c_array_length(vec);
+  call.recvbuf = scm_array_handle_uniform_writable_elements(&h);
+  scm_dynwind_begin(0);
+  scm_dynwind_unwind_handler((void (*)(void *)) scm_array_handle_release, &h,
+                             SCM_F_WIND_EXPLICITLY);
+  call_blocking(&call, FUNC_NAME);
+  scm_dynwind_end();
+  scm_remember_upto_here_1(vec);
+  return vec;
+}
+#undef FUNC_NAME
+
 static SCM
 comm_reduce_uniform(SCM comm, SCM op, SCM vec, SCM root)
 {
@@ -653,6 +717,8 @@ par_scm_init_comm(void)
   scm_c_define_gsubr("%comm-scatter", 3, 0, 0, comm_scatter);
   scm_c_define_gsubr("%comm-gather", 3, 0, 0, comm_gather);
   scm_c_define_gsubr("%comm-allgather", 2, 0, 0, comm_allgather);
+  scm_c_define_gsubr("%comm-broadcast-uniform!", 3, 0, 0,
+                     comm_broadcast_uniform_x);
   scm_c_define_gsubr("%comm-reduce-uniform", 4, 0, 0, comm_reduce_uniform);
   scm_c_define_gsubr("%comm-allreduce-uniform", 3, 0, 0,
                      comm_allreduce_uniform);

@@ -21,6 +21,7 @@
   #:replace (send)
   #:export (receive
             broadcast
+            broadcast!
             scatter
             gather
             allgather
@@ -64,6 +65,14 @@ process, waiting for it."
   "Return DATUM of process ROOT on every process of P's group. Other
 processes pass anything as DATUM (usually #f)."
   (%comm-broadcast (require-comm p 'broadcast) datum root))
+
+(define* (broadcast! p vector #:key (root 0))
+  "Copy the elements of process ROOT's uniform numeric VECTOR (an
+f64vector, u8vector...) into VECTOR on every other process, in place, and
+return VECTOR. Every process passes a vector of the same element type and
+length. Nothing is encoded or allocated, so this is the fast way to share
+large numeric data repeatedly."
+  (%comm-broadcast-uniform! (require-comm p 'broadcast!) vector root))
 
 (define* (scatter p data #:key (root 0))
   "Split DATA of process ROOT along its first axis into one chunk per
