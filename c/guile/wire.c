@@ -12,6 +12,7 @@
  * is allocated for it. doc/wire-format.texi is the specification.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -217,6 +218,108 @@ put_text_owned(struct enc *e, char *text, size_t n)
   memcpy(e->out->data + e->out->len, text, n);
   e->out->len += n;
   free(text);
+}
+
+/* --- Symbol names, cached ------------------------------------------------ */
+
+/* Symbols recur in data (alist keys, record fields, tags), so their UTF-8
+ * names are cached both ways: the usual symbol then costs neither a
+ * conversion to UTF-8 when sent nor a symbol-table lookup when received.
+ * The caches belong to the first thread that uses the codec; any other
+ * thread takes the long way, so that no lock is needed. Every cached
+ * symbol is also held in CACHED_SYMBOLS, so that an entry never outlives
+ * its symbol and never matches a new object at the same address. */
+#define SYMBOL_CACHE_SIZE 256
+#define SYMBOL_CACHE_NAME 30
+
+struct symbol_entry {
+  SCM symbol;
+  uint8_t len;
+  char name[SYMBOL_CACHE_NAME];
+};
+
+static struct symbol_entry symbols_by_address[SYMBOL_CACHE_SIZE];
+static struct symbol_entry symbols_by_name[SYMBOL_CACHE_SIZE];
+static SCM cached_symbols; /* a vector of 2 * SYMBOL_CACHE_SIZE */
+static pthread_t cache_owner;
+static int cache_claimed;
+
+static bool
+owns_symbol_cache(void)
+{
+  if (!cache_claimed) {
+    cache_owner = pthread_self();
+    cache_claimed = 1;
+    return true;
+  }
+  return pthread_equal(cache_owner, pthread_self());
+}
+
+static size_t
+hash_name(const char *name, size_t n)
+{
+  uint32_t h = 2166136261u;
+
+  for (size_t i = 0; i < n; i++) {
+    h = (h ^ (uint8_t) name[i]) * 16777619u;
+  }
+  return h % SYMBOL_CACHE_SIZE;
+}
+
+static void
+remember_symbol(struct symbol_entry *entry, size_t slot, SCM symbol,
+                const char *name, size_t n)
+{
+  scm_c_vector_set_x(cached_symbols, slot, symbol);
+  entry->symbol = symbol;
+  entry->len = (uint8_t) n;
+  memcpy(entry->name, name, n);
+}
+
+/* Append SYMBOL's name as a text string. */
+static void
+put_symbol_name(struct enc *e, SCM symbol)
+{
+  size_t slot = (SCM_UNPACK(symbol) >> 4) % SYMBOL_CACHE_SIZE, n;
+  struct symbol_entry *entry = &symbols_by_address[slot];
+  bool cached = owns_symbol_cache();
+  char *text;
+
+  if (cached && scm_is_eq(entry->symbol, symbol)) {
+    uint8_t *p = reserve(e, entry->len + 1u);
+
+    p[0] = (uint8_t) (0x60 | entry->len); /* A text head: len < 24. */
+    memcpy(p + 1, entry->name, entry->len);
+    e->out->len += entry->len + 1u;
+    return;
+  }
+  text = scm_to_utf8_stringn(scm_symbol_to_string(symbol), &n);
+  if (cached && n < 24) {
+    remember_symbol(entry, slot, symbol, text, n);
+  }
+  put_text_owned(e, text, n);
+}
+
+/* The symbol named by the N bytes of UTF-8 at NAME. */
+static SCM
+symbol_named(const char *name, size_t n)
+{
+  size_t slot;
+  struct symbol_entry *entry;
+  SCM symbol;
+
+  if (n > SYMBOL_CACHE_NAME || !owns_symbol_cache()) {
+    return scm_from_utf8_symboln(name, n);
+  }
+  slot = hash_name(name, n);
+  entry = &symbols_by_name[slot];
+  if (entry->len == n && SCM_UNPACK(entry->symbol) != 0
+      && memcmp(entry->name, name, n) == 0) {
+    return entry->symbol;
+  }
+  symbol = scm_from_utf8_symboln(name, n);
+  remember_symbol(entry, SYMBOL_CACHE_SIZE + slot, symbol, name, n);
+  return symbol;
 }
 
 static void
@@ -835,7 +938,7 @@ encode_struct(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_tag, PTAG_ERROR);
     PUT(e, cbor_encode_array_start, 2);
     PUT(e, cbor_encode_tag, TAG_SYMBOL);
-    put_string(e, scm_symbol_to_string(SCM_CAR(desc)));
+    put_symbol_name(e, SCM_CAR(desc));
     here.kind = IN_ERROR;
     e->lenient++;
     if (n < 0) {
@@ -873,7 +976,7 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
     put_string(e, x);
   } else if (scm_is_symbol(x)) {
     PUT(e, cbor_encode_tag, TAG_SYMBOL);
-    put_string(e, scm_symbol_to_string(x));
+    put_symbol_name(e, x);
   } else if (scm_is_eq(x, SCM_BOOL_T)) {
     PUT(e, cbor_encode_bool, true);
   } else if (scm_is_eq(x, SCM_BOOL_F)) {
@@ -883,7 +986,7 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_uint, (uint64_t) SCM_CHAR(x));
   } else if (scm_is_keyword(x)) {
     PUT(e, cbor_encode_tag, PTAG_KEYWORD);
-    put_string(e, scm_symbol_to_string(scm_keyword_to_symbol(x)));
+    put_symbol_name(e, scm_keyword_to_symbol(x));
   } else if (scm_is_eq(x, SCM_UNSPECIFIED)) {
     PUT0(e, cbor_encode_null);
   } else if (scm_is_eq(x, SCM_EOF_VAL)) {
@@ -1804,11 +1907,11 @@ decode_tag(struct dec *d, int depth, const struct head *t)
   }
   case TAG_SYMBOL:
     read_text(d, &h, "the content of tag 39 (symbol)");
-    return scm_from_utf8_symboln((const char *) h.data, h.n);
+    return symbol_named((const char *) h.data, h.n);
   case PTAG_KEYWORD:
     read_text(d, &h, "a keyword's name");
     return scm_symbol_to_keyword(
-        scm_from_utf8_symboln((const char *) h.data, h.n));
+        symbol_named((const char *) h.data, h.n));
   case PTAG_CHAR:
     read_head(d, &h);
     if (h.kind != H_UINT || h.u > 0x10ffff
@@ -1926,9 +2029,9 @@ all_ascii(const uint8_t *s, size_t n)
   return any < 0x80;
 }
 
-/* Integers and short strings, the bulk of most lists, are read here
- * directly: going through cbor_stream_decode and its callbacks costs more
- * than building the value. Anything unusual (a truncated item included)
+/* Integers, flonums and short strings, the bulk of most lists, are read
+ * here directly: going through cbor_stream_decode and its callbacks costs
+ * more than building the value. Anything unusual (a truncated item included)
  * is left to the general path, which reports it. */
 static inline bool
 decode_fast(struct dec *d, SCM *out)
@@ -1938,6 +2041,18 @@ decode_fast(struct dec *d, SCM *out)
   uint8_t major = p[0] >> 5;
   uint64_t v;
 
+  if (p[0] == 0xfb && left >= 9) {
+    double value;
+
+    v = 0;
+    for (size_t i = 1; i < 9; i++) {
+      v = (v << 8) | p[i];
+    }
+    memcpy(&value, &v, sizeof value);
+    *out = scm_from_double(value);
+    d->pos += 9;
+    return true;
+  }
   if (major > 1 && major != 3) {
     return false;
   }
@@ -2202,6 +2317,8 @@ par_scm_init_wire(void)
   };
   size_t i;
 
+  cached_symbols = scm_permanent_object(
+      scm_c_make_vector(2 * SYMBOL_CACHE_SIZE, SCM_BOOL_F));
   element_type_symbols[0] = SCM_BOOL_T;
   for (i = 1; i <= SCM_ARRAY_ELEMENT_TYPE_LAST; i++) {
     element_type_symbols[i] =
