@@ -43,6 +43,16 @@
   (let ((got (broadcast p (and (on-main? p) value))))
     (gather p (zoo-equal? got value))))
 
+(define-job (send-job p value)
+  ;; Rank 0 sends VALUE to the last rank, which says whether it arrived
+  ;; equal.
+  (let ((last (1- n)))
+    (cond
+     ((= n 1) (gather p #t))
+     ((on-main? p) (send p value last) (gather p #t))
+     ((= (parallelizer-id p) last) (gather p (zoo-equal? (receive p 0) value)))
+     (else (gather p #t)))))
+
 (define-job (broadcast-root-job p root)
   (gather p (broadcast p (and (= (parallelizer-id p) root) 'from-root)
                        #:root root)))
@@ -131,6 +141,14 @@
                   (make-list n #t)
                   (run broadcast-job value))))
              value-zoo)
+
+   (when (> n 1)
+     (for-each (match-lambda
+                 ((name . value)
+                  (test-equal (format #f "send and receive ~a" name)
+                    (make-list n #t)
+                    (run send-job value))))
+               value-zoo))
 
    (test-equal "broadcast from the last rank"
      (make-list n 'from-root)

@@ -305,7 +305,10 @@ uniform vector or array (a vectorized procedure must return a container)"
   ;; Apply PROC to each element of CHUNK; the result has CHUNK's container
   ;; type where the results fit in it (a uniform vector whose results are
   ;; not all of its element type becomes a vector).
-  (define (call x) (apply proc x extra-args))
+  (define call
+    (if (null? extra-args)
+        proc
+        (lambda (x) (apply proc x extra-args))))
   (cond
    ((list? chunk) (map call chunk))
    ((vector? chunk) (list->vector (map call (vector->list chunk))))
