@@ -158,6 +158,17 @@ if command -v mpirun >/dev/null 2>&1; then
     bad "mpi with more ranks than CPUs" "status $status: $(head -c 300 \
       "$tmp/err")"
   fi
+  # With compilation on, the script is compiled once before the ranks
+  # start, not by every rank at once with the compiler's notes.
+  GUILE_AUTO_COMPILE=1 XDG_CACHE_HOME="$tmp/cache" \
+    run "$launcher" run -n 2 --backend mpi "$tmp/env.scm"
+  if [ "$status" = 0 ] && [ "$(words '<mpi>')" = 2 ] \
+       && ! grep -q 'compil' "$tmp/out" "$tmp/err"; then
+    ok "mpi compiles the script once, quietly"
+  else
+    bad "mpi compiles the script once, quietly" "status $status: $(head -c 300 \
+      "$tmp/err")"
+  fi
   printf '(+ 1 2)\n' >"$tmp/in"
   timeout "$limit" "$launcher" repl -n 2 --backend mpi <"$tmp/in" \
     >"$tmp/out" 2>"$tmp/err"
