@@ -375,7 +375,7 @@ describe_deadlock(mp_comm *m, char *detail, size_t size)
     char copy[sizeof m->comm->detail];
 
     snprintf(copy, sizeof copy, "%s", detail);
-    return par__comm_fail(m->comm, PAR_EDEADLOCK, "deadlock: %s", copy);
+    return par__comm_fail(m->comm, PAR_EDEADLOCK, "%s", copy);
   }
 }
 
