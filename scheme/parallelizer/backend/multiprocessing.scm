@@ -81,7 +81,7 @@ seconds (#f: none)."
       (flush-all-ports)
       (let ((rank (%mp-group-fork group)))
         (if (zero? rank)
-            (run-main p group thunk)
+            (run-main p group thunk timeout)
             (run-worker p group thunk))))))
 
 (define (run-worker p group thunk)
@@ -155,8 +155,37 @@ seconds (#f: none)."
          (or (string-contains message (%error-description 'EPEER))
              (string-contains message (%error-description 'EABORTED))))))
 
-(define (run-main p group thunk)
-  (let ((comm (%mp-group-comm group)))
+(define (remaining-seconds deadline)
+  ;; Seconds left until DEADLINE (in internal time units), at least a
+  ;; millisecond so that a wait still looks once before it gives up.
+  (max 0.001 (exact->inexact (/ (- deadline (get-internal-real-time))
+                                internal-time-units-per-second))))
+
+(define (join-in-time group comm timeout deadline)
+  ;; Wait for the workers, for what is left of the run's TIMEOUT: a worker
+  ;; that computes for ever is stopped on time even while the main process
+  ;; waits for nothing else.
+  (when deadline
+    (%comm-set-timeout! comm (remaining-seconds deadline)))
+  (catch 'parallelizer-error
+    (lambda () (%mp-group-join group comm))
+    (lambda (key who message args . rest)
+      (if (and deadline (> (get-internal-real-time) deadline))
+          (raise-parallelizer-error
+           'parallelizer-run
+           "the run did not end within its timeout of ~a s; its workers \
+were stopped" timeout)
+          (apply throw key who message args rest)))))
+
+(define (run-main p group thunk timeout)
+  ;; Every wait of the run is bounded by TIMEOUT, and the whole run by
+  ;; DEADLINE.
+  (let ((comm (%mp-group-comm group))
+        (deadline (and timeout
+                       (+ (get-internal-real-time)
+                          (inexact->exact
+                           (round (* timeout
+                                     internal-time-units-per-second)))))))
     (dynamic-wind
       (lambda () (set-parallelizer-comm! p comm))
       (lambda ()
@@ -165,7 +194,7 @@ seconds (#f: none)."
           ;; ever: stop them before collecting their reports.
           (when (job-error? result)
             (%mp-group-kill group))
-          (let* ((statuses (%mp-group-join group comm))
+          (let* ((statuses (join-in-time group comm timeout deadline))
                  (failures
                   (append
                    (if (job-error? result)
