@@ -369,7 +369,12 @@ The error is catchable as key parallelizer-error and as the condition
 
 (define (call-capturing-error thunk)
   "Call THUNK. Return its value, or a job error describing what it raised,
-with the backtrace taken where it was raised."
+with the backtrace taken where it was raised.
+
+Everything is captured, Ctrl-C at the REPL included: the REPL reports an
+error without unwinding the stack (so that it can be inspected), and only
+an error captured here lets the run stop its workers before the REPL
+shows it."
   (let ((backtrace #f))
     (catch #t
       thunk
