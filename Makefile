@@ -41,16 +41,24 @@ GUILE_EXTDIR = $(shell $(PKG_CONFIG) --variable=extensiondir guile-3.0 2>/dev/nu
 WARN    := -Wall -Wextra -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
-             -D_GNU_SOURCE -Ic/include -Ic/src $(MPI_CFLAGS)
+             -D_GNU_SOURCE -Ic/include -Ic/src
 RPATH   = -Wl,-rpath,'$$ORIGIN' -Wl,-rpath,$(LIBDIR)
 
-RUNTIME_SRC := $(wildcard c/src/*.c)
-GLUE_SRC    := $(wildcard c/guile/*.c)
+# MPI lives in libraries of its own, so that a process loads Open MPI only
+# when it makes an MPI parallelizer (or links the MPI library itself).
+MPI_RUNTIME_SRC := $(wildcard c/src/mpi-*.c)
+MPI_GLUE_SRC    := c/guile/mpi.c
+RUNTIME_SRC := $(filter-out $(MPI_RUNTIME_SRC),$(wildcard c/src/*.c))
+GLUE_SRC    := $(filter-out $(MPI_GLUE_SRC),$(wildcard c/guile/*.c))
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/obj/%.o)
 GLUE_OBJ    := $(GLUE_SRC:%.c=$(B)/obj/%.o)
+MPI_RUNTIME_OBJ := $(MPI_RUNTIME_SRC:%.c=$(B)/obj/%.o)
+MPI_GLUE_OBJ    := $(MPI_GLUE_SRC:%.c=$(B)/obj/%.o)
 
-LIBPAR   := $(B)/lib/libparallelizer.so
-LIBGLUE  := $(B)/lib/libguile-parallelizer.so
+LIBPAR      := $(B)/lib/libparallelizer.so
+LIBGLUE     := $(B)/lib/libguile-parallelizer.so
+LIBPAR_MPI  := $(B)/lib/libparallelizer-mpi.so
+LIBGLUE_MPI := $(B)/lib/libguile-parallelizer-mpi.so
 
 SCHEME_SRC := $(shell find scheme -name '*.scm' | sort)
 SCHEME_GO  := $(SCHEME_SRC:scheme/%.scm=$(B)/go/%.go)
@@ -68,21 +76,33 @@ DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
 .PHONY: all deps check demo bench doc install uninstall clean
 .DEFAULT_GOAL := all
 
-all: $(LIBPAR) $(LIBGLUE) $(SCHEME_GO) $(B)/parallelizer.pc
+all: $(LIBPAR) $(LIBGLUE) $(LIBPAR_MPI) $(LIBGLUE_MPI) $(SCHEME_GO) \
+     $(B)/parallelizer.pc $(B)/parallelizer-mpi.pc
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(if $(filter c/guile/%,$<),$(GUILE_CFLAGS)) \
+	  $(if $(filter $(MPI_RUNTIME_SRC) $(MPI_GLUE_SRC),$<),$(MPI_CFLAGS)) \
 	  -MMD -MP -c $< -o $@
 
 $(LIBPAR): $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $^ $(MPI_LIBS) -lpthread -lm -lrt
+	$(CC) -shared -o $@ $^ -lpthread -lm -lrt
 
 $(LIBGLUE): $(GLUE_OBJ) $(LIBPAR)
 	@mkdir -p $(@D)
 	$(CC) -shared -o $@ $(GLUE_OBJ) -L$(B)/lib -lparallelizer $(RPATH) \
 	  $(GUILE_LIBS) $(CBOR_LIBS) -lgmp -lm
+
+$(LIBPAR_MPI): $(MPI_RUNTIME_OBJ) $(LIBPAR)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $(MPI_RUNTIME_OBJ) -L$(B)/lib -lparallelizer \
+	  $(RPATH) $(MPI_LIBS)
+
+$(LIBGLUE_MPI): $(MPI_GLUE_OBJ) $(LIBGLUE) $(LIBPAR_MPI)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $(MPI_GLUE_OBJ) -L$(B)/lib -lguile-parallelizer \
+	  -lparallelizer-mpi -lparallelizer $(RPATH) $(GUILE_LIBS) $(MPI_LIBS)
 
 # Modules are compiled against the uninstalled build. Each .go depends on
 # the extension and on every module it imports (listed below).
@@ -94,12 +114,20 @@ $(B)/go/%.go: scheme/%.scm $(LIBGLUE) | pre-inst-env
 
 -include scheme/deps.mk
 
+$(B)/parallelizer-mpi.pc: Makefile
+	@mkdir -p $(@D)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
+	  'includedir=$(INCLUDEDIR)' '' 'Name: parallelizer-mpi' \
+	  'Description: Parallelizer communicators over Open MPI' \
+	  'Version: 0.1.0' 'Requires: parallelizer ompi' \
+	  'Libs: -L$${libdir} -lparallelizer-mpi' 'Cflags: -I$${includedir}' > $@
+
 $(B)/parallelizer.pc: Makefile
 	@mkdir -p $(@D)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
 	  'includedir=$(INCLUDEDIR)' '' 'Name: parallelizer' \
 	  'Description: SPMD parallel programs in C and Guile Scheme' \
-	  'Version: 0.1.0' 'Requires.private: ompi' \
+	  'Version: 0.1.0' \
 	  'Libs: -L$${libdir} -lparallelizer' 'Cflags: -I$${includedir}' > $@
 
 # --- Dependencies -------------------------------------------------------
@@ -120,10 +148,11 @@ deps:
 
 # --- Tests --------------------------------------------------------------
 
-$(B)/tests/%: tests/%.c $(LIBGLUE)
+$(B)/tests/%: tests/%.c $(LIBGLUE) $(LIBPAR_MPI)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(GUILE_CFLAGS) $(CHECK_CFLAGS) -Ic/guile -o $@ $< \
-	  -L$(B)/lib -lguile-parallelizer -lparallelizer \
+	$(CC) $(ALL_CFLAGS) $(GUILE_CFLAGS) $(MPI_CFLAGS) $(CHECK_CFLAGS) \
+	  -Ic/guile -o $@ $< \
+	  -L$(B)/lib -lguile-parallelizer -lparallelizer-mpi -lparallelizer \
 	  -Wl,-rpath,$(abspath $(B)/lib) $(GUILE_LIBS) $(CBOR_LIBS) \
 	  $(CHECK_LIBS) $(MPI_LIBS)
 
@@ -139,7 +168,7 @@ demo: deps
 
 $(B)/bench/%: bench/%.c $(LIBPAR)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< -L$(B)/lib -lparallelizer \
+	$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -o $@ $< -L$(B)/lib -lparallelizer \
 	  -Wl,-rpath,$(abspath $(B)/lib) $(MPI_LIBS) -lm
 
 bench: deps
@@ -163,11 +192,12 @@ install: all $(B)/doc/parallelizer.info
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(GUILE_EXTDIR) $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(INFODIR)
 	install -m 644 $(B)/doc/parallelizer.info $(DESTDIR)$(INFODIR)/
-	install -m 755 $(LIBPAR) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(LIBGLUE) $(DESTDIR)$(GUILE_EXTDIR)/
+	install -m 755 $(LIBPAR) $(LIBPAR_MPI) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIBGLUE) $(LIBGLUE_MPI) $(DESTDIR)$(GUILE_EXTDIR)/
 	install -m 644 c/include/parallelizer.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 c/include/par/*.h $(DESTDIR)$(INCLUDEDIR)/par/
-	install -m 644 $(B)/parallelizer.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 644 $(B)/parallelizer.pc $(B)/parallelizer-mpi.pc \
+	  $(DESTDIR)$(PKGCONFIGDIR)/
 	cd scheme && for f in $(SCHEME_SRC:scheme/%=%); do \
 	  install -D -m 644 $$f $(DESTDIR)$(GUILE_SITE)/$$f; done
 	cd $(B)/go && for f in $(SCHEME_GO:$(B)/go/%=%); do \
@@ -176,7 +206,10 @@ install: all $(B)/doc/parallelizer.info
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libparallelizer.so \
+	  $(DESTDIR)$(LIBDIR)/libparallelizer-mpi.so \
 	  $(DESTDIR)$(GUILE_EXTDIR)/libguile-parallelizer.so \
+	  $(DESTDIR)$(GUILE_EXTDIR)/libguile-parallelizer-mpi.so \
+	  $(DESTDIR)$(PKGCONFIGDIR)/parallelizer-mpi.pc \
 	  $(DESTDIR)$(INCLUDEDIR)/parallelizer.h \
 	  $(DESTDIR)$(PKGCONFIGDIR)/parallelizer.pc \
 	  $(DESTDIR)$(BINDIR)/parallelizer \
@@ -190,4 +223,5 @@ uninstall:
 clean:
 	rm -rf $(B)
 
--include $(RUNTIME_OBJ:.o=.d) $(GLUE_OBJ:.o=.d)
+-include $(RUNTIME_OBJ:.o=.d) $(GLUE_OBJ:.o=.d) $(MPI_RUNTIME_OBJ:.o=.d) \
+  $(MPI_GLUE_OBJ:.o=.d)

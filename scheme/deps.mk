@@ -12,3 +12,4 @@ $(G)/collectives.go: $(G)/core.go
 $(G)/serve.go: $(G)/run.go
 $(B)/go/parallelizer.go: $(G)/wire.go $(G)/run.go $(G)/collectives.go \
   $(G)/serve.go
+$(G)/mpi-primitives.go: $(LIBGLUE_MPI)

@@ -216,6 +216,12 @@
        (test-equal 'parallelizer-error
          (error-key (parallelizer-print s "x" #:where 'nowhere)))))
 
+   (test-group "Open MPI is loaded only by an MPI parallelizer"
+     (parallelizer-run (make-serial-parallelizer) (job-value 1))
+     (test-assert (not (string-contains
+                        (call-with-input-file "/proc/self/maps" read-string)
+                        "libmpi"))))
+
    (test-group "every export has a docstring"
      (let ((undocumented
             (filter-map

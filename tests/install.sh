@@ -36,6 +36,9 @@ extdir=$(pkg-config --variable=extensiondir guile-3.0)
 prefix=/usr/local
 
 for f in "$prefix/lib/libparallelizer.so" "$prefix/include/parallelizer.h" \
+         "$prefix/lib/libparallelizer-mpi.so" \
+         "$prefix/lib/pkgconfig/parallelizer-mpi.pc" \
+         "$extdir/libguile-parallelizer-mpi.so" \
          "$prefix/include/par/comm.h" "$prefix/lib/pkgconfig/parallelizer.pc" \
          "$prefix/bin/parallelizer" "$prefix/share/info/parallelizer.info" \
          "$extdir/libguile-parallelizer.so" "$site/parallelizer.scm" \

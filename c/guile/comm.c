@@ -329,6 +329,22 @@ comm_close_x(SCM comm)
   return SCM_UNSPECIFIED;
 }
 
+/* End the whole group with CODE (MPI_Abort on MPI, where mpirun then
+ * exits non-zero; the workers are stopped on multiprocessing). */
+#define FUNC_NAME "%comm-abort"
+static SCM
+comm_abort(SCM comm, SCM code)
+{
+  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  int rc = par_comm_abort(c, scm_to_int(code));
+
+  if (rc != PAR_OK) {
+    par_scm_throw_code(FUNC_NAME, rc, par_comm_error_detail(c));
+  }
+  return SCM_UNSPECIFIED;
+}
+#undef FUNC_NAME
+
 #define FUNC_NAME "%comm-set-timeout!"
 static SCM
 comm_set_timeout_x(SCM comm, SCM seconds)
@@ -709,6 +725,7 @@ par_scm_init_comm(void)
   scm_c_define_gsubr("%comm-backend", 1, 0, 0, comm_backend);
   scm_c_define_gsubr("%comm-close!", 1, 0, 0, comm_close_x);
   scm_c_define_gsubr("%comm-set-timeout!", 2, 0, 0, comm_set_timeout_x);
+  scm_c_define_gsubr("%comm-abort", 2, 0, 0, comm_abort);
   scm_c_define_gsubr("%comm-send", 3, 0, 0, comm_send);
   scm_c_define_gsubr("%comm-receive", 2, 0, 0, comm_recv);
   scm_c_define_gsubr("%comm-receive-any", 2, 0, 0, comm_recv_any);

@@ -20,7 +20,8 @@ par_scm_throw_code(const char *subr, int code, const char *detail)
                   scm_list_2(scm_from_utf8_string(par_strerror(code)),
                              scm_from_utf8_string(detail)));
   }
-  par_scm_throw(subr, "~a", scm_list_1(scm_from_utf8_string(par_strerror(code))));
+  par_scm_throw(subr, "~a",
+                scm_list_1(scm_from_utf8_string(par_strerror(code))));
 }
 
 /* The description of the runtime error named NAME (a symbol such as
@@ -61,5 +62,4 @@ par_scm_init(void)
   par_scm_init_wire();
   par_scm_init_comm();
   par_scm_init_mp();
-  par_scm_init_mpi();
 }

@@ -1,8 +1,10 @@
 /* mpi.c — MPI communicators (par/mpi.h) for the Scheme MPI backend.
  *
- * MPI is initialised by the first of these primitives a program calls,
- * never by loading the extension: a process that uses only the serial or
- * multiprocessing backends never touches MPI.
+ * This file is an extension of its own, libguile-parallelizer-mpi, which
+ * the Scheme MPI backend loads when a program first uses an MPI
+ * parallelizer: a process that uses only the serial or multiprocessing
+ * backends never loads Open MPI. MPI itself is initialised by the first of
+ * these primitives a program calls.
  */
 #include <stdlib.h>
 
@@ -67,28 +69,22 @@ mpi_split_threshold(void)
   return scm_from_size_t(par_mpi_split_threshold());
 }
 
-/* End the whole MPI job with CODE: mpirun exits non-zero. */
-#define FUNC_NAME "%comm-abort"
-static SCM
-comm_abort(SCM comm, SCM code)
-{
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  int rc = par_comm_abort(c, scm_to_int(code));
-
-  if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, par_comm_error_detail(c));
-  }
-  return SCM_UNSPECIFIED;
-}
-#undef FUNC_NAME
+/* The entry point of libguile-parallelizer-mpi, called by load-extension
+ * from the module (parallelizer mpi-primitives). */
+PAR_EXTERN void par_scm_init_mpi(void);
 
 void
 par_scm_init_mpi(void)
 {
+  static int initialized;
+
+  if (initialized) {
+    return;
+  }
+  initialized = 1;
   scm_c_define_gsubr("%mpi-world-comm", 0, 0, 0, mpi_world_comm);
   scm_c_define_gsubr("%mpi-subgroup", 2, 0, 0, mpi_subgroup);
   scm_c_define_gsubr("%mpi-set-split-threshold!", 1, 0, 0,
                      mpi_set_split_threshold_x);
   scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0, mpi_split_threshold);
-  scm_c_define_gsubr("%comm-abort", 2, 0, 0, comm_abort);
 }

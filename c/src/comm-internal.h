@@ -90,41 +90,48 @@ struct par_comm {
   void *impl; /* the backend's state */
 };
 
+/* The functions below are exported from libparallelizer, though not part
+ * of its API, because the MPI backend is a library of its own
+ * (libparallelizer-mpi) built on them. */
+
 /* Allocate and initialise a communicator for a backend. On success *OUT
  * owns nothing of IMPL until the backend's destroy is called by
  * par_comm_destroy. */
-int par__comm_new(const par__comm_ops *ops, int rank, int size, void *impl,
-                  par_comm **out);
+PAR_EXTERN int par__comm_new(const par__comm_ops *ops, int rank, int size,
+                             void *impl, par_comm **out);
 
 /* Describe the operation in progress on COMM ("gather (collective #3)",
  * "send (message #2 to rank 1)"), for error details. */
-void par__comm_describe_op(const par_comm *comm, char *buf, size_t size);
+PAR_EXTERN void par__comm_describe_op(const par_comm *comm, char *buf,
+                                      size_t size);
 
 /* Record a sentence for par_comm_error_detail and return CODE. */
-int par__comm_fail(par_comm *comm, int code, const char *fmt, ...)
+PAR_EXTERN int par__comm_fail(par_comm *comm, int code, const char *fmt,
+                              ...)
     __attribute__((format(printf, 3, 4)));
 
 /* For backends' wait loops: returns PAR_OK to keep waiting, PAR_EINTR if the
  * interrupt check fired, or PAR_ETIMEDOUT if DEADLINE (from
  * par__deadline) has passed. */
-int par__comm_poll(par_comm *comm, double deadline);
+PAR_EXTERN int par__comm_poll(par_comm *comm, double deadline);
 
 /* The absolute monotonic time at which COMM's timeout expires from now, or
  * 0 when there is none. */
-double par__deadline(const par_comm *comm);
+PAR_EXTERN double par__deadline(const par_comm *comm);
 
 /* Monotonic clock in seconds. */
-double par__now(void);
+PAR_EXTERN double par__now(void);
 
 /* A par_msg that owns a malloc'ed block: release frees it. */
-void par__msg_take_malloc(par_msg *msg, void *data, size_t len);
+PAR_EXTERN void par__msg_take_malloc(par_msg *msg, void *data,
+                                     size_t len);
 
 /* A par_msg whose DATA/LEN lie inside BLOCK, a malloc'ed block it owns:
  * release frees BLOCK. */
-void par__msg_take_block(par_msg *msg, void *block, const void *data,
-                         size_t len);
+PAR_EXTERN void par__msg_take_block(par_msg *msg, void *block,
+                                    const void *data, size_t len);
 
 /* A par_msg that borrows DATA: release does nothing. */
-void par__msg_borrow(par_msg *msg, const void *data, size_t len);
+PAR_EXTERN void par__msg_borrow(par_msg *msg, const void *data, size_t len);
 
 #endif /* PAR_COMM_INTERNAL_H */

@@ -4,8 +4,8 @@
 ;;;
 ;;; Every rank of the MPI job runs the same program; a run calls the job on
 ;;; each of them. MPI is initialized on first use, never merely by loading
-;;; this module, and the parallelizer works on a duplicate of
-;;; MPI_COMM_WORLD.
+;;; this module (even Open MPI's libraries are loaded only then), and the
+;;; parallelizer works on a duplicate of MPI_COMM_WORLD.
 ;;;
 ;;; Code:
 
@@ -16,6 +16,10 @@
             mpi-parallelizer-set-split-threshold!
             mpi-job-comm))
 
+;; The MPI primitives, from a module loaded on first use.
+(define (mpi-primitive name)
+  (module-ref (resolve-interface '(parallelizer mpi-primitives)) name))
+
 (define (mpi-parallelizer-set-split-threshold! bytes)
   "Send MPI messages larger than BYTES as several pieces (default 1 GiB,
 at most 2147418112, since MPI counts are ints; every rank must use the same
@@ -25,7 +29,7 @@ value)."
      'mpi-parallelizer-set-split-threshold!
      "the threshold must be a number of bytes from 1 to ~a, got ~s"
      #x7fff0000 bytes))
-  (%mpi-set-split-threshold! bytes))
+  ((mpi-primitive '%mpi-set-split-threshold!) bytes))
 
 (define* (make-mpi-parallelizer #:key (root 0))
   "Return a new MPI parallelizer over all the ranks of the job. MPI is
@@ -45,14 +49,14 @@ as the main process."
 ;; every rank makes it at the same point of the program.
 (define (job-comm p)
   (or (parallelizer-state p)
-      (let* ((world (%mpi-world-comm))
+      (let* ((world ((mpi-primitive '%mpi-world-comm)))
              (root (parallelizer-option p 'root 0))
              (size (%comm-size world))
              (comm (cond
                     ((zero? root) world)
                     ((< root size)
-                     (%mpi-subgroup world
-                                    (cons root (delete root (iota size)))))
+                     ((mpi-primitive '%mpi-subgroup)
+                      world (cons root (delete root (iota size)))))
                     (else
                      (raise-parallelizer-error
                       'make-mpi-parallelizer
@@ -90,7 +94,7 @@ as the main process."
                                     "#:comm names rank ~a, but the job has ~a \
 processes" r (%comm-size job))))
                                ranks)
-                     (%mpi-subgroup job ranks))
+                     ((mpi-primitive '%mpi-subgroup) job ranks))
                    job)))
     (if (not comm)
         ;; This rank is not in the group of the run: it has nothing to do.
