@@ -164,7 +164,7 @@ check: deps
 
 demo: deps
 	$(MAKE) all
-	./pre-inst-env guile examples/run-job.scm
+	./pre-inst-env guile --no-auto-compile examples/run-job.scm
 
 $(B)/bench/%: bench/%.c $(LIBPAR)
 	@mkdir -p $(@D)
