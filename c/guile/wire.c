@@ -2335,9 +2335,11 @@ par_scm_init_wire(void)
                                                           "record?"));
   record_type_name_var = scm_permanent_object(
       scm_c_public_lookup("guile", "record-type-name"));
-  exception_description = scm_permanent_object(scm_eval_string_in_module(
-      scm_from_utf8_string(exception_description_code),
-      scm_c_resolve_module("guile")));
+  /* Read and evaluated, not eval-string'ed: eval-string would load the
+   * whole compiler into every process that loads the extension. */
+  exception_description = scm_permanent_object(
+      scm_eval(scm_c_read_string(exception_description_code),
+               scm_c_resolve_module("guile")));
   records_by_name = scm_permanent_object(scm_c_make_hash_table(31));
   names_by_record = scm_permanent_object(scm_c_make_hash_table(31));
   hooks = scm_permanent_object(scm_c_make_vector(2, SCM_BOOL_F));

@@ -22,7 +22,6 @@
 (define-module (parallelizer serve)
   #:use-module (ice-9 match)
   #:use-module ((srfi srfi-1) #:select (find))
-  #:use-module (system repl repl)
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
   #:use-module (parallelizer registry)
@@ -109,6 +108,11 @@ procedure defined on every rank with everywhere" proc))
               (module-ref (resolve-module module-name) name) args)
        (loop))
       ('quit #t))))
+
+;; The REPL, loaded only when a program serves one: its modules are many,
+;; and every one a process has loaded makes each fork of it slower.
+(define (start-repl)
+  ((module-ref (resolve-interface '(system repl repl)) 'start-repl)))
 
 (define* (parallelizer-serve #:key (parallelizer (lookup-parallelizer #f))
                              (repl? #t))
