@@ -570,6 +570,15 @@ par__mpi_exchange(par_comm *comm, const par__mpi_chdr *mine)
       return par__comm_fail(comm, PAR_ENOMEM, "no memory for %d headers", p);
     }
   }
+  if (comm->timeout <= 0) {
+    /* Nothing to give up on: MPI's own allgather, as fast as the job's
+     * network allows. An interrupt (Ctrl-C) is then mpirun's business: it
+     * forwards the signal to every rank. */
+    rc = MPI_Allgather(mine, sz, MPI_BYTE, impl->all, sz, MPI_BYTE,
+                       impl->comm);
+    return rc == MPI_SUCCESS ? PAR_OK
+                             : par__mpi_fail(comm, rc, "MPI_Allgather");
+  }
   x = impl->xbuf;
   x[0] = *mine;
   /* Before round k, X holds the headers of ranks R .. R+HAVE-1 (mod P);

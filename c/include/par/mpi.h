@@ -8,9 +8,12 @@
  * states which collective it is in (operation kind, collective number, root,
  * element type, counts). A process in a different collective is therefore
  * reported on every process as PAR_EMISMATCH with a detail that names both
- * operations, the wait for late processes honours the communicator's
- * timeout and interrupt check, and only then does data move. The barrier is
- * that exchange alone, so it is checked too.
+ * operations, and only then does data move. The barrier is that exchange
+ * alone, so it is checked too. With a timeout set on the communicator, the
+ * exchange is made of point-to-point messages whose waits honour the
+ * timeout and the interrupt check; without one, it is a single
+ * MPI_Allgather, the fastest way, and an interrupt is left to mpirun,
+ * which forwards Ctrl-C to every rank.
  *
  * Limits, which follow from MPI:
  *  - Once every process has agreed, the data moves with MPI's blocking
