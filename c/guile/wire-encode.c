@@ -1,0 +1,878 @@
+/* wire-encode.c — Scheme values to CBOR.
+ *
+ * The encoder walks a value and appends CBOR to a par_wbuf with libcbor's
+ * encoder primitives. Numeric vectors are copied with one memcpy. It
+ * recurses only into nested containers, never along the spine of a list,
+ * and stops at PAR_WIRE_MAX_DEPTH; a value that cannot travel is named,
+ * with where it sits, before anything is sent.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmp.h>
+#include <cbor.h>
+
+#include "wire-internal.h"
+
+/* --- Output buffer ------------------------------------------------------- */
+
+void
+par_wbuf_free(par_wbuf *buf)
+{
+  if (buf == NULL) {
+    return;
+  }
+  free(buf->data);
+  buf->data = NULL;
+  buf->len = 0;
+  buf->cap = 0;
+}
+
+/* Make room for N more bytes in BUF. Returns 0, or -1 when memory is short,
+ * in which case BUF is unchanged. */
+static int
+wbuf_grow(par_wbuf *buf, size_t n)
+{
+  size_t need, cap;
+  uint8_t *data;
+
+  if (buf->cap - buf->len >= n) {
+    return 0;
+  }
+  if (n > SIZE_MAX - buf->len) {
+    return -1;
+  }
+  need = buf->len + n;
+  cap = buf->cap < 256 ? 256 : buf->cap;
+  if (cap < need) {
+    cap = need;
+  }
+  /* Doubling keeps appends amortized O(1); a big single reservation (a
+   * numeric vector) is allocated exactly. */
+  if (cap < 2 * buf->cap && buf->cap <= SIZE_MAX / 2) {
+    cap = 2 * buf->cap;
+  }
+  data = realloc(buf->data, cap);
+  if (data == NULL) {
+    return -1;
+  }
+  buf->data = data;
+  buf->cap = cap;
+  return 0;
+}
+
+/* --- Encoder ------------------------------------------------------------- */
+
+/* Where the value being encoded sits, innermost first, for error
+ * messages. Frames live on the C stack of the recursion. */
+enum where_kind {
+  IN_LIST,
+  IN_TAIL,
+  IN_VECTOR,
+  IN_ARRAY,
+  IN_KEY,
+  IN_VALUE,
+  IN_FIELD,
+  IN_ERROR,
+  IN_PART
+};
+
+struct where {
+  const struct where *up;
+  enum where_kind kind;
+  size_t index;
+};
+
+struct enc {
+  par_wbuf *out;
+  const char *subr;
+  /* Inside an error description, unsendable objects are replaced by their
+   * printed form so that a worker's error always reaches the main
+   * process. */
+  int lenient;
+};
+
+static void encode(struct enc *e, SCM x, int depth, const struct where *at);
+
+static void
+out_of_memory(struct enc *e)
+{
+  par_scm_throw(e->subr, "out of memory while encoding a value of ~a bytes",
+                scm_list_1(scm_from_size_t(e->out->len)));
+}
+
+static inline uint8_t *
+reserve(struct enc *e, size_t n)
+{
+  if (wbuf_grow(e->out, n) != 0) {
+    out_of_memory(e);
+  }
+  return e->out->data + e->out->len;
+}
+
+/* Append one item head with a libcbor encoder primitive. */
+#define PUT(e, call, ...)                                                   \
+  do {                                                                      \
+    uint8_t *p_ = reserve((e), 9);                                          \
+    (e)->out->len += call(__VA_ARGS__, p_, 9);                              \
+  } while (0)
+#define PUT0(e, call)                                                       \
+  do {                                                                      \
+    uint8_t *p_ = reserve((e), 9);                                          \
+    (e)->out->len += call(p_, 9);                                           \
+  } while (0)
+
+static void
+put_bytes(struct enc *e, const void *data, size_t n)
+{
+  uint8_t *p = reserve(e, n);
+  if (n > 0) {
+    memcpy(p, data, n);
+  }
+  e->out->len += n;
+}
+
+/* A text string; TEXT is malloc'ed and freed here, also when memory is
+ * short, so that no path leaks it. */
+static void
+put_text_owned(struct enc *e, char *text, size_t n)
+{
+  if (wbuf_grow(e->out, n + 9) != 0) {
+    free(text);
+    out_of_memory(e);
+  }
+  e->out->len += cbor_encode_string_start(n, e->out->data + e->out->len, 9);
+  memcpy(e->out->data + e->out->len, text, n);
+  e->out->len += n;
+  free(text);
+}
+
+/* Append SYMBOL's name as a text string. */
+static void
+put_symbol_name(struct enc *e, SCM symbol)
+{
+  const char *name;
+  size_t n;
+  char *text;
+
+  if (par__wire_symbol_cached(symbol, &name, &n)) {
+    uint8_t *p = reserve(e, n + 1);
+
+    p[0] = (uint8_t) (0x60 | n); /* A text head: cached names are short. */
+    memcpy(p + 1, name, n);
+    e->out->len += n + 1;
+    return;
+  }
+  text = scm_to_utf8_stringn(scm_symbol_to_string(symbol), &n);
+  par__wire_symbol_remember(symbol, text, n);
+  put_text_owned(e, text, n);
+}
+
+static void
+put_string(struct enc *e, SCM str)
+{
+  size_t n;
+  char *text = scm_to_utf8_stringn(str, &n);
+  put_text_owned(e, text, n);
+}
+
+static void
+put_int64(struct enc *e, int64_t v)
+{
+  if (v >= 0) {
+    PUT(e, cbor_encode_uint, (uint64_t) v);
+  } else {
+    PUT(e, cbor_encode_negint, (uint64_t) (-1 - v));
+  }
+}
+
+/* Describe the path AT for an error message: "element 3 of a list inside
+ * element 0 of a vector". */
+static SCM
+describe_where(const struct where *at)
+{
+  char buf[1024];
+  size_t used = 0;
+  int shown = 0;
+
+  if (at == NULL) {
+    return scm_from_utf8_string("the value itself");
+  }
+  buf[0] = '\0';
+  for (; at != NULL && used < sizeof buf - 1; at = at->up, shown++) {
+    const char *sep = shown == 0 ? "" : " inside ";
+    int n;
+
+    if (shown == 8) {
+      n = snprintf(buf + used, sizeof buf - used, " inside ...");
+      used += n > 0 ? (size_t) n : 0;
+      break;
+    }
+    switch (at->kind) {
+    case IN_LIST:
+      n = snprintf(buf + used, sizeof buf - used, "%selement %zu of a list",
+                   sep, at->index);
+      break;
+    case IN_TAIL:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%sthe tail of an improper list", sep);
+      break;
+    case IN_VECTOR:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%selement %zu of a vector", sep, at->index);
+      break;
+    case IN_ARRAY:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%selement %zu (in row-major order) of an array", sep,
+                   at->index);
+      break;
+    case IN_KEY:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%sthe key of entry %zu of a hash table", sep, at->index);
+      break;
+    case IN_VALUE:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%sthe value of entry %zu of a hash table", sep,
+                   at->index);
+      break;
+    case IN_FIELD:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%sfield %zu of a record", sep, at->index);
+      break;
+    case IN_ERROR:
+      n = snprintf(buf + used, sizeof buf - used,
+                   "%sargument %zu of an error", sep, at->index);
+      break;
+    default:
+      n = snprintf(buf + used, sizeof buf - used, "%spart %zu of a number",
+                   sep, at->index);
+      break;
+    }
+    if (n < 0) {
+      break;
+    }
+    used += (size_t) n;
+    if (used >= sizeof buf) {
+      used = sizeof buf - 1;
+    }
+  }
+  return scm_from_utf8_string(buf);
+}
+
+/* What kind of thing X is, for the message about an unsendable value. */
+static SCM
+describe_unsendable(SCM x)
+{
+  if (scm_is_true(scm_procedure_p(x))) {
+    return scm_from_utf8_string("a procedure");
+  }
+  if (scm_is_true(scm_port_p(x))) {
+    return scm_from_utf8_string("a port");
+  }
+  if (SCM_POINTER_P(x)) {
+    return scm_from_utf8_string("a foreign pointer");
+  }
+  if (scm_is_bitvector(x)) {
+    return scm_from_utf8_string("a bitvector, which the wire format does "
+                                "not carry (convert it with "
+                                "bitvector->list)");
+  }
+  if (SCM_STRUCTP(x)
+      && scm_is_true(scm_call_1(SCM_VARIABLE_REF(par__wire_record_p), x))) {
+    SCM name = scm_call_1(SCM_VARIABLE_REF(par__wire_record_type_name),
+                          SCM_STRUCT_VTABLE(x));
+    return scm_simple_format(
+        SCM_BOOL_F,
+        scm_from_utf8_string("a record of type ~a, which is not registered "
+                             "for the wire (see register-wire-record-type!)"),
+        scm_list_1(name));
+  }
+  if (SCM_STRUCTP(x)) {
+    return scm_from_utf8_string("a struct that is not a registered record");
+  }
+  if (scm_is_array(x)) {
+    return scm_from_utf8_string("an array of characters or bits, which the "
+                                "wire format does not carry");
+  }
+  return scm_from_utf8_string("an object of a type the wire format does not "
+                              "carry");
+}
+
+static void
+unsendable(struct enc *e, SCM x, const struct where *at)
+{
+  if (e->lenient > 0) {
+    /* An irritant of an error (a procedure, a port) goes as its printed
+     * form: the error must reach the main process in any case. */
+    size_t n;
+    char *text = scm_to_utf8_stringn(scm_object_to_string(x, SCM_UNDEFINED),
+                                     &n);
+    put_text_owned(e, text, n);
+    return;
+  }
+  par_scm_throw(e->subr, "cannot send ~s, ~a, found at ~a",
+                scm_list_3(x, describe_unsendable(x), describe_where(at)));
+}
+
+static void
+too_deep(struct enc *e, const struct where *at)
+{
+  par_scm_throw(e->subr,
+                "cannot send a value nested deeper than ~a levels "
+                "(is it circular?), found at ~a",
+                scm_list_2(scm_from_int(PAR_WIRE_MAX_DEPTH),
+                           describe_where(at)));
+}
+
+static void
+encode_integer(struct enc *e, SCM x)
+{
+  mpz_t z;
+  size_t n;
+  uint8_t *p;
+  int negative;
+
+  if (scm_is_unsigned_integer(x, 0, UINT64_MAX)) {
+    PUT(e, cbor_encode_uint, scm_to_uint64(x));
+    return;
+  }
+  mpz_init(z);
+  scm_to_mpz(x, z);
+  negative = mpz_sgn(z) < 0;
+  if (negative) {
+    /* Tag 3 carries -1 - x; so does major type 1 when it fits. */
+    mpz_neg(z, z);
+    mpz_sub_ui(z, z, 1);
+    if (mpz_sizeinbase(z, 2) <= 64) {
+      uint64_t v = 0;
+      mpz_export(&v, NULL, -1, sizeof v, 0, 0, z);
+      mpz_clear(z);
+      PUT(e, cbor_encode_negint, v);
+      return;
+    }
+  }
+  n = (mpz_sizeinbase(z, 2) + 7) / 8;
+  if (wbuf_grow(e->out, n + 18) != 0) {
+    mpz_clear(z);
+    out_of_memory(e);
+  }
+  p = e->out->data + e->out->len;
+  p += cbor_encode_tag(negative ? TAG_BIGNUM_NEG : TAG_BIGNUM_POS, p, 9);
+  p += cbor_encode_bytestring_start(n, p, 9);
+  mpz_export(p, NULL, 1, 1, 1, 0, z);
+  p += n;
+  e->out->len = (size_t) (p - e->out->data);
+  mpz_clear(z);
+}
+
+static void
+encode_number(struct enc *e, SCM x, int depth, const struct where *at)
+{
+  if (scm_is_exact_integer(x)) {
+    encode_integer(e, x);
+  } else if (scm_is_real(x) && scm_is_true(scm_inexact_p(x))) {
+    PUT(e, cbor_encode_double, scm_to_double(x));
+  } else if (scm_is_rational(x) && scm_is_true(scm_exact_p(x))) {
+    PUT(e, cbor_encode_tag, TAG_RATIONAL);
+    PUT(e, cbor_encode_array_start, 2);
+    encode_integer(e, scm_numerator(x));
+    encode_integer(e, scm_denominator(x));
+  } else {
+    PUT(e, cbor_encode_tag, TAG_COMPLEX);
+    PUT(e, cbor_encode_array_start, 2);
+    PUT(e, cbor_encode_double, scm_c_real_part(x));
+    PUT(e, cbor_encode_double, scm_c_imag_part(x));
+  }
+}
+
+/* The RFC 8746 typed-array tag of ELEMENT_TYPE in the host's byte order;
+ * 0 when the type has none. */
+static uint64_t
+typed_tag(scm_t_array_element_type type)
+{
+  static const uint64_t little[] = {
+    [SCM_ARRAY_ELEMENT_TYPE_U8] = 64,  [SCM_ARRAY_ELEMENT_TYPE_S8] = 72,
+    [SCM_ARRAY_ELEMENT_TYPE_U16] = 69, [SCM_ARRAY_ELEMENT_TYPE_S16] = 77,
+    [SCM_ARRAY_ELEMENT_TYPE_U32] = 70, [SCM_ARRAY_ELEMENT_TYPE_S32] = 78,
+    [SCM_ARRAY_ELEMENT_TYPE_U64] = 71, [SCM_ARRAY_ELEMENT_TYPE_S64] = 79,
+    [SCM_ARRAY_ELEMENT_TYPE_F32] = 85, [SCM_ARRAY_ELEMENT_TYPE_F64] = 86,
+    [SCM_ARRAY_ELEMENT_TYPE_C32] = 85, [SCM_ARRAY_ELEMENT_TYPE_C64] = 86,
+  };
+  uint64_t tag;
+
+  if (type < SCM_ARRAY_ELEMENT_TYPE_U8 || type > SCM_ARRAY_ELEMENT_TYPE_LAST) {
+    return 0;
+  }
+  tag = little[type];
+  /* Big-endian variants clear the endianness bit (4); bytes need none. */
+  if (HOST_BIG_ENDIAN && tag != 64 && tag != 72) {
+    tag &= ~(uint64_t) 4;
+  }
+  return tag;
+}
+
+static size_t
+element_size(scm_t_array_element_type type)
+{
+  static const unsigned char sizes[] = {
+    [SCM_ARRAY_ELEMENT_TYPE_VU8] = 1, [SCM_ARRAY_ELEMENT_TYPE_U8] = 1,
+    [SCM_ARRAY_ELEMENT_TYPE_S8] = 1,  [SCM_ARRAY_ELEMENT_TYPE_U16] = 2,
+    [SCM_ARRAY_ELEMENT_TYPE_S16] = 2, [SCM_ARRAY_ELEMENT_TYPE_U32] = 4,
+    [SCM_ARRAY_ELEMENT_TYPE_S32] = 4, [SCM_ARRAY_ELEMENT_TYPE_U64] = 8,
+    [SCM_ARRAY_ELEMENT_TYPE_S64] = 8, [SCM_ARRAY_ELEMENT_TYPE_F32] = 4,
+    [SCM_ARRAY_ELEMENT_TYPE_F64] = 8, [SCM_ARRAY_ELEMENT_TYPE_C32] = 8,
+    [SCM_ARRAY_ELEMENT_TYPE_C64] = 16,
+  };
+  return type <= SCM_ARRAY_ELEMENT_TYPE_LAST ? sizes[type] : 0;
+}
+
+/* Head of a 1-D numeric vector of NBYTES bytes whose elements are TYPE:
+ * a plain byte string for bytevectors, a typed-array tag otherwise, and
+ * the complex-vector tag around it for c32/c64. */
+static void
+put_uniform_head(struct enc *e, scm_t_array_element_type type, size_t nbytes,
+                 bool align)
+{
+  bool complex = type == SCM_ARRAY_ELEMENT_TYPE_C32
+                 || type == SCM_ARRAY_ELEMENT_TYPE_C64;
+
+  if (align && nbytes >= TAKE_THRESHOLD && nbytes <= UINT32_MAX
+      && type != SCM_ARRAY_ELEMENT_TYPE_VU8) {
+    /* A large vector that is the whole message gets a head of exactly 8
+     * (16 for complex) bytes, by writing the tag and the length in longer
+     * forms than needed, which CBOR allows: its elements then start
+     * aligned wherever the message does, and the receiver can keep them
+     * where they arrived instead of copying them (par_scm_decode_msg). */
+    uint64_t tag = typed_tag(type);
+    uint8_t *p = reserve(e, 16);
+    size_t n = 0;
+
+    if (complex) {
+      p[n++] = 0xda;
+      for (int shift = 24; shift >= 0; shift -= 8) {
+        p[n++] = (uint8_t) (PTAG_COMPLEX_VECTOR >> shift);
+      }
+      p[n++] = 0xd8;
+      p[n++] = (uint8_t) tag;
+      p[n++] = 0x5b;
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        p[n++] = (uint8_t) ((uint64_t) nbytes >> shift);
+      }
+    } else {
+      p[n++] = 0xd9;
+      p[n++] = (uint8_t) (tag >> 8);
+      p[n++] = (uint8_t) tag;
+      p[n++] = 0x5a;
+      for (int shift = 24; shift >= 0; shift -= 8) {
+        p[n++] = (uint8_t) (nbytes >> shift);
+      }
+    }
+    e->out->len += n;
+    return;
+  }
+  if (complex) {
+    PUT(e, cbor_encode_tag, PTAG_COMPLEX_VECTOR);
+  }
+  if (type != SCM_ARRAY_ELEMENT_TYPE_VU8) {
+    PUT(e, cbor_encode_tag, typed_tag(type));
+  }
+  PUT(e, cbor_encode_bytestring_start, nbytes);
+}
+
+/* Visit the elements of the array behind H in row-major order, calling
+ * VISIT with the element's offset (in elements) from the handle's base. */
+struct array_walk {
+  scm_t_array_handle *h;
+  size_t count;
+};
+
+static size_t
+array_count(scm_t_array_handle *h)
+{
+  size_t count = 1, k, rank = scm_array_handle_rank(h);
+  scm_t_array_dim *dims = scm_array_handle_dims(h);
+
+  for (k = 0; k < rank; k++) {
+    ssize_t len = dims[k].ubnd - dims[k].lbnd + 1;
+    count *= len > 0 ? (size_t) len : 0;
+  }
+  return count;
+}
+
+static bool
+array_row_major(scm_t_array_handle *h)
+{
+  size_t rank = scm_array_handle_rank(h), k;
+  scm_t_array_dim *dims = scm_array_handle_dims(h);
+  ssize_t stride = 1;
+
+  for (k = rank; k-- > 0;) {
+    ssize_t len = dims[k].ubnd - dims[k].lbnd + 1;
+    if (len > 1 && dims[k].inc != stride) {
+      return false;
+    }
+    stride *= len > 0 ? len : 0;
+  }
+  return true;
+}
+
+/* Offsets (in elements, from the handle's base) of every element in
+ * row-major order are produced by an odometer over the indices. */
+struct odometer {
+  size_t rank;
+  scm_t_array_dim *dims;
+  ssize_t idx[64];
+  ssize_t offset;
+};
+
+static bool
+odometer_init(struct odometer *o, scm_t_array_handle *h)
+{
+  size_t k;
+
+  o->rank = scm_array_handle_rank(h);
+  o->dims = scm_array_handle_dims(h);
+  o->offset = 0;
+  if (o->rank > 64) {
+    return false;
+  }
+  for (k = 0; k < o->rank; k++) {
+    o->idx[k] = 0;
+  }
+  return true;
+}
+
+static void
+odometer_next(struct odometer *o)
+{
+  size_t k;
+
+  for (k = o->rank; k-- > 0;) {
+    ssize_t len = o->dims[k].ubnd - o->dims[k].lbnd + 1;
+    if (++o->idx[k] < len) {
+      o->offset += o->dims[k].inc;
+      return;
+    }
+    o->offset -= (len - 1) * o->dims[k].inc;
+    o->idx[k] = 0;
+  }
+}
+
+/* The elements of the uniform array behind H, copied row-major. */
+static void
+put_uniform_elements(struct enc *e, scm_t_array_handle *h, size_t count,
+                     size_t elsize)
+{
+  const uint8_t *base = scm_array_handle_uniform_elements(h);
+  uint8_t *p = reserve(e, count * elsize);
+  struct odometer o;
+  size_t i;
+
+  if (array_row_major(h)) {
+    if (count > 0) {
+      memcpy(p, base, count * elsize);
+    }
+  } else {
+    if (!odometer_init(&o, h)) {
+      par_scm_throw(e->subr, "cannot send an array of rank ~a",
+                    scm_list_1(scm_from_size_t(o.rank)));
+    }
+    for (i = 0; i < count; i++, odometer_next(&o)) {
+      memcpy(p + i * elsize, base + o.offset * (ssize_t) elsize, elsize);
+    }
+  }
+  e->out->len += count * elsize;
+}
+
+static void
+put_scm_elements(struct enc *e, scm_t_array_handle *h, size_t count,
+                 int depth, const struct where *at)
+{
+  const SCM *base = scm_array_handle_elements(h);
+  struct odometer o;
+  struct where here = {at, IN_ARRAY, 0};
+  size_t i;
+
+  if (!odometer_init(&o, h)) {
+    par_scm_throw(e->subr, "cannot send an array of rank ~a",
+                  scm_list_1(scm_from_size_t(o.rank)));
+  }
+  PUT(e, cbor_encode_array_start, count);
+  for (i = 0; i < count; i++, odometer_next(&o)) {
+    here.index = i;
+    encode(e, base[o.offset], depth + 1, &here);
+  }
+}
+
+/* An array that is not a plain vector: shared, strided, multi-dimensional
+ * or with non-zero lower bounds. */
+static void
+encode_array(struct enc *e, SCM x, int depth, const struct where *at)
+{
+  scm_t_array_handle h;
+  scm_t_array_element_type type;
+  size_t rank, count, k, elsize;
+  scm_t_array_dim *dims;
+  bool offset = false;
+
+  scm_array_get_handle(x, &h);
+  type = h.element_type;
+  if (type == SCM_ARRAY_ELEMENT_TYPE_CHAR
+      || type == SCM_ARRAY_ELEMENT_TYPE_BIT) {
+    scm_array_handle_release(&h);
+    unsendable(e, x, at);
+    return;
+  }
+  rank = scm_array_handle_rank(&h);
+  dims = scm_array_handle_dims(&h);
+  count = array_count(&h);
+  elsize = element_size(type);
+  for (k = 0; k < rank; k++) {
+    offset = offset || dims[k].lbnd != 0;
+  }
+  if (offset) {
+    PUT(e, cbor_encode_tag, PTAG_LOWER_BOUNDS);
+    PUT(e, cbor_encode_array_start, 2);
+    PUT(e, cbor_encode_array_start, rank);
+    for (k = 0; k < rank; k++) {
+      put_int64(e, dims[k].lbnd);
+    }
+  }
+  if (rank == 1) {
+    /* A rank-1 array goes as the plain vector of its elements. */
+    if (type == SCM_ARRAY_ELEMENT_TYPE_SCM) {
+      PUT(e, cbor_encode_tag, PTAG_VECTOR);
+      put_scm_elements(e, &h, count, depth, at);
+    } else {
+      put_uniform_head(e, type, count * elsize, false);
+      put_uniform_elements(e, &h, count, elsize);
+    }
+  } else {
+    PUT(e, cbor_encode_tag, TAG_NDARRAY);
+    PUT(e, cbor_encode_array_start, 2);
+    PUT(e, cbor_encode_array_start, rank);
+    for (k = 0; k < rank; k++) {
+      PUT(e, cbor_encode_uint, (uint64_t) (dims[k].ubnd - dims[k].lbnd + 1));
+    }
+    if (type == SCM_ARRAY_ELEMENT_TYPE_SCM) {
+      put_scm_elements(e, &h, count, depth, at);
+    } else {
+      put_uniform_head(e, type, count * elsize, false);
+      put_uniform_elements(e, &h, count, elsize);
+    }
+  }
+  scm_array_handle_release(&h);
+}
+
+/* Lists: a proper list is a plain CBOR array; an improper one is tagged
+ * and ends with its tail. Circular lists are refused. */
+static void
+encode_list(struct enc *e, SCM x, int depth, const struct where *at)
+{
+  long n = scm_ilength(x);
+  struct where here = {at, IN_LIST, 0};
+  size_t count = 0, i;
+  SCM slow, fast;
+
+  if (n >= 0) {
+    PUT(e, cbor_encode_array_start, (size_t) n);
+    for (i = 0; scm_is_pair(x); x = SCM_CDR(x), i++) {
+      here.index = i;
+      encode(e, SCM_CAR(x), depth + 1, &here);
+    }
+    return;
+  }
+  /* Improper or circular: tell them apart with two pointers. */
+  slow = fast = x;
+  while (scm_is_pair(fast)) {
+    fast = SCM_CDR(fast);
+    count++;
+    if (!scm_is_pair(fast)) {
+      break;
+    }
+    fast = SCM_CDR(fast);
+    count++;
+    slow = SCM_CDR(slow);
+    if (scm_is_eq(fast, slow)) {
+      par_scm_throw(e->subr, "cannot send a circular list, found at ~a",
+                    scm_list_1(describe_where(at)));
+    }
+  }
+  PUT(e, cbor_encode_tag, PTAG_IMPROPER);
+  PUT(e, cbor_encode_array_start, count + 1);
+  for (i = 0; scm_is_pair(x); x = SCM_CDR(x), i++) {
+    here.index = i;
+    encode(e, SCM_CAR(x), depth + 1, &here);
+  }
+  here.kind = IN_TAIL;
+  encode(e, x, depth + 1, &here);
+}
+
+static SCM
+collect_entry(void *closure, SCM key, SCM value, SCM result)
+{
+  return scm_cons(scm_cons(key, value), result);
+}
+
+static void
+encode_table(struct enc *e, SCM x, int depth, const struct where *at)
+{
+  /* The entries are collected first: a weak table may lose entries to
+   * the collector between counting and writing them. */
+  SCM entries = scm_internal_hash_fold(collect_entry, NULL, SCM_EOL, x);
+  long n = scm_ilength(entries);
+  struct where here = {at, IN_KEY, 0};
+  size_t i;
+  int weak = 0;
+
+  if (scm_is_true(scm_weak_key_hash_table_p(x))) {
+    weak = WEAK_KEY;
+  } else if (scm_is_true(scm_weak_value_hash_table_p(x))) {
+    weak = WEAK_VALUE;
+  } else if (scm_is_true(scm_doubly_weak_hash_table_p(x))) {
+    weak = WEAK_BOTH;
+  }
+  if (weak != 0) {
+    PUT(e, cbor_encode_tag, PTAG_WEAK_TABLE);
+    PUT(e, cbor_encode_array_start, 2);
+    PUT(e, cbor_encode_uint, (uint64_t) weak);
+  }
+  /* The fold conses in reverse; reverse again to keep the table's own
+   * order, which makes encodings of one table reproducible. */
+  entries = scm_reverse_x(entries, SCM_EOL);
+  PUT(e, cbor_encode_map_start, (size_t) n);
+  for (i = 0; scm_is_pair(entries); entries = SCM_CDR(entries), i++) {
+    here.index = i;
+    here.kind = IN_KEY;
+    encode(e, SCM_CAAR(entries), depth + 1, &here);
+    here.kind = IN_VALUE;
+    encode(e, SCM_CDAR(entries), depth + 1, &here);
+  }
+  scm_remember_upto_here_1(x);
+}
+
+static void
+encode_struct(struct enc *e, SCM x, int depth, const struct where *at)
+{
+  SCM vtable = SCM_STRUCT_VTABLE(x);
+  SCM name;
+  struct where here = {at, IN_FIELD, 0};
+
+  if (scm_is_eq(vtable, SCM_SIMPLE_VECTOR_REF(par__wire_hooks, 0))) {
+    PUT(e, cbor_encode_tag, PTAG_PARALLELIZER);
+    PUT0(e, cbor_encode_null);
+    return;
+  }
+  name = scm_hashq_ref(par__wire_names_by_record, vtable, SCM_BOOL_F);
+  if (scm_is_string(name)) {
+    size_t n = SCM_STRUCT_SIZE(x), i;
+    PUT(e, cbor_encode_tag, TAG_RECORD);
+    PUT(e, cbor_encode_array_start, n + 1);
+    put_string(e, name);
+    for (i = 0; i < n; i++) {
+      here.index = i;
+      encode(e, scm_struct_ref(x, scm_from_size_t(i)), depth + 1, &here);
+    }
+    return;
+  }
+  if (scm_is_true(scm_call_1(SCM_VARIABLE_REF(par__wire_exception_p), x))) {
+    SCM desc = scm_call_1(par__wire_exception_description, x);
+    SCM args = SCM_CDR(desc);
+    long n = scm_ilength(args);
+    size_t i;
+
+    PUT(e, cbor_encode_tag, PTAG_ERROR);
+    PUT(e, cbor_encode_array_start, 2);
+    PUT(e, cbor_encode_tag, TAG_SYMBOL);
+    put_symbol_name(e, SCM_CAR(desc));
+    here.kind = IN_ERROR;
+    e->lenient++;
+    if (n < 0) {
+      /* Throw arguments are a list by construction; anything else is
+       * carried as a one-element list. */
+      args = scm_list_1(args);
+      n = 1;
+    }
+    PUT(e, cbor_encode_array_start, (size_t) n);
+    for (i = 0; scm_is_pair(args); args = SCM_CDR(args), i++) {
+      here.index = i;
+      encode(e, SCM_CAR(args), depth + 1, &here);
+    }
+    e->lenient--;
+    return;
+  }
+  unsendable(e, x, at);
+}
+
+static void
+encode(struct enc *e, SCM x, int depth, const struct where *at)
+{
+  if (depth > PAR_WIRE_MAX_DEPTH) {
+    too_deep(e, at);
+  }
+  if (SCM_I_INUMP(x)) {
+    put_int64(e, SCM_I_INUM(x));
+  } else if (scm_is_pair(x)) {
+    encode_list(e, x, depth, at);
+  } else if (scm_is_null(x)) {
+    PUT(e, cbor_encode_array_start, 0);
+  } else if (scm_is_number(x)) {
+    encode_number(e, x, depth, at);
+  } else if (scm_is_string(x)) {
+    put_string(e, x);
+  } else if (scm_is_symbol(x)) {
+    PUT(e, cbor_encode_tag, TAG_SYMBOL);
+    put_symbol_name(e, x);
+  } else if (scm_is_eq(x, SCM_BOOL_T)) {
+    PUT(e, cbor_encode_bool, true);
+  } else if (scm_is_eq(x, SCM_BOOL_F)) {
+    PUT(e, cbor_encode_bool, false);
+  } else if (SCM_CHARP(x)) {
+    PUT(e, cbor_encode_tag, PTAG_CHAR);
+    PUT(e, cbor_encode_uint, (uint64_t) SCM_CHAR(x));
+  } else if (scm_is_keyword(x)) {
+    PUT(e, cbor_encode_tag, PTAG_KEYWORD);
+    put_symbol_name(e, scm_keyword_to_symbol(x));
+  } else if (scm_is_eq(x, SCM_UNSPECIFIED)) {
+    PUT0(e, cbor_encode_null);
+  } else if (scm_is_eq(x, SCM_EOF_VAL)) {
+    PUT(e, cbor_encode_tag, PTAG_EOF);
+    PUT0(e, cbor_encode_null);
+  } else if (scm_is_bytevector(x)) {
+    scm_t_array_element_type type = SCM_BYTEVECTOR_ELEMENT_TYPE(x);
+    size_t n = SCM_BYTEVECTOR_LENGTH(x);
+    put_uniform_head(e, type, n, depth == 0);
+    put_bytes(e, SCM_BYTEVECTOR_CONTENTS(x), n);
+    scm_remember_upto_here_1(x);
+  } else if (scm_is_vector(x)) {
+    size_t n = scm_c_vector_length(x), i;
+    struct where here = {at, IN_VECTOR, 0};
+    PUT(e, cbor_encode_tag, PTAG_VECTOR);
+    PUT(e, cbor_encode_array_start, n);
+    for (i = 0; i < n; i++) {
+      here.index = i;
+      encode(e, SCM_SIMPLE_VECTOR_REF(x, i), depth + 1, &here);
+    }
+  } else if (SCM_STRUCTP(x)) {
+    encode_struct(e, x, depth, at);
+  } else if (scm_is_true(scm_hash_table_p(x))) {
+    encode_table(e, x, depth, at);
+  } else if (scm_is_array(x) && !scm_is_bitvector(x)) {
+    encode_array(e, x, depth, at);
+  } else {
+    unsendable(e, x, at);
+  }
+}
+
+void
+par_scm_encode(SCM value, par_wbuf *out, const char *subr)
+{
+  struct enc e = {out, subr, 0};
+
+  encode(&e, value, 0, NULL);
+}
