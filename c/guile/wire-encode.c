@@ -193,6 +193,20 @@ put_int64(struct enc *e, int64_t v)
 
 /* Describe the path AT for an error message: "element 3 of a list inside
  * element 0 of a vector". */
+/* How each kind of place reads, for describe_where: a separator, then
+ * the index (which the tail of an improper list does not show). */
+static const char *const where_formats[] = {
+    [IN_LIST] = "%selement %zu of a list",
+    [IN_TAIL] = "%sthe tail of an improper list",
+    [IN_VECTOR] = "%selement %zu of a vector",
+    [IN_ARRAY] = "%selement %zu (in row-major order) of an array",
+    [IN_KEY] = "%sthe key of entry %zu of a hash table",
+    [IN_VALUE] = "%sthe value of entry %zu of a hash table",
+    [IN_FIELD] = "%sfield %zu of a record",
+    [IN_ERROR] = "%sargument %zu of an error",
+    [IN_PART] = "%spart %zu of a number",
+};
+
 static SCM
 describe_where(const struct where *at)
 {
@@ -213,46 +227,8 @@ describe_where(const struct where *at)
       used += n > 0 ? (size_t) n : 0;
       break;
     }
-    switch (at->kind) {
-    case IN_LIST:
-      n = snprintf(buf + used, sizeof buf - used, "%selement %zu of a list",
-                   sep, at->index);
-      break;
-    case IN_TAIL:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%sthe tail of an improper list", sep);
-      break;
-    case IN_VECTOR:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%selement %zu of a vector", sep, at->index);
-      break;
-    case IN_ARRAY:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%selement %zu (in row-major order) of an array", sep,
-                   at->index);
-      break;
-    case IN_KEY:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%sthe key of entry %zu of a hash table", sep, at->index);
-      break;
-    case IN_VALUE:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%sthe value of entry %zu of a hash table", sep,
-                   at->index);
-      break;
-    case IN_FIELD:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%sfield %zu of a record", sep, at->index);
-      break;
-    case IN_ERROR:
-      n = snprintf(buf + used, sizeof buf - used,
-                   "%sargument %zu of an error", sep, at->index);
-      break;
-    default:
-      n = snprintf(buf + used, sizeof buf - used, "%spart %zu of a number",
-                   sep, at->index);
-      break;
-    }
+    n = snprintf(buf + used, sizeof buf - used, where_formats[at->kind], sep,
+                 at->index);
     if (n < 0) {
       break;
     }
