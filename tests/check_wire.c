@@ -1,4 +1,4 @@
-/* check_wire.c — Check suite for the wire format (c/guile/wire.c).
+/* check_wire.c — Check suite for the wire format (c/guile/wire*.c).
  *
  * "core": every supported type round-trips from C with its exact type and
  * shape; unsendable values are refused with their position. "limits":

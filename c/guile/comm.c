@@ -1,7 +1,7 @@
 /* comm.c — communicators as Guile foreign objects, and the primitives that
  * move Scheme values between processes.
  *
- * Values travel as CBOR (wire.c). A collective encodes on the processes
+ * Values travel as CBOR (wire.h). A collective encodes on the processes
  * that send, calls the runtime with Guile's lock released (a blocking wait
  * must not stop the collector or other threads), and decodes on the
  * processes that receive. The sending process never decodes its own value:
