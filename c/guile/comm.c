@@ -2,8 +2,8 @@
  * move Scheme values between processes.
  *
  * Values travel as CBOR (wire.h). A collective encodes on the processes
- * that send, calls the runtime with Guile's lock released (a blocking wait
- * must not stop the collector or other threads), and decodes on the
+ * that send, calls the runtime (see call_blocking for how a blocking wait
+ * coexists with the collector and with Ctrl-C), and decodes on the
  * processes that receive. The sending process never decodes its own value:
  * a root gets back the very object it passed in.
  */
