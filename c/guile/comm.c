@@ -413,7 +413,8 @@ comm_recv_any(SCM comm, SCM block)
   if (call.root) {
     call_blocking(&call, FUNC_NAME);
   } else {
-    /* A look that does not wait needs no release of the Guile lock. */
+    /* A look that does not wait: "nothing yet" is an answer, not an
+     * error. */
     call.rc = do_recv_any(&call);
     if (call.rc != PAR_ENOENT) {
       check_rc(c, call.rc, FUNC_NAME);
