@@ -207,6 +207,14 @@ if [ "$(id -u)" = 0 ]; then
 fi
 expect "mpi exports the Guile paths" 0 \
   '-x GUILE_LOAD_PATH -x GUILE_LOAD_COMPILED_PATH -x GUILE_EXTENSIONS_PATH'
+PARALLELIZER_MPIRUN_ARGS='--hostfile hosts' \
+  run "$launcher" run --dry-run -n $((ncpus + 1)) -b mpi "$tmp/env.scm"
+if grep -q -- '--oversubscribe' "$tmp/out"; then
+  bad "no --oversubscribe when a hostfile places the ranks" "$(cat "$tmp/out")"
+else
+  expect "no --oversubscribe when a hostfile places the ranks" 0 \
+    "--hostfile hosts guile "
+fi
 PARALLELIZER_MPIRUN_ARGS='--bind-to none' \
   run "$launcher" run --dry-run -n 2 -b mpi "$tmp/env.scm" a
 expect "PARALLELIZER_MPIRUN_ARGS" 0 \
