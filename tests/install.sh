@@ -59,6 +59,16 @@ env -i PATH="$PATH" HOME="$stage" \
 grep -q '^(334 333 333)$' "$stage/log"
 check "the installed modules run a job" $?
 
+env -i PATH="$PATH" HOME="$stage" \
+  GUILE_LOAD_PATH="$stage/root$site" \
+  GUILE_LOAD_COMPILED_PATH="$stage/root$ccache" \
+  GUILE_EXTENSIONS_PATH="$stage/root$extdir" \
+  LD_LIBRARY_PATH="$stage/root$prefix/lib" \
+  PARALLELIZER=mpi \
+  guile --no-auto-compile "$top/examples/run-job.scm" >"$stage/log" 2>&1
+grep -q '^(1000)$' "$stage/log"
+check "the installed MPI extension runs a one-rank job" $?
+
 # A C program builds against the staged headers and library.
 cat >"$stage/use.c" <<'EOF2'
 #include <parallelizer.h>
