@@ -132,7 +132,14 @@
        (test-equal 'parallelizer-error
          (error-key (parallelizer-run s (job-value 1) #:timeout 0)))
        (test-equal 'parallelizer-error
-         (error-key (gather s 1)))))
+         (error-key (gather s 1)))
+       (test-assert "a job that takes no #:parallelizer gets a hint"
+         (string-contains (error-message (parallelizer-run s (lambda () 1)))
+                          "define*"))
+       (test-assert "so does one with other keywords only"
+         (string-contains
+          (error-message (parallelizer-run s (lambda* (#:key x) 1)))
+          "#:parallelizer"))))
 
    (test-group "with-parallelizer initializes once"
      (let ((c (%make-parallelizer 'counting '() #f #f 0)))

@@ -358,6 +358,10 @@ The error is catchable as key parallelizer-error and as the condition
     (make-job-error key message irritants backtrace
                     (describe-error key message irritants)))
   (match (cons key args)
+    ;; A keyword argument error names the keyword in its data, not in its
+    ;; irritants: show it.
+    (('keyword-argument-error _ (? string? message) () ((? keyword? kw)))
+     (make key (string-append message " ~s") (list kw)))
     ;; scm-error's shape: (subr message irritants rest).
     ((_ (or #f (? string?) (? symbol?)) (? string? message)
         (? list? irritants) . _)

@@ -99,11 +99,14 @@ rank and the original error."
         ;; The job returns its value or a job error: backends decide how
         ;; an error reaches the main process.
         (let ((job (lambda ()
-                     (call-capturing-error
-                      (lambda ()
-                        (parameterize ((current-parallelizer p))
-                          (apply proc
-                                 (append rest (list #:parallelizer p)))))))))
+                     (explain-uncallable-job
+                      proc
+                      (call-capturing-error
+                       (lambda ()
+                         (parameterize ((current-parallelizer p))
+                           (apply proc
+                                  (append rest
+                                          (list #:parallelizer p))))))))))
           ;; A failure is raised again once out of the run's dynamic
           ;; extent, so that what the user sees starts at parallelizer-run
           ;; rather than deep inside a backend.
@@ -120,6 +123,22 @@ rank and the original error."
                              p job ranks timeout)))))
             (('ok value) value)
             (('failed e) (raise-exception e))))))))
+
+(define (explain-uncallable-job proc result)
+  ;; RESULT, or, when it is the error of calling PROC itself without a
+  ;; #:parallelizer keyword in its arguments, that error with a hint.
+  (if (and (job-error? result)
+           (memq (job-error-key result)
+                 '(wrong-number-of-args keyword-argument-error))
+           (let ((irritants (or (job-error-irritants result) '())))
+             (or (memq proc irritants) (memq #:parallelizer irritants))))
+      (list->job-error
+       (list (job-error-key result) (job-error-message result)
+             (job-error-irritants result) (job-error-backtrace result)
+             (format #f "~a: a job is called with the keyword argument \
+#:parallelizer, so define it with define* or lambda*, as in \
+(define* (job #:key parallelizer) ...)" (job-error-text result))))
+      result))
 
 (define (keyword-parallelizer args)
   ;; The parallelizer passed as #:parallelizer in ARGS, else the current
