@@ -20,7 +20,8 @@
 ;;;       #<multiprocessing-parallelizer id=0 nprocs=4>", then the numbers
 ;;;   ./pre-inst-env parallelizer run -n 4 --backend mpi \
 ;;;       examples/sample-program.scm
-;;;       four MPI ranks
+;;;       four MPI ranks: "Running with #<mpi-parallelizer id=0 nprocs=4>",
+;;;       then the numbers
 ;;;
 ;;; Code:
 
@@ -81,8 +82,11 @@ Return, on the main process, the list of the squared chunks in rank order."
 
 (define (run-program program)
   "Run PROGRAM on its parallelizer and return the main process's result."
-  (format #t "Running with ~a~%" (sample-program-parallelizer program))
-  (parallelizer-run (sample-program-parallelizer program) run-par program))
+  (let ((p (sample-program-parallelizer program)))
+    ;; Under MPI every rank runs this script: only the main one says so.
+    (when (on-main? p)
+      (format #t "Running with ~a~%" p))
+    (parallelizer-run p run-par program)))
 
 (set! *random-state* (random-state-from-platform))
 
