@@ -31,10 +31,7 @@
             parallelizer-wait
             parallel-map
             parallel-starmap
-            parallelizer-print
-            split-into-chunks
-            split-every
-            chunk-sizes))
+            parallelizer-print))
 
 ;;;
 ;;; Point to point.
