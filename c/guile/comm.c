@@ -595,6 +595,27 @@ uniform_dtype(scm_t_array_element_type type)
   }
 }
 
+/* Take a handle on VEC, which must be a contiguous uniform numeric vector,
+ * and return its element type; raise an error from SUBR otherwise. Inside
+ * a dynwind, the handle is released however the extent is left. */
+static par_dtype
+uniform_handle(SCM vec, scm_t_array_handle *h, const char *subr)
+{
+  int dtype;
+
+  scm_array_get_handle(vec, h);
+  dtype = uniform_dtype(h->element_type);
+  if (dtype < 0 || scm_array_handle_rank(h) != 1
+      || scm_array_handle_dims(h)[0].inc != 1) {
+    scm_array_handle_release(h);
+    par_scm_throw(subr, "expected a uniform numeric vector, got ~s",
+                  scm_list_1(vec));
+  }
+  scm_dynwind_unwind_handler((void (*)(void *)) scm_array_handle_release, h,
+                             SCM_F_WIND_EXPLICITLY);
+  return (par_dtype) dtype;
+}
+
 /* Reduce the uniform vector VEC element-wise with the operator named OP
  * (sum, prod, min, max). Returns a fresh vector of VEC's type on the
  * receiving processes and #f elsewhere. */
@@ -608,7 +629,6 @@ reduce_common(SCM comm, SCM op, SCM vec, SCM root, int all, const char *subr)
                                .comm = c, .root = to};
   SCM result = SCM_BOOL_F;
   char *name;
-  int dtype, receives;
 
   name = scm_to_utf8_string(scm_symbol_to_string(op));
   if (par_reduce_op_from_name(name, &call.op) != PAR_OK) {
@@ -616,29 +636,18 @@ reduce_common(SCM comm, SCM op, SCM vec, SCM root, int all, const char *subr)
     par_scm_throw(subr, "unknown reduction operator ~s", scm_list_1(op));
   }
   free(name);
-  scm_array_get_handle(vec, &in);
-  dtype = uniform_dtype(in.element_type);
-  if (dtype < 0 || scm_array_handle_rank(&in) != 1
-      || scm_array_handle_dims(&in)[0].inc != 1) {
-    scm_array_handle_release(&in);
-    par_scm_throw(subr, "expected a uniform numeric vector, got ~s",
-                  scm_list_1(vec));
-  }
-  call.type = (par_dtype) dtype;
+  scm_dynwind_begin(0);
+  call.type = uniform_handle(vec, &in, subr);
   call.count = scm_c_array_length(vec);
   call.buf = scm_array_handle_uniform_elements(&in);
-  receives = all || par_comm_rank(c) == to;
-  if (receives) {
+  if (all || par_comm_rank(c) == to) {
     result = scm_make_typed_array(scm_array_type(vec), SCM_UNSPECIFIED,
                                   scm_list_1(scm_from_size_t(call.count)));
-    scm_array_get_handle(result, &out);
+    uniform_handle(result, &out, subr);
     call.recvbuf = scm_array_handle_uniform_writable_elements(&out);
   }
   call_blocking(&call, subr);
-  if (receives) {
-    scm_array_handle_release(&out);
-  }
-  scm_array_handle_release(&in);
+  scm_dynwind_end();
   scm_remember_upto_here_2(vec, result);
   return result;
 }
@@ -659,23 +668,12 @@ comm_broadcast_uniform_x(SCM comm, SCM vec, SCM root)
   par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
   struct blocking_call call = {.fn = do_bcast_typed, .comm = c};
   scm_t_array_handle h;
-  int dtype;
 
   call.root = to_rank(c, root, 3, FUNC_NAME);
-  scm_array_get_handle(vec, &h);
-  dtype = uniform_dtype(h.element_type);
-  if (dtype < 0 || scm_array_handle_rank(&h) != 1
-      || scm_array_handle_dims(&h)[0].inc != 1) {
-    scm_array_handle_release(&h);
-    par_scm_throw(FUNC_NAME, "expected a uniform numeric vector, got ~s",
-                  scm_list_1(vec));
-  }
-  call.type = (par_dtype) dtype;
+  scm_dynwind_begin(0);
+  call.type = uniform_handle(vec, &h, FUNC_NAME);
   call.count = scm_c_array_length(vec);
   call.recvbuf = scm_array_handle_uniform_writable_elements(&h);
-  scm_dynwind_begin(0);
-  scm_dynwind_unwind_handler((void (*)(void *)) scm_array_handle_release, &h,
-                             SCM_F_WIND_EXPLICITLY);
   call_blocking(&call, FUNC_NAME);
   scm_dynwind_end();
   scm_remember_upto_here_1(vec);
