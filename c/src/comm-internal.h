@@ -100,11 +100,6 @@ struct par_comm {
 PAR_EXTERN int par__comm_new(const par__comm_ops *ops, int rank, int size,
                              void *impl, par_comm **out);
 
-/* Describe the operation in progress on COMM ("gather (collective #3)",
- * "send (message #2 to rank 1)"), for error details. */
-PAR_EXTERN void par__comm_describe_op(const par_comm *comm, char *buf,
-                                      size_t size);
-
 /* Record a sentence for par_comm_error_detail and return CODE. */
 PAR_EXTERN int par__comm_fail(par_comm *comm, int code, const char *fmt,
                               ...)

@@ -192,19 +192,6 @@ par__comm_fail(par_comm *comm, int code, const char *fmt, ...)
   return code;
 }
 
-void
-par__comm_describe_op(const par_comm *comm, char *buf, size_t size)
-{
-  if (comm->cur_op == PAR_OPKIND_NONE) {
-    snprintf(buf, size, "no operation");
-  } else if (comm->cur_op == PAR_OPKIND_SEND) {
-    snprintf(buf, size, "send or receive");
-  } else {
-    snprintf(buf, size, "%s (collective #%u)",
-             par_opkind_name((par_opkind) comm->cur_op), comm->cur_seq);
-  }
-}
-
 double
 par__now(void)
 {
@@ -325,6 +312,31 @@ expect_typed(par_comm *comm, int source, par_opkind op, uint32_t seq,
   return PAR_OK;
 }
 
+/* A frame received from SOURCE by a receive (from any rank when ANY) must
+ * be a point-to-point message; a collective's frame means SOURCE is in
+ * another operation. */
+static int
+accept_message(par_comm *comm, int source, const par__hdr *hdr, par_msg *out,
+               int any)
+{
+  char theirs[64], from[32];
+
+  if (hdr->op == PAR_OPKIND_SEND) {
+    comm->recv_seq[source]++;
+    return PAR_OK;
+  }
+  describe_frame(hdr, theirs, sizeof theirs);
+  par_msg_release(out);
+  if (any) {
+    snprintf(from, sizeof from, "any rank");
+  } else {
+    snprintf(from, sizeof from, "rank %d", source);
+  }
+  return par__comm_fail(comm, PAR_EMISMATCH,
+                        "rank %d is in receive from %s but rank %d sent %s",
+                        comm->rank, from, source, theirs);
+}
+
 int
 par_comm_send(par_comm *comm, int dest, const void *buf, size_t len)
 {
@@ -362,21 +374,7 @@ par_comm_recv(par_comm *comm, int source, par_msg *out)
   }
   comm->cur_op = PAR_OPKIND_SEND;
   rc = comm->ops->recv(comm, source, &hdr, out);
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  if (hdr.op != PAR_OPKIND_SEND) {
-    char theirs[64];
-
-    describe_frame(&hdr, theirs, sizeof theirs);
-    par_msg_release(out);
-    return par__comm_fail(comm, PAR_EMISMATCH,
-                          "rank %d is in receive from rank %d but rank %d "
-                          "sent %s",
-                          comm->rank, source, source, theirs);
-  }
-  comm->recv_seq[source]++;
-  return PAR_OK;
+  return rc != PAR_OK ? rc : accept_message(comm, source, &hdr, out, 0);
 }
 
 int
@@ -401,22 +399,13 @@ par_comm_recv_any(par_comm *comm, int block, int *source, par_msg *out)
   }
   comm->cur_op = PAR_OPKIND_SEND;
   rc = comm->ops->recv_any(comm, block, &from, &hdr, out);
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = accept_message(comm, from, &hdr, out, 1);
   }
-  if (hdr.op != PAR_OPKIND_SEND) {
-    char theirs[64];
-
-    describe_frame(&hdr, theirs, sizeof theirs);
-    par_msg_release(out);
-    return par__comm_fail(comm, PAR_EMISMATCH,
-                          "rank %d is in receive from any rank but rank %d "
-                          "sent %s",
-                          comm->rank, from, theirs);
+  if (rc == PAR_OK) {
+    *source = from;
   }
-  comm->recv_seq[from]++;
-  *source = from;
-  return PAR_OK;
+  return rc;
 }
 
 /* --- Generic collectives over frames ------------------------------------ */

@@ -147,38 +147,27 @@ cond_holds(par_mp_group *g, int who, int kind, int peer, uint32_t need)
   }
 }
 
+/* What a process does while it waits, by wait kind; the peer's rank
+ * follows where the text shows one. */
+static const char *const wait_texts[] = {
+    [MP_WAIT_NONE] = "runs",
+    [MP_WAIT_RECV] = "waits to receive from rank %d",
+    [MP_WAIT_SEND] = "waits to send to rank %d",
+    [MP_WAIT_BARRIER] = "waits in barrier",
+    [MP_WAIT_JOIN] = "waits for the workers to finish",
+    [MP_WAIT_BC_RECV] = "waits in broadcast from rank %d",
+    [MP_WAIT_BC_SEND] = "waits in broadcast for the others to read",
+    [MP_WAIT_BC_CLAIM] = "waits in broadcast for another root to finish",
+    [MP_WAIT_RECV_ANY] = "waits to receive from any rank",
+};
+
 static void
 describe_wait(int kind, int peer, char *buf, size_t size)
 {
-  switch (kind) {
-  case MP_WAIT_RECV:
-    snprintf(buf, size, "waits to receive from rank %d", peer);
-    break;
-  case MP_WAIT_SEND:
-    snprintf(buf, size, "waits to send to rank %d", peer);
-    break;
-  case MP_WAIT_BARRIER:
-    snprintf(buf, size, "waits in barrier");
-    break;
-  case MP_WAIT_JOIN:
-    snprintf(buf, size, "waits for the workers to finish");
-    break;
-  case MP_WAIT_BC_RECV:
-    snprintf(buf, size, "waits in broadcast from rank %d", peer);
-    break;
-  case MP_WAIT_BC_SEND:
-    snprintf(buf, size, "waits in broadcast for the others to read");
-    break;
-  case MP_WAIT_BC_CLAIM:
-    snprintf(buf, size, "waits in broadcast for another root to finish");
-    break;
-  case MP_WAIT_RECV_ANY:
-    snprintf(buf, size, "waits to receive from any rank");
-    break;
-  default:
-    snprintf(buf, size, "runs");
-    break;
+  if (kind < 0 || (size_t) kind >= sizeof wait_texts / sizeof *wait_texts) {
+    kind = MP_WAIT_NONE;
   }
+  snprintf(buf, size, wait_texts[kind], peer);
 }
 
 /* --- Checks made while sleeping ------------------------------------------- */
@@ -348,11 +337,14 @@ describe_deadlock(mp_comm *m, char *detail, size_t size)
                     sizeof what);
       if (kind == MP_WAIT_JOIN || qop == PAR_OPKIND_NONE) {
         in[0] = '\0';
-      } else if (qop == PAR_OPKIND_SEND) {
-        snprintf(in, sizeof in, " is in send or receive and");
       } else {
-        snprintf(in, sizeof in, " is in %s (collective #%u) and",
-                 par_opkind_name((par_opkind) qop), qseq);
+        if (qop == PAR_OPKIND_SEND) {
+          snprintf(in, sizeof in, " is in send or receive and");
+          qseq = 0; /* messages between two processes have no common count */
+        } else {
+          snprintf(in, sizeof in, " is in %s (collective #%u) and",
+                   par_opkind_name((par_opkind) qop), qseq);
+        }
         if (op != 0 && (qop != op || qseq != seq)) {
           differ = 1;
         }
