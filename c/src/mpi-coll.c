@@ -26,30 +26,11 @@ static MPI_Datatype
 mpi_type(par_dtype type)
 {
   switch (type) {
-  case PAR_U8:
-    return MPI_UINT8_T;
-  case PAR_S8:
-    return MPI_INT8_T;
-  case PAR_U16:
-    return MPI_UINT16_T;
-  case PAR_S16:
-    return MPI_INT16_T;
-  case PAR_U32:
-    return MPI_UINT32_T;
-  case PAR_S32:
-    return MPI_INT32_T;
-  case PAR_U64:
-    return MPI_UINT64_T;
-  case PAR_S64:
-    return MPI_INT64_T;
-  case PAR_F32:
-    return MPI_FLOAT;
-  case PAR_F64:
-    return MPI_DOUBLE;
-  case PAR_C32:
-    return MPI_C_FLOAT_COMPLEX;
-  case PAR_C64:
-    return MPI_C_DOUBLE_COMPLEX;
+#define PAR__DTYPE_MPI(NAME, name, ctype, n, kind, tag, mpi)                \
+  case PAR_##NAME:                                                          \
+    return mpi;
+    PAR_DTYPE_MAP(PAR__DTYPE_MPI)
+#undef PAR__DTYPE_MPI
   default:
     return MPI_DATATYPE_NULL;
   }

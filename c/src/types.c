@@ -9,16 +9,11 @@ static const struct {
   const char *name;
   size_t size;
 } dtype_info[PAR_DTYPE_COUNT] = {
-#define PAR__DTYPE_INFO(name, ctype, n) {0, sizeof(ctype) * (n)},
+#define PAR__DTYPE_INFO(NAME, name, ctype, n, kind, tag, mpi)               \
+  {#name, sizeof(ctype) * (n)},
     PAR_DTYPE_MAP(PAR__DTYPE_INFO)
 #undef PAR__DTYPE_INFO
 };
-
-/* The names are SRFI-4's, in lower case; kept apart from the X-macro so the
- * macro can stay a list of C facts. */
-static const char *const dtype_names[PAR_DTYPE_COUNT] = {
-    "u8", "s8", "u16", "s16", "u32", "s32",
-    "u64", "s64", "f32", "f64", "c32", "c64"};
 
 static const char *const reduce_names[PAR_REDUCE_COUNT] = {
 #define PAR__REDUCE_NAME(name, str) str,
@@ -41,7 +36,7 @@ par_dtype_name(par_dtype type)
   if ((unsigned) type >= PAR_DTYPE_COUNT) {
     return NULL;
   }
-  return dtype_names[type];
+  return dtype_info[type].name;
 }
 
 int
@@ -51,7 +46,7 @@ par_dtype_from_name(const char *name, par_dtype *type)
     return PAR_EINVAL;
   }
   for (int i = 0; i < PAR_DTYPE_COUNT; i++) {
-    if (strcmp(name, dtype_names[i]) == 0) {
+    if (strcmp(name, dtype_info[i].name) == 0) {
       *type = (par_dtype) i;
       return PAR_OK;
     }

@@ -13,23 +13,35 @@
 extern "C" {
 #endif
 
-/* X(NAME, C type of one element or of its real part, count of those). */
+/* The element types, the one list that everything about them comes from:
+ * the enum below, sizes and names (types.c), the reduction loops, the MPI
+ * datatypes (mpi-coll.c), the Guile uniform-vector types and the RFC 8746
+ * typed-array tags of the wire format (c/guile). Adding a type is adding a
+ * line here, and a case wherever a switch over KIND must learn it.
+ *
+ * X(NAME, name, C type of one element or of its real part, count of those,
+ *   KIND, RFC 8746 little-endian tag, MPI datatype)
+ *
+ * NAME pastes onto PAR_ and onto Guile's SCM_ARRAY_ELEMENT_TYPE_; name is
+ * SRFI-4's, so #name is the string users see ("f64"). KIND is UINT, SINT,
+ * FLOAT or COMPLEX. The tag is that of one element's real part, and the
+ * MPI datatype a token that only code built against MPI expands. */
 #define PAR_DTYPE_MAP(X)                                                    \
-  X(U8, uint8_t, 1)                                                         \
-  X(S8, int8_t, 1)                                                          \
-  X(U16, uint16_t, 1)                                                       \
-  X(S16, int16_t, 1)                                                        \
-  X(U32, uint32_t, 1)                                                       \
-  X(S32, int32_t, 1)                                                        \
-  X(U64, uint64_t, 1)                                                       \
-  X(S64, int64_t, 1)                                                        \
-  X(F32, float, 1)                                                          \
-  X(F64, double, 1)                                                         \
-  X(C32, float, 2)                                                          \
-  X(C64, double, 2)
+  X(U8, u8, uint8_t, 1, UINT, 64, MPI_UINT8_T)                              \
+  X(S8, s8, int8_t, 1, SINT, 72, MPI_INT8_T)                                \
+  X(U16, u16, uint16_t, 1, UINT, 69, MPI_UINT16_T)                          \
+  X(S16, s16, int16_t, 1, SINT, 77, MPI_INT16_T)                            \
+  X(U32, u32, uint32_t, 1, UINT, 70, MPI_UINT32_T)                          \
+  X(S32, s32, int32_t, 1, SINT, 78, MPI_INT32_T)                            \
+  X(U64, u64, uint64_t, 1, UINT, 71, MPI_UINT64_T)                          \
+  X(S64, s64, int64_t, 1, SINT, 79, MPI_INT64_T)                            \
+  X(F32, f32, float, 1, FLOAT, 85, MPI_FLOAT)                               \
+  X(F64, f64, double, 1, FLOAT, 86, MPI_DOUBLE)                             \
+  X(C32, c32, float, 2, COMPLEX, 85, MPI_C_FLOAT_COMPLEX)                   \
+  X(C64, c64, double, 2, COMPLEX, 86, MPI_C_DOUBLE_COMPLEX)
 
 typedef enum par_dtype {
-#define PAR__DTYPE_ENUM(name, ctype, n) PAR_##name,
+#define PAR__DTYPE_ENUM(NAME, name, ctype, n, kind, tag, mpi) PAR_##NAME,
   PAR_DTYPE_MAP(PAR__DTYPE_ENUM)
 #undef PAR__DTYPE_ENUM
   PAR_DTYPE_COUNT
