@@ -63,8 +63,8 @@ prints the figures."
     (define (ping-pong datum)
       (lambda ()
         (case rank
-          ((0) (send q datum 1) (receive q 1))
-          ((1) (send q (receive q 0) 0))
+          ((0) (send-to q datum 1) (receive-from q 1))
+          ((1) (send-to q (receive-from q 0) 0))
           (else #t))))
     (bench "barrier" 5000 (lambda () (barrier q)))
     (when (>= size 2)

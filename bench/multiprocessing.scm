@@ -125,8 +125,8 @@ as an alist of seconds per operation."
          (ping-pong (lambda (datum)
                       (lambda ()
                         (case rank
-                          ((0) (send q datum 1) (receive q 1))
-                          ((1) (send q (receive q 0) 0))
+                          ((0) (send-to q datum 1) (receive-from q 1))
+                          ((1) (send-to q (receive-from q 0) 0))
                           (else #t))))))
     ;; Check once that the operations do what is timed.
     (let ((b (broadcast q (and main? vec))))

@@ -5,7 +5,7 @@
 ;;; The module users import. A job is an ordinary procedure taking the
 ;;; keyword #:parallelizer; parallelizer-run calls it on every process of a
 ;;; serial, multiprocessing or MPI group, and the communication procedures
-;;; (broadcast, scatter, gather, reduce, parallel-map...) move values
+;;; (broadcast, scatter, gather, reduce-to-root, parallel-map...) move values
 ;;; between the processes. The same job runs unchanged on every backend.
 ;;;
 ;;;   (use-modules (parallelizer))
@@ -27,9 +27,6 @@
   #:use-module (parallelizer backend serial)
   #:use-module (parallelizer backend multiprocessing)
   #:use-module (parallelizer backend mpi)
-  ;; Guile's socket procedure `send' is replaced: inside a job, send means
-  ;; sending a value to another process.
-  #:re-export-and-replace (send)
   #:re-export (;; Parallelizer objects.
                make-serial-parallelizer
                make-multiprocessing-parallelizer
@@ -78,13 +75,14 @@
                parallelizer-failure-backtrace
 
                ;; Communication.
-               receive
+               send-to
+               receive-from
                broadcast
                broadcast!
                scatter
                gather
                allgather
-               reduce
+               reduce-to-root
                allreduce
                barrier
                parallelizer-wait

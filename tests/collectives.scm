@@ -49,8 +49,8 @@
   (let ((last (1- n)))
     (cond
      ((= n 1) (gather p #t))
-     ((on-main? p) (send p value last) (gather p #t))
-     ((= (parallelizer-id p) last) (gather p (zoo-equal? (receive p 0) value)))
+     ((on-main? p) (send-to p value last) (gather p #t))
+     ((= (parallelizer-id p) last) (gather p (zoo-equal? (receive-from p 0) value)))
      (else (gather p #t)))))
 
 (define-job (broadcast-root-job p root)
@@ -79,7 +79,7 @@
   (gather p (allgather p (parallelizer-id p))))
 
 (define-job (reduce-job p op make-datum)
-  (reduce p op (make-datum (parallelizer-id p))))
+  (reduce-to-root p op (make-datum (parallelizer-id p))))
 
 (define-job (allreduce-job p op make-datum)
   (gather p (allreduce p op (make-datum (parallelizer-id p)))))
@@ -97,9 +97,9 @@
          (next (modulo (1+ me) n))
          (prev (modulo (1- me) n)))
     (if (even? me)
-        (begin (send p (list 'from me) next) (gather p (receive p prev)))
-        (let ((got (receive p prev)))
-          (send p (list 'from me) next)
+        (begin (send-to p (list 'from me) next) (gather p (receive-from p prev)))
+        (let ((got (receive-from p prev)))
+          (send-to p (list 'from me) next)
           (gather p got)))))
 
 (define* (map-job data proc #:key parallelizer (extra-args '()) vectorized?
@@ -145,7 +145,7 @@
    (when (> n 1)
      (for-each (match-lambda
                  ((name . value)
-                  (test-equal (format #f "send and receive ~a" name)
+                  (test-equal (format #f "send-to and receive-from ~a" name)
                     (make-list n #t)
                     (run send-job value))))
                value-zoo))
@@ -206,27 +206,27 @@
      (make-list n (iota n))
      (run allgather-job))
 
-   (test-equal "reduce sum of numbers"
+   (test-equal "reduce-to-root sum of numbers"
      (apply + (iota n))
      (run reduce-job 'sum identity))
 
-   (test-equal "reduce prod of exact integers"
+   (test-equal "reduce-to-root prod of exact integers"
      (apply * (map 1+ (iota n)))
      (run reduce-job 'prod 1+))
 
-   (test-equal "reduce max and min"
+   (test-equal "reduce-to-root max and min"
      (list (1- n) 0)
      (list (run reduce-job 'max identity) (run reduce-job 'min identity)))
 
-   (test-equal "reduce sum of f64vectors, element-wise in C"
+   (test-equal "reduce-to-root sum of f64vectors, element-wise in C"
      (f64vector (* 1.0 n) (exact->inexact (apply + (iota n))))
      (run reduce-job 'sum (lambda (r) (f64vector 1 r))))
 
-   (test-equal "reduce max of s32vectors"
+   (test-equal "reduce-to-root max of s32vectors"
      (s32vector (1- n) 0)
      (run reduce-job 'max (lambda (r) (s32vector r (- r)))))
 
-   (test-equal "reduce with a procedure applies it in rank order"
+   (test-equal "reduce-to-root with a procedure applies it in rank order"
      (string-concatenate (map number->string (iota n)))
      (run reduce-job string-append number->string))
 
@@ -243,7 +243,7 @@
      (run barrier-job 100))
 
    (when (> n 1)
-     (test-equal "send and receive around a ring"
+     (test-equal "send-to and receive-from around a ring"
        (map (lambda (r) (list 'from (modulo (1- r) n))) (iota n))
        (run ring-job)))
 

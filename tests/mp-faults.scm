@@ -125,8 +125,8 @@
 (define-job (sending-procedure-job p culprit)
   (record-pids! p)
   (cond
-   ((= (rank p) culprit) (send p a-procedure-that-cannot-travel 0))
-   ((on-main? p) (receive p culprit)))
+   ((= (rank p) culprit) (send-to p a-procedure-that-cannot-travel 0))
+   ((on-main? p) (receive-from p culprit)))
   (barrier p))
 
 (define-job (gathering-procedure-job p culprit)

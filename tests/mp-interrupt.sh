@@ -102,7 +102,7 @@ cat >"$tmp/blocked-job.scm" <<'EOF'
         (close-port port)))
     (if (= me 1)
         (sleep 100000)
-        (receive parallelizer 1))))
+        (receive-from parallelizer 1))))
 
 (define* (ranks-job #:key parallelizer)
   (gather parallelizer (parallelizer-id parallelizer)))

@@ -54,14 +54,14 @@
                                  parts)))))
 
    (when (> n 1)
-     (test-equal "send and receive of an f64vector"
+     (test-equal "send-to and receive-from of an f64vector"
        #t
        (parallelizer-run p (job (p)
                              (cond
                               ((= (parallelizer-id p) 1)
-                               (send p big-vector 0) #f)
+                               (send-to p big-vector 0) #f)
                               ((on-main? p)
-                               (equal? (receive p 1) big-vector))
+                               (equal? (receive-from p 1) big-vector))
                               (else #f))))))
 
    (test-equal "allreduce of f64vectors"

@@ -3,9 +3,10 @@
 ;;; Commentary:
 ;;;
 ;;; Every procedure here takes the parallelizer of the run as its first
-;;; argument and is called by every process of the group (send and receive
-;;; by the two processes concerned). Values travel in the wire format of
-;;; (parallelizer wire); numeric vectors are reduced element-wise in C.
+;;; argument and is called by every process of the group (send-to and
+;;; receive-from by the two processes concerned). Values travel in the wire
+;;; format of (parallelizer wire); numeric vectors are reduced element-wise
+;;; in C.
 ;;; A process whose peers are in a different operation gets an error that
 ;;; names both operations.
 ;;;
@@ -18,14 +19,14 @@
   #:use-module (rnrs bytevectors)
   #:use-module (parallelizer core)
   #:use-module (parallelizer primitives)
-  #:replace (send)
-  #:export (receive
+  #:export (send-to
+            receive-from
             broadcast
             broadcast!
             scatter
             gather
             allgather
-            reduce
+            reduce-to-root
             allreduce
             barrier
             parallelizer-wait
@@ -37,14 +38,14 @@
 ;;; Point to point.
 ;;;
 
-(define (send p datum dest)
+(define (send-to p datum dest)
   "Send DATUM from this process to process DEST of P's group."
-  (%comm-send (require-comm p 'send) datum dest))
+  (%comm-send (require-comm p 'send-to) datum dest))
 
-(define (receive p source)
+(define (receive-from p source)
   "Return the next value that process SOURCE of P's group sent to this
 process, waiting for it."
-  (%comm-receive (require-comm p 'receive) source))
+  (%comm-receive (require-comm p 'receive-from) source))
 
 ;;;
 ;;; Collectives.
@@ -117,22 +118,22 @@ every process, got ~s" op v)))
                 values))
     (fold (lambda (v acc) (proc acc v)) (car values) (cdr values))))
 
-(define* (reduce p op datum #:key (root 0))
+(define* (reduce-to-root p op datum #:key (root 0))
   "Combine every process's DATUM with OP in rank order and return the
 result on process ROOT (in-worker-process elsewhere). OP is sum, prod, min
 or max (element-wise in C on uniform numeric vectors) or a procedure of two
 arguments, which must be associative."
-  (let ((comm (require-comm p 'reduce)))
-    (op->procedure 'reduce op)
+  (let ((comm (require-comm p 'reduce-to-root)))
+    (op->procedure 'reduce-to-root op)
     (if (and (symbol? op) (%uniform-reducible? datum))
         (or (%comm-reduce-uniform comm op datum root) in-worker-process)
         (let ((all (%comm-gather comm datum root)))
           (if all
-              (fold-in-rank-order 'reduce op all)
+              (fold-in-rank-order 'reduce-to-root op all)
               in-worker-process)))))
 
 (define (allreduce p op datum)
-  "Like reduce, but every process gets the result."
+  "Like reduce-to-root, but every process gets the result."
   (let ((comm (require-comm p 'allreduce)))
     (op->procedure 'allreduce op)
     (if (and (symbol? op) (%uniform-reducible? datum))
