@@ -8,7 +8,7 @@
              (ice-9 popen)
              (ice-9 rdelim)
              (parallelizer)
-             ((parallelizer core) #:select (register-backend! make-backend
+             ((parallelizer core) #:select (make-backend backend-make
                                             %make-parallelizer))
              (harness))
 
@@ -25,15 +25,16 @@
     text))
 
 ;; A backend that counts its initializations, to check with-parallelizer.
+;; Its parallelizers are made from the record: it is not registered.
 (define initialized 0)
 (define finalized 0)
-(register-backend!
- (make-backend 'counting
-               (lambda (p) (set! initialized (1+ initialized)))
-               (lambda (p) (set! finalized (1+ finalized)))
-               (lambda (p thunk ranks timeout) (thunk))
-               (lambda (p) 1)
-               (lambda (p) 0)))
+(define counting-backend
+  (make-backend 'counting
+                #:make (lambda () (%make-parallelizer counting-backend '()
+                                                      #f #f 0))
+                #:initialize (lambda (p) (set! initialized (1+ initialized)))
+                #:finalize (lambda (p) (set! finalized (1+ finalized)))
+                #:run (lambda (p thunk ranks timeout) (thunk))))
 
 (run-suite
  "api"
@@ -142,7 +143,7 @@
           "#:parallelizer"))))
 
    (test-group "with-parallelizer initializes once"
-     (let ((c (%make-parallelizer 'counting '() #f #f 0)))
+     (let ((c ((backend-make counting-backend))))
        (set! initialized 0)
        (set! finalized 0)
        (with-parallelizer c

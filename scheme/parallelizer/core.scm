@@ -1,23 +1,28 @@
-;;; (parallelizer core) — parallelizer objects, sentinels and errors.
+;;; (parallelizer core) — parallelizer objects, backends and sentinels.
 
 ;;; Commentary:
 ;;;
-;;; The record every backend shares, the registry of backends, the
-;;; sentinels that restricted procedures return, and the condition type of
-;;; errors raised by a run. Users see all of this through (parallelizer).
+;;; The record every parallelizer is, the record every backend is, and the
+;;; sentinels that restricted procedures return. A backend module makes
+;;; one backend record and registers it: the record says how to make a
+;;; parallelizer of its kind from a name, from the spec of the PARALLELIZER
+;;; environment variable and from an alist of settings, and how to run a
+;;; job. (parallelizer registry) dispatches on these records and never
+;;; names a backend itself. Users see all of this through (parallelizer).
 ;;;
 ;;; Code:
 
 (define-module (parallelizer core)
-  #:use-module (ice-9 exceptions)
   #:use-module (ice-9 match)
   #:use-module (srfi srfi-9)
   #:use-module (srfi srfi-9 gnu)
-  #:use-module (parallelizer primitives)
-  #:use-module (parallelizer wire)
+  #:use-module ((parallelizer primitives) #:select (%comm-rank %comm-size))
+  #:use-module (parallelizer errors)
+  #:use-module ((parallelizer wire) #:select (register-wire-record-type!))
   #:export (<parallelizer>
             %make-parallelizer
             parallelizer?
+            parallelizer-backend
             parallelizer-kind
             parallelizer-options
             parallelizer-option
@@ -27,13 +32,11 @@
             set-parallelizer-state!
             parallelizer-depth
             set-parallelizer-depth!
+            parallelizer-of?
             parallelizer-nprocs
             parallelizer-id
             parallelizer-pid
             on-main?
-            serial-parallelizer?
-            multiprocessing-parallelizer?
-            mpi-parallelizer?
             current-parallelizer
             %run-announcer
             require-comm
@@ -41,92 +44,153 @@
             <backend>
             make-backend
             backend?
+            backend-name
+            backend-specs
+            backend-make
+            backend-parse-spec
+            backend-settings
+            backend-parse-settings
+            backend-detect
             backend-initialize
             backend-finalize
             backend-run
             backend-nprocs
+            backend-id
             register-backend!
             lookup-backend
+            registered-backends
 
             in-worker-process
             in-worker-process?
             in-main-process
-            in-main-process?
-
-            &parallelizer-failure
-            parallelizer-failure?
-            parallelizer-failure-rank
-            parallelizer-failure-pid
-            parallelizer-failure-key
-            parallelizer-failure-message
-            parallelizer-failure-irritants
-            parallelizer-failure-backtrace
-            raise-parallelizer-error
-            raise-parallelizer-failure
-            call-capturing-error
-            job-error?
-            job-error-key
-            job-error-message
-            job-error-irritants
-            job-error-backtrace
-            job-error-text
-            job-error->list
-            list->job-error
-            raise-job-error))
-
-;;;
-;;; Parallelizer objects.
-;;;
-
-;; KIND is a symbol naming the backend; OPTIONS an alist of its settings.
-;; COMM is the communicator of the group this process is in, or #f outside
-;; a run on backends that build their group per run. STATE belongs to the
-;; backend. DEPTH counts the nested with-parallelizer extents, so that the
-;; backend is initialized and finalized once.
-(define-record-type <parallelizer>
-  (%make-parallelizer kind options comm state depth)
-  parallelizer?
-  (kind parallelizer-kind)
-  (options parallelizer-options)
-  (comm parallelizer-comm set-parallelizer-comm!)
-  (state parallelizer-state set-parallelizer-state!)
-  (depth parallelizer-depth set-parallelizer-depth!))
+            in-main-process?))
 
 ;;;
 ;;; Backends.
 ;;;
 
-;; What a backend provides. INITIALIZE and FINALIZE take the parallelizer
-;; and run once per outermost with-parallelizer extent. RUN takes the
-;; parallelizer, a procedure of no arguments to call on every process of
-;; the group, the ranks of the group (or #f for all) and the timeout in
-;; seconds (or #f). The procedure returns the job's value or, if the job
-;; raised, a job error; RUN returns the main process's value or raises the
-;; first job error (by rank) with raise-job-error. NPROCS and ID tell the
-;; size of the group a run would start and this process's rank in it,
-;; outside a run. NPROCS tells the
-;; size of the group a run would start.
+;; What a backend provides, Shepherd-style: one record per kind of
+;; parallelizer, registered by the module that implements it.
+;;
+;; NAME is the symbol of the kind (serial, multiprocessing, mpi). SPECS
+;; lists, for error messages, the forms of the PARALLELIZER environment
+;; variable that the backend understands ("multiprocessing:N").
+;;
+;; MAKE, a thunk, returns a new parallelizer with the default settings.
+;; PARSE-SPEC takes the text after "NAME:" in PARALLELIZER (#f when there
+;; is no colon) and returns a new parallelizer. SETTINGS lists the keys
+;; of a settings alist that the backend understands; PARSE-SETTINGS takes
+;; such an alist (which may hold other backends' keys, to be ignored) and
+;; returns a new parallelizer. DETECT, a thunk, returns true when the
+;; environment of the process asks for this backend though PARALLELIZER
+;; is unset (a process started by mpirun).
+;;
+;; INITIALIZE and FINALIZE take the parallelizer and run once per
+;; outermost with-parallelizer extent. RUN takes the parallelizer, a
+;; procedure of no arguments to call on every process of the group, the
+;; ranks of the group (or #f for all) and the timeout in seconds (or #f).
+;; The procedure returns the job's value or, if the job raised, a job
+;; error; RUN returns the main process's value or raises the first job
+;; error (by rank) with raise-job-error. NPROCS and ID tell the size of
+;; the group a run would start and this process's rank in it, outside a
+;; run.
 (define-record-type <backend>
-  (make-backend name initialize finalize run nprocs id)
+  (%make-backend name specs make parse-spec settings parse-settings detect
+                 initialize finalize run nprocs id)
   backend?
   (name backend-name)
+  (specs backend-specs)
+  (make backend-make)
+  (parse-spec backend-parse-spec)
+  (settings backend-settings)
+  (parse-settings backend-parse-settings)
+  (detect backend-detect)
   (initialize backend-initialize)
   (finalize backend-finalize)
   (run backend-run)
   (nprocs backend-nprocs)
   (id backend-id))
 
-(define %backends (make-hash-table))
+(set-record-type-printer! <backend>
+  (lambda (b port)
+    (format port "#<backend ~a>" (backend-name b))))
+
+(define* (make-backend name #:key make run
+                       (specs (list (symbol->string name)))
+                       (parse-spec #f)
+                       (settings '())
+                       (parse-settings #f)
+                       (detect (const #f))
+                       (initialize (const #t))
+                       (finalize (const #t))
+                       (nprocs (const 1))
+                       (id (const 0)))
+  "Return a backend named NAME (a symbol); see the comment above <backend>
+for the meaning of each keyword argument. Without PARSE-SPEC, the spec is
+NAME alone; without PARSE-SETTINGS, settings make the default
+parallelizer."
+  (%make-backend name specs make
+                 (or parse-spec
+                     (lambda (argument)
+                       (if argument
+                           (raise-parallelizer-error
+                            'lookup-parallelizer
+                            "the ~a backend takes no argument, got ~s"
+                            name argument)
+                           (make))))
+                 settings
+                 (or parse-settings (lambda (alist) (make)))
+                 detect initialize finalize run nprocs id))
+
+;; Every backend registered, in the order of registration.
+(define %backends '())
 
 (define (register-backend! backend)
-  "Make BACKEND the implementation of parallelizers of its kind."
-  (hashq-set! %backends (backend-name backend) backend))
+  "Make BACKEND the implementation of parallelizers of its kind, replacing
+any earlier backend of the same name."
+  (set! %backends
+    (append (remove-backend (backend-name backend) %backends)
+            (list backend))))
 
-(define (lookup-backend kind)
-  "Return the backend of KIND, or raise an error."
-  (or (hashq-ref %backends kind)
-      (raise-parallelizer-error 'lookup-backend
-                                "no backend named ~s" kind)))
+(define (remove-backend name backends)
+  (filter (lambda (b) (not (eq? (backend-name b) name))) backends))
+
+(define (registered-backends)
+  "Return the registered backends, in the order of registration."
+  %backends)
+
+(define (lookup-backend name)
+  "Return the backend named NAME (a symbol), or #f."
+  (let loop ((backends %backends))
+    (match backends
+      (() #f)
+      ((b . rest) (if (eq? (backend-name b) name) b (loop rest))))))
+
+;;;
+;;; Parallelizer objects.
+;;;
+
+;; BACKEND is the record of the parallelizer's kind; OPTIONS an alist of
+;; its settings. COMM is the communicator of the group this process is
+;; in, or #f outside a run on backends that build their group per run.
+;; STATE belongs to the backend. DEPTH counts the nested with-parallelizer
+;; extents, so that the backend is initialized and finalized once.
+(define-record-type <parallelizer>
+  (%make-parallelizer backend options comm state depth)
+  parallelizer?
+  (backend parallelizer-backend)
+  (options parallelizer-options)
+  (comm parallelizer-comm set-parallelizer-comm!)
+  (state parallelizer-state set-parallelizer-state!)
+  (depth parallelizer-depth set-parallelizer-depth!))
+
+(define (parallelizer-kind p)
+  "Return the name of the backend of parallelizer P, a symbol."
+  (backend-name (parallelizer-backend p)))
+
+(define (parallelizer-of? obj backend)
+  "Return #t if OBJ is a parallelizer of BACKEND."
+  (and (parallelizer? obj) (eq? (parallelizer-backend obj) backend)))
 
 (define (parallelizer-option p key default)
   "Return the option KEY of parallelizer P, or DEFAULT."
@@ -161,7 +225,7 @@ start."
   (let ((comm (parallelizer-comm p)))
     (if comm
         (%comm-size comm)
-        ((backend-nprocs (lookup-backend (parallelizer-kind p))) p))))
+        ((backend-nprocs (parallelizer-backend p)) p))))
 
 (define (parallelizer-id p)
   "Return this process's rank in the current group of parallelizer P; 0 is
@@ -169,7 +233,7 @@ the main process."
   (let ((comm (parallelizer-comm p)))
     (if comm
         (%comm-rank comm)
-        ((backend-id (lookup-backend (parallelizer-kind p))) p))))
+        ((backend-id (parallelizer-backend p)) p))))
 
 (define (parallelizer-pid p)
   "Return the operating-system process id of this process of P."
@@ -178,18 +242,6 @@ the main process."
 (define (on-main? p)
   "Return #t if this process is the main process (rank 0) of P."
   (zero? (parallelizer-id p)))
-
-(define (serial-parallelizer? obj)
-  "Return #t if OBJ is a serial parallelizer."
-  (and (parallelizer? obj) (eq? (parallelizer-kind obj) 'serial)))
-
-(define (multiprocessing-parallelizer? obj)
-  "Return #t if OBJ is a multiprocessing parallelizer."
-  (and (parallelizer? obj) (eq? (parallelizer-kind obj) 'multiprocessing)))
-
-(define (mpi-parallelizer? obj)
-  "Return #t if OBJ is an MPI parallelizer."
-  (and (parallelizer? obj) (eq? (parallelizer-kind obj) 'mpi)))
 
 (set-record-type-printer! <parallelizer>
   (lambda (p port)
@@ -232,173 +284,3 @@ received from another process)."
   "Return #t if OBJ is the in-main-process sentinel (or a copy of it
 received from another process)."
   (and (sentinel? obj) (eq? (sentinel-name obj) 'in-main-process)))
-
-;;;
-;;; Errors.
-;;;
-
-;; The error of a process of a run, as seen by the main process.
-(define-exception-type &parallelizer-failure &error
-  make-parallelizer-failure
-  %parallelizer-failure?
-  (rank %failure-rank)
-  (pid %failure-pid)
-  (key %failure-key)
-  (message %failure-message)
-  (irritants %failure-irritants)
-  (backtrace %failure-backtrace))
-
-(define (parallelizer-failure? obj)
-  "Return #t if OBJ is the error of a failed run (a &parallelizer-failure
-condition)."
-  (%parallelizer-failure? obj))
-
-(define (parallelizer-failure-rank e)
-  "Return the rank of the process whose job raised the failure E."
-  (%failure-rank e))
-
-(define (parallelizer-failure-pid e)
-  "Return the process id of the process whose job raised the failure E."
-  (%failure-pid e))
-
-(define (parallelizer-failure-key e)
-  "Return the key of the error the job raised (misc-error, wrong-type-arg,
-...), as catch would see it."
-  (%failure-key e))
-
-(define (parallelizer-failure-message e)
-  "Return the message of the error the job raised, formatted with its
-irritants."
-  (%failure-message e))
-
-(define (parallelizer-failure-irritants e)
-  "Return the irritants of the error the job raised, as a list."
-  (%failure-irritants e))
-
-(define (parallelizer-failure-backtrace e)
-  "Return the text of the job's stack where it raised the error."
-  (%failure-backtrace e))
-
-(define (raise-parallelizer-error who message . irritants)
-  "Raise an error with key parallelizer-error from WHO (a symbol or
-string), with MESSAGE formatted over IRRITANTS by simple-format rules."
-  (let ((who (if (symbol? who) (symbol->string who) who)))
-    (scm-error 'parallelizer-error who message irritants #f)))
-
-(define* (raise-parallelizer-failure who #:key rank pid key message irritants
-                                     backtrace text)
-  "Raise, from WHO, the error of process RANK (PID) of a run: it had raised
-KEY with MESSAGE and IRRITANTS, and BACKTRACE is the text of its stack.
-The error is catchable as key parallelizer-error and as the condition
-&parallelizer-failure."
-  (let* ((who (if (symbol? who) (symbol->string who) who))
-         (description (or text (describe-error key message irritants)))
-         (text (format #f "rank ~a (pid ~a) failed: ~a" rank pid
-                       description)))
-    (raise-exception
-     (make-exception
-      (make-parallelizer-failure rank pid key description irritants
-                                 backtrace)
-      (make-exception-from-throw 'parallelizer-error
-                                 (list who "~a" (list text) #f))))))
-
-;; Print our errors as Guile prints its own: "In procedure WHO: message".
-(set-exception-printer!
- 'parallelizer-error
- (lambda (port key args default-printer)
-   (match args
-     ((who (? string? message) (? list? irritants) . _)
-      (when who
-        (format port "In procedure ~a: " who))
-      (apply simple-format port message irritants))
-     (_ (default-printer)))))
-
-(define (describe-error key message irritants)
-  ;; MESSAGE may be a format string with ~a/~s over IRRITANTS (scm-error
-  ;; style) or #f when the error did not carry one.
-  (cond
-   ((and (string? message) (list? irritants))
-    (catch #t
-      (lambda () (apply simple-format #f message irritants))
-      (lambda _ (format #f "~a ~s" message irritants))))
-   ((string? message) message)
-   (else (format #f "~s ~s" key irritants))))
-
-;;;
-;;; Errors of a job, captured where they happen.
-;;;
-
-;; What a process knows of the error its job raised: the throw KEY, the
-;; MESSAGE and IRRITANTS when the error had scm-error's shape, the text of
-;; the stack at the point of the raise, and the message formatted where
-;; the error happened (TEXT), while its irritants were still the objects
-;; themselves.
-(define-record-type <job-error>
-  (make-job-error key message irritants backtrace text)
-  job-error?
-  (key job-error-key)
-  (message job-error-message)
-  (irritants job-error-irritants)
-  (backtrace job-error-backtrace)
-  (text job-error-text))
-
-(define (job-error->list e)
-  "Return the job error E as a list that can travel between processes."
-  (list (job-error-key e) (job-error-message e) (job-error-irritants e)
-        (job-error-backtrace e) (job-error-text e)))
-
-(define (list->job-error lst)
-  "The inverse of job-error->list."
-  (match lst
-    ((key message irritants backtrace text)
-     (make-job-error key message irritants backtrace text))))
-
-(define (throw-arguments->job-error key args backtrace)
-  (define (make key message irritants)
-    (make-job-error key message irritants backtrace
-                    (describe-error key message irritants)))
-  (match (cons key args)
-    ;; A keyword argument error names the keyword in its data, not in its
-    ;; irritants: show it.
-    (('keyword-argument-error _ (? string? message) () ((? keyword? kw)))
-     (make key (string-append message " ~s") (list kw)))
-    ;; scm-error's shape: (subr message irritants rest).
-    ((_ (or #f (? string?) (? symbol?)) (? string? message)
-        (? list? irritants) . _)
-     (make key message irritants))
-    ;; raise of a non-exception object arrives as %exception.
-    (('%exception obj)
-     (make key "~s" (list obj)))
-    (_ (make key #f args))))
-
-(define (call-capturing-error thunk)
-  "Call THUNK. Return its value, or a job error describing what it raised,
-with the backtrace taken where it was raised.
-
-Everything is captured, Ctrl-C at the REPL included: the REPL reports an
-error without unwinding the stack (so that it can be inspected), and only
-an error captured here lets the run stop its workers before the REPL
-shows it."
-  (let ((backtrace #f))
-    (catch #t
-      thunk
-      (lambda (key . args)
-        (throw-arguments->job-error key args (or backtrace "")))
-      (lambda (key . args)
-        (set! backtrace
-          (call-with-output-string
-            (lambda (port)
-              (let ((stack (make-stack #t 2)))
-                (when stack
-                  (display-backtrace stack port))))))))))
-
-(define (raise-job-error who rank pid e)
-  "Raise, from WHO, the job error E of process RANK (PID)."
-  (raise-parallelizer-failure who
-                              #:rank rank
-                              #:pid pid
-                              #:key (job-error-key e)
-                              #:message (job-error-message e)
-                              #:irritants (job-error-irritants e)
-                              #:backtrace (job-error-backtrace e)
-                              #:text (job-error-text e)))

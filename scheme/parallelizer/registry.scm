@@ -13,10 +13,14 @@
 
 (define-module (parallelizer registry)
   #:use-module (ice-9 match)
+  #:use-module ((srfi srfi-1) #:select (append-map delete-duplicates))
   #:use-module (parallelizer core)
-  #:use-module (parallelizer backend serial)
-  #:use-module (parallelizer backend multiprocessing)
-  #:use-module (parallelizer backend mpi)
+  #:use-module (parallelizer errors)
+  ;; The backends register themselves when loaded; the registry only
+  ;; dispatches on what they registered.
+  #:use-module ((parallelizer backend serial) #:select ())
+  #:use-module ((parallelizer backend multiprocessing) #:select ())
+  #:use-module ((parallelizer backend mpi) #:select ())
   #:export (lookup-parallelizer
             register-parallelizer!
             set-default-parallelizer!
@@ -60,42 +64,62 @@
   (parameterize ((%scoped-default p))
     (thunk)))
 
+(define %fallback-backend
+  ;; The kind of the default parallelizer when nothing chooses another.
+  'serial)
+
+(define (environment-parallelizer)
+  ;; PARALLELIZER, else the backend whose environment this is (a process
+  ;; started by mpirun), else serial.
+  (match (getenv "PARALLELIZER")
+    ((or #f "")
+     (let loop ((backends (registered-backends)))
+       (match backends
+         (() ((backend-make (lookup-backend %fallback-backend))))
+         ((b . rest) (if ((backend-detect b))
+                         ((backend-make b))
+                         (loop rest))))))
+    (spec (parse-parallelizer-spec spec))))
+
 (define (default-parallelizer)
   (or (%scoped-default)
       %global-default
       (begin
         (unless %environment-default
-          (set! %environment-default
-                (match (getenv "PARALLELIZER")
-                  ((or #f "") (make-serial-parallelizer))
-                  (spec (parse-parallelizer-spec spec)))))
+          (set! %environment-default (environment-parallelizer)))
         %environment-default)))
 
+(define (spec-forms)
+  ;; "serial, multiprocessing, multiprocessing:N or mpi".
+  (let ((forms (append-map backend-specs (registered-backends))))
+    (match forms
+      ((one) one)
+      ((first ... last)
+       (string-append (string-join first ", ") " or " last)))))
+
 (define (parse-parallelizer-spec spec)
-  "Return a new parallelizer described by the string SPEC: \"serial\",
-\"multiprocessing\", \"multiprocessing:N\" or \"mpi\"."
-  (define (bad)
-    (raise-parallelizer-error
-     'parse-parallelizer-spec
-     "cannot understand the parallelizer ~s: expected serial, \
-multiprocessing, multiprocessing:N or mpi" spec))
-  (match (string-split spec #\:)
-    (("serial") (make-serial-parallelizer))
-    (("multiprocessing") (make-multiprocessing-parallelizer))
-    (("multiprocessing" n)
-     (let ((n (string->number n)))
-       (if (and (exact-integer? n) (positive? n))
-           (make-multiprocessing-parallelizer #:processes n)
-           (bad))))
-    (("mpi") (make-mpi-parallelizer))
-    (_ (bad))))
+  "Return a new parallelizer described by the string SPEC, the value of the
+PARALLELIZER environment variable: the name of a backend (\"serial\",
+\"multiprocessing\", \"mpi\"), possibly followed by a colon and what the
+backend makes of it (\"multiprocessing:4\")."
+  (let* ((colon (string-index spec #\:))
+         (name (if colon (substring spec 0 colon) spec))
+         (argument (and colon (substring spec (1+ colon))))
+         (backend (lookup-backend (string->symbol name))))
+    (unless backend
+      (raise-parallelizer-error
+       'lookup-parallelizer
+       "cannot understand the parallelizer ~s: expected ~a" spec
+       (spec-forms)))
+    ((backend-parse-spec backend) argument)))
+
+(define (known-settings)
+  ;; Every key of a settings alist, for every backend.
+  (delete-duplicates
+   (cons 'mode (append-map backend-settings (registered-backends)))))
 
 (define (alist->parallelizer alist)
-  (define (option key default)
-    (match (assq key alist)
-      ((_ . value) value)
-      (#f default)))
-  (define known '(mode processes initializer timeout root))
+  (define known (known-settings))
   (for-each (match-lambda
               ((key . _)
                (unless (memq key known)
@@ -108,19 +132,24 @@ multiprocessing, multiprocessing:N or mpi" spec))
                 'lookup-parallelizer "malformed setting ~s in ~s"
                 entry alist)))
             alist)
-  (match (option 'mode #f)
-    ('serial (make-serial-parallelizer))
-    ('multiprocessing
-     (make-multiprocessing-parallelizer
-      #:processes (option 'processes #f)
-      #:initializer (option 'initializer #f)
-      #:timeout (option 'timeout #f)))
-    ('mpi (make-mpi-parallelizer #:root (option 'root 0)))
-    (mode
-     (raise-parallelizer-error
-      'lookup-parallelizer
-      "unknown parallelizer mode ~s in ~s: expected serial, multiprocessing \
-or mpi" mode alist))))
+  (let* ((mode (match (assq 'mode alist)
+                 ((_ . mode) mode)
+                 (#f #f)))
+         (backend (and (symbol? mode) (lookup-backend mode))))
+    (unless backend
+      (raise-parallelizer-error
+       'lookup-parallelizer
+       "unknown parallelizer mode ~s in ~s: expected ~a" mode alist
+       (backend-names " or ")))
+    ((backend-parse-settings backend) alist)))
+
+(define (backend-names conjunction)
+  ;; "serial, multiprocessing or mpi".
+  (match (map (lambda (b) (symbol->string (backend-name b)))
+              (registered-backends))
+    ((one) one)
+    ((first ... last)
+     (string-append (string-join first ", ") conjunction last))))
 
 (define (lookup-parallelizer key)
   "Return the parallelizer that KEY designates: a parallelizer is returned
@@ -132,14 +161,14 @@ and mpi make a new parallelizer of that kind; an alist such as
     ((? parallelizer?) key)
     (#f (default-parallelizer))
     ((? (lambda (k) (or (symbol? k) (string? k))))
-     (or (hash-ref %registry (name->key key))
-         (match (name->key key)
-           ('serial (make-serial-parallelizer))
-           ('multiprocessing (make-multiprocessing-parallelizer))
-           ('mpi (make-mpi-parallelizer))
-           (_ (raise-parallelizer-error
-               'lookup-parallelizer
-               "no parallelizer is registered as ~s" key)))))
+     (let ((name (name->key key)))
+       (cond
+        ((hash-ref %registry name))
+        ((lookup-backend name) => (lambda (b) ((backend-make b))))
+        (else
+         (raise-parallelizer-error
+          'lookup-parallelizer
+          "no parallelizer is registered as ~s" key)))))
     ((((? symbol?) . _) . _) (alist->parallelizer key))
     (_ (raise-parallelizer-error 'lookup-parallelizer
                                  "cannot make a parallelizer from ~s" key))))

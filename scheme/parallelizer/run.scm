@@ -13,9 +13,10 @@
 (define-module (parallelizer run)
   #:use-module (ice-9 exceptions)
   #:use-module (ice-9 match)
-  #:use-module (srfi srfi-1)
+  #:use-module ((srfi srfi-1) #:select (every delete-duplicates))
   #:use-module (srfi srfi-9)
   #:use-module (parallelizer core)
+  #:use-module (parallelizer errors)
   #:use-module (parallelizer registry)
   #:export (parallelizer-run
             call-with-parallelizer
@@ -61,13 +62,13 @@ the arguments to pass on to the job, keywords included."
 
 (define (initialize! p)
   (when (zero? (parallelizer-depth p))
-    ((backend-initialize (lookup-backend (parallelizer-kind p))) p))
+    ((backend-initialize (parallelizer-backend p)) p))
   (set-parallelizer-depth! p (1+ (parallelizer-depth p))))
 
 (define (finalize! p)
   (set-parallelizer-depth! p (1- (parallelizer-depth p)))
   (when (zero? (parallelizer-depth p))
-    ((backend-finalize (lookup-backend (parallelizer-kind p))) p)))
+    ((backend-finalize (parallelizer-backend p)) p)))
 
 (define (call-with-parallelizer p proc)
   "Call PROC with the parallelizer that P designates (see
@@ -118,8 +119,7 @@ rank and the original error."
                             (let ((announce (%run-announcer)))
                               (when announce
                                 (announce p proc args)))
-                            ((backend-run (lookup-backend
-                                           (parallelizer-kind p)))
+                            ((backend-run (parallelizer-backend p))
                              p job ranks timeout)))))
             (('ok value) value)
             (('failed e) (raise-exception e))))))))

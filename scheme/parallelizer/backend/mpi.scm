@@ -10,9 +10,17 @@
 ;;; Code:
 
 (define-module (parallelizer backend mpi)
+  #:use-module (ice-9 match)
   #:use-module (parallelizer core)
-  #:use-module (parallelizer primitives)
+  #:use-module (parallelizer errors)
+  #:use-module ((parallelizer primitives)
+                #:select (%comm-abort
+                          %comm-close!
+                          %comm-rank
+                          %comm-set-timeout!
+                          %comm-size))
   #:export (make-mpi-parallelizer
+            mpi-parallelizer?
             mpi-parallelizer-set-split-threshold!
             mpi-job-comm))
 
@@ -38,7 +46,17 @@ as the main process."
   (unless (and (exact-integer? root) (>= root 0))
     (raise-parallelizer-error 'make-mpi-parallelizer
                               "#:root must be a rank, got ~s" root))
-  (%make-parallelizer 'mpi `((root . ,root)) #f #f 0))
+  (%make-parallelizer %mpi `((root . ,root)) #f #f 0))
+
+(define (mpi-parallelizer? obj)
+  "Return #t if OBJ is an MPI parallelizer."
+  (parallelizer-of? obj %mpi))
+
+(define (parse-settings alist)
+  ;; ((mode . mpi) (root . 2)).
+  (match (assq 'root alist)
+    ((_ . root) (make-mpi-parallelizer #:root root))
+    (#f (make-mpi-parallelizer))))
 
 ;;;
 ;;; The group.
@@ -112,10 +130,13 @@ processes" r (%comm-size job))))
                 (report-and-abort comm result)
                 result))))))
 
-(register-backend!
- (make-backend 'mpi
-               (lambda (p) #t)
-               (lambda (p) #t)
-               mpi-run
-               mpi-nprocs
-               (lambda (p) (%comm-rank (job-comm p)))))
+(define %mpi
+  (make-backend 'mpi
+                #:make make-mpi-parallelizer
+                #:settings '(root)
+                #:parse-settings parse-settings
+                #:run mpi-run
+                #:nprocs mpi-nprocs
+                #:id (lambda (p) (%comm-rank (job-comm p)))))
+
+(register-backend! %mpi)

@@ -11,13 +11,26 @@
 
 (define-module (parallelizer backend multiprocessing)
   #:use-module (ice-9 match)
-  #:use-module (ice-9 threads)
+  #:use-module ((ice-9 threads) #:select (current-processor-count))
   #:use-module ((srfi srfi-1) #:select (filter-map find))
-  #:use-module (parallelizer core)
-  #:use-module (parallelizer primitives)
   #:use-module (rnrs bytevectors)
-  #:use-module (parallelizer wire)
-  #:export (make-multiprocessing-parallelizer))
+  #:use-module (parallelizer core)
+  #:use-module (parallelizer errors)
+  #:use-module ((parallelizer primitives)
+                #:select (%comm-close!
+                          %comm-set-timeout!
+                          %error-description
+                          %mp-group-close!
+                          %mp-group-comm
+                          %mp-group-create
+                          %mp-group-fork
+                          %mp-group-join
+                          %mp-group-kill
+                          %mp-group-unreceived
+                          %mp-worker-exit))
+  #:use-module ((parallelizer wire) #:select (value->cbor cbor->value))
+  #:export (make-multiprocessing-parallelizer
+            multiprocessing-parallelizer?))
 
 (define* (make-multiprocessing-parallelizer #:key processes initializer
                                             timeout)
@@ -40,11 +53,38 @@ seconds (#f: none)."
        'make-multiprocessing-parallelizer
        "#:timeout must be a positive number of seconds or #f, got ~s"
        timeout))
-    (%make-parallelizer 'multiprocessing
+    (%make-parallelizer %multiprocessing
                         `((processes . ,processes)
                           (initializer . ,initializer)
                           (timeout . ,timeout))
                         #f #f 0)))
+
+(define (multiprocessing-parallelizer? obj)
+  "Return #t if OBJ is a multiprocessing parallelizer."
+  (parallelizer-of? obj %multiprocessing))
+
+(define (parse-spec argument)
+  ;; PARALLELIZER=multiprocessing or multiprocessing:N.
+  (if argument
+      (let ((n (string->number argument)))
+        (unless (and (exact-integer? n) (positive? n))
+          (raise-parallelizer-error
+           'lookup-parallelizer
+           "cannot understand the parallelizer ~s: expected multiprocessing \
+or multiprocessing:N, N a positive integer"
+           (string-append "multiprocessing:" argument)))
+        (make-multiprocessing-parallelizer #:processes n))
+      (make-multiprocessing-parallelizer)))
+
+(define (parse-settings alist)
+  ;; ((mode . multiprocessing) (processes . 4) ...).
+  (define (setting key)
+    (match (assq key alist)
+      ((_ . value) value)
+      (#f #f)))
+  (make-multiprocessing-parallelizer #:processes (setting 'processes)
+                                     #:initializer (setting 'initializer)
+                                     #:timeout (setting 'timeout)))
 
 ;;;
 ;;; A run.
@@ -233,10 +273,15 @@ were stopped" timeout)
     ((_ _ group) (%mp-group-close! group) (set-parallelizer-state! p #f))
     (_ #t)))
 
-(register-backend!
- (make-backend 'multiprocessing
-               (lambda (p) #t)
-               finalize
-               multiprocessing-run
-               (lambda (p) (parallelizer-option p 'processes 1))
-               (lambda (p) 0)))
+(define %multiprocessing
+  (make-backend 'multiprocessing
+                #:specs '("multiprocessing" "multiprocessing:N")
+                #:make make-multiprocessing-parallelizer
+                #:parse-spec parse-spec
+                #:settings '(processes initializer timeout)
+                #:parse-settings parse-settings
+                #:finalize finalize
+                #:run multiprocessing-run
+                #:nprocs (lambda (p) (parallelizer-option p 'processes 1))))
+
+(register-backend! %multiprocessing)

@@ -10,13 +10,19 @@
 
 (define-module (parallelizer backend serial)
   #:use-module (parallelizer core)
-  #:use-module (parallelizer primitives)
-  #:export (make-serial-parallelizer))
+  #:use-module (parallelizer errors)
+  #:use-module ((parallelizer primitives) #:select (%make-serial-comm))
+  #:export (make-serial-parallelizer
+            serial-parallelizer?))
 
 (define (make-serial-parallelizer)
   "Return a new serial parallelizer: one process, rank 0, whose
 collectives are identities."
-  (%make-parallelizer 'serial '() #f (%make-serial-comm) 0))
+  (%make-parallelizer %serial '() #f (%make-serial-comm) 0))
+
+(define (serial-parallelizer? obj)
+  "Return #t if OBJ is a serial parallelizer."
+  (parallelizer-of? obj %serial))
 
 (define (serial-run p thunk ranks timeout)
   (when (and ranks (not (equal? ranks '(0))))
@@ -36,10 +42,9 @@ collectives are identities."
         (raise-job-error 'parallelizer-run 0 (getpid) result)
         result)))
 
-(register-backend!
- (make-backend 'serial
-               (lambda (p) #t)          ;initialize
-               (lambda (p) #t)          ;finalize
-               serial-run
-               (lambda (p) 1)
-               (lambda (p) 0)))
+(define %serial
+  (make-backend 'serial
+                #:make make-serial-parallelizer
+                #:run serial-run))
+
+(register-backend! %serial)

@@ -1,0 +1,175 @@
+;;; (parallelizer chunks) — splitting containers into chunks and joining them.
+
+;;; Commentary:
+;;;
+;;; scatter and parallel-map cut a list, vector, bytevector, SRFI-4 vector
+;;; or array along its first axis into chunks of its own type, and
+;;; parallel-map joins the mapped chunks back. Chunk sizes differ by at
+;;; most one, the larger first, as MPI programs usually deal them.
+;;;
+;;; Code:
+
+(define-module (parallelizer chunks)
+  #:use-module (ice-9 match)
+  #:use-module ((srfi srfi-1) #:select (fold append-map every split-at))
+  #:use-module (rnrs bytevectors)
+  #:use-module (parallelizer errors)
+  #:export (container-kind
+            split-into-chunks
+            split-every
+            join-chunks))
+
+(define (chunk-sizes len n)
+  "Return the sizes of N chunks of LEN elements: they differ by at most one
+and the first (remainder LEN N) chunks are the larger."
+  (let ((q (quotient len n)) (r (remainder len n)))
+    (map (lambda (i) (if (< i r) (1+ q) q)) (iota n))))
+
+(define (typed-element-size type)
+  (match type
+    ((or 'vu8 'u8 's8) 1)
+    ((or 'u16 's16) 2)
+    ((or 'u32 's32 'f32) 4)
+    ((or 'u64 's64 'f64 'c32) 8)
+    ('c64 16)))
+
+(define (container-kind who data)
+  ;; The kind of DATA as a container that can be split and joined.
+  (cond
+   ((list? data) 'list)
+   ((vector? data) 'vector)
+   ((bytevector? data) 'typed)
+   ((string? data)
+    (raise-parallelizer-error
+     who "cannot split the string ~s: expected a list, vector, bytevector, \
+SRFI-4 vector or array" data))
+   ((and (array? data) (>= (array-rank data) 1)) 'array)
+   (else
+    (raise-parallelizer-error
+     who "cannot split ~s: expected a list, vector, bytevector, SRFI-4 \
+vector or array" data))))
+
+(define (typed-slice bv type start count)
+  (let* ((size (typed-element-size type))
+         (out (if (eq? type 'vu8)
+                  (make-bytevector (* count size))
+                  (make-typed-array type *unspecified* count))))
+    (bytevector-copy! bv (* start size) out 0 (* count size))
+    out))
+
+(define (vector-slice v start count)
+  (let ((out (make-vector count)))
+    (vector-move-left! v start (+ start count) out 0)
+    out))
+
+(define (array-slice a start count)
+  ;; Rows START .. START+COUNT-1 along the first axis, as a fresh array
+  ;; whose first axis starts at 0 and whose other axes keep their bounds.
+  (match (array-shape a)
+    (((lo hi) . rest)
+     (let ((out (apply make-typed-array (array-type a) *unspecified*
+                       count rest)))
+       (array-copy! (apply make-shared-array a
+                           (lambda (i . more) (cons* (+ lo start i) more))
+                           count rest)
+                    out)
+       out))))
+
+(define (container-length kind data)
+  (match kind
+    ('list (length data))
+    ('vector (vector-length data))
+    ('typed (/ (bytevector-length data) (typed-element-size
+                                         (array-type data))))
+    ('array (match (array-shape data)
+              (((lo hi) . _) (1+ (- hi lo)))))))
+
+(define (split-by-sizes kind data sizes)
+  ;; DATA cut along its first axis into consecutive chunks of SIZES.
+  (let ((type (and (eq? kind 'typed) (array-type data))))
+    (let loop ((sizes sizes) (start 0) (rest data) (out '()))
+      (match sizes
+        (() (reverse out))
+        ((size . sizes)
+         (match kind
+           ('list (call-with-values (lambda () (split-at rest size))
+                    (lambda (chunk rest)
+                      (loop sizes 0 rest (cons chunk out)))))
+           ('vector (loop sizes (+ start size) rest
+                          (cons (vector-slice data start size) out)))
+           ('typed (loop sizes (+ start size) rest
+                         (cons (typed-slice data type start size) out)))
+           ('array (loop sizes (+ start size) rest
+                         (cons (array-slice data start size) out)))))))))
+
+(define (split-into-chunks who data n)
+  "Split DATA along its first axis into N chunks of its own type, whose
+sizes differ by at most one (the larger first)."
+  (let ((kind (container-kind who data)))
+    (split-by-sizes kind data (chunk-sizes (container-length kind data) n))))
+
+(define (split-every who data size)
+  "Split DATA along its first axis into chunks of SIZE elements (the last
+one may be shorter)."
+  (let* ((kind (container-kind who data))
+         (len (container-length kind data)))
+    (split-by-sizes kind data
+                    (append (make-list (quotient len size) size)
+                            (if (zero? (remainder len size))
+                                '()
+                                (list (remainder len size)))))))
+
+(define (join-chunks who chunks)
+  "Concatenate CHUNKS along the first axis. Chunks of one container type
+give that type; uniform vectors of different element types (a map whose
+results fit one chunk's type but not another's) give a vector."
+  (define (same-kind? pred)
+    (every pred chunks))
+  (define (same-array-type?)
+    (let ((type (array-type (car chunks))))
+      (every (lambda (c) (eq? (array-type c) type)) chunks)))
+  (cond
+   ((null? chunks) '())
+   ((same-kind? list?) (apply append chunks))
+   ((same-kind? vector?)
+    (list->vector (append-map vector->list chunks)))
+   ((and (same-kind? bytevector?) (same-array-type?))
+    (let* ((type (array-type (car chunks)))
+           (total (apply + (map bytevector-length chunks)))
+           (out (if (eq? type 'vu8)
+                    (make-bytevector total)
+                    (make-typed-array type *unspecified*
+                                      (/ total (typed-element-size type))))))
+      (fold (lambda (chunk offset)
+              (bytevector-copy! chunk 0 out offset (bytevector-length chunk))
+              (+ offset (bytevector-length chunk)))
+            0 chunks)
+      out))
+   ((same-kind? (lambda (c) (or (vector? c) (bytevector? c))))
+    (list->vector (append-map (lambda (c)
+                                (if (vector? c) (vector->list c)
+                                    (array->list c)))
+                              chunks)))
+   ((and (same-kind? (lambda (c) (and (array? c) (not (string? c))
+                                      (>= (array-rank c) 1))))
+         (same-array-type?)
+         (apply equal? (map (lambda (c) (cdr (array-shape c))) chunks)))
+    (let* ((first (car chunks))
+           (rows (map (lambda (c) (car (array-dimensions c))) chunks))
+           (rest (cdr (array-shape first)))
+           (out (apply make-typed-array (array-type first) *unspecified*
+                       (apply + rows) rest)))
+      (fold (lambda (chunk n offset)
+              (array-copy! chunk
+                           (apply make-shared-array out
+                                  (lambda (i . more)
+                                    (cons* (+ offset i) more))
+                                  n rest))
+              (+ offset n))
+            0 chunks rows)
+      out))
+   (else
+    (raise-parallelizer-error
+     who "cannot join the results ~s: each chunk must give a list, vector, \
+uniform vector or array (a vectorized procedure must return a container)"
+     chunks))))

@@ -1,0 +1,167 @@
+;;; (parallelizer map) — mapping a procedure over data across a run.
+
+;;; Commentary:
+;;;
+;;; parallel-map scatters the main process's data, maps each chunk where
+;;; it lands and gathers the results in input order, in a container of the
+;;; data's type; with a chunk size, the main process hands out chunks on
+;;; demand instead. parallel-starmap applies a procedure to argument
+;;; lists.
+;;;
+;;; Code:
+
+(define-module (parallelizer map)
+  #:use-module (ice-9 match)
+  #:use-module ((rnrs bytevectors) #:select (bytevector? u8-list->bytevector))
+  #:use-module (parallelizer core)
+  #:use-module (parallelizer errors)
+  #:use-module (parallelizer chunks)
+  #:use-module ((parallelizer collectives)
+                #:select (broadcast gather scatter))
+  #:use-module ((parallelizer primitives)
+                #:select (%comm-rank
+                          %comm-receive
+                          %comm-receive-any
+                          %comm-send
+                          %comm-size))
+  #:export (parallel-map
+            parallel-starmap))
+
+(define (map-chunk proc chunk extra-args)
+  ;; Apply PROC to each element of CHUNK; the result has CHUNK's container
+  ;; type where the results fit in it (a uniform vector whose results are
+  ;; not all of its element type becomes a vector).
+  (define call
+    (if (null? extra-args)
+        proc
+        (lambda (x) (apply proc x extra-args))))
+  (cond
+   ((list? chunk) (map call chunk))
+   ((vector? chunk) (list->vector (map call (vector->list chunk))))
+   ((bytevector? chunk)
+    (let ((results (map call (array->list chunk)))
+          (type (array-type chunk)))
+      (catch #t
+        (lambda ()
+          (if (eq? type 'vu8)
+              (u8-list->bytevector results)
+              (list->typed-array type 1 results)))
+        (lambda _ (list->vector results)))))
+   (else
+    ;; An array is mapped row by row along its first axis; the results
+    ;; form a vector, a one-dimensional array.
+    (list->vector (map call (array-rows chunk))))))
+
+(define (array-rows a)
+  ;; The rows of A along its first axis: its elements if it has one axis,
+  ;; shared arrays of one axis less otherwise.
+  (match (array-shape a)
+    (((lo hi))
+     (map (lambda (i) (array-ref a (+ lo i))) (iota (1+ (- hi lo)))))
+    (((lo hi) . rest)
+     (map (lambda (i)
+            (apply make-shared-array a (lambda more (cons (+ lo i) more))
+                   rest))
+          (iota (1+ (- hi lo)))))))
+
+(define* (parallel-map p proc data #:key (extra-args '()) vectorized?
+                       chunk-size progress?)
+  "Apply PROC to every element of DATA across the processes of P's group
+and return, on the main process, the results in input order in a container
+of DATA's type (in-worker-process on the others). DATA is only read on the
+main process. PROC is called as (PROC ELEMENT EXTRA-ARGS ...), or, when
+VECTORIZED? is true, as (PROC CHUNK EXTRA-ARGS ...) on a whole chunk,
+returning a container. Without CHUNK-SIZE each process gets one chunk of
+DATA (sizes differ by at most one); with CHUNK-SIZE the main process hands
+out chunks of that many elements on demand and works on them too, which
+balances irregular work. PROGRESS? prints the chunks done so far on the
+main process's error port."
+  (let* ((comm (require-comm p 'parallel-map))
+         (main? (zero? (%comm-rank comm)))
+         (apply-chunk (lambda (chunk)
+                        (if vectorized?
+                            (apply proc chunk extra-args)
+                            (map-chunk proc chunk extra-args)))))
+    (when main?
+      (container-kind 'parallel-map data)
+      (unless (or (not chunk-size)
+                  (and (exact-integer? chunk-size) (positive? chunk-size)))
+        (raise-parallelizer-error
+         'parallel-map "#:chunk-size must be a positive integer or #f, got ~s"
+         chunk-size)))
+    ;; Every process must take the same path: the main process decides.
+    (if (broadcast p (and main? (and chunk-size #t)))
+        (dynamic-map p comm apply-chunk data chunk-size progress?)
+        (let ((parts (gather p (apply-chunk (scatter p data)))))
+          (if main?
+              (begin
+                (when progress?
+                  (report-progress (length parts) (length parts)))
+                (join-chunks 'parallel-map parts))
+              in-worker-process)))))
+
+(define (report-progress done total)
+  (let ((port (current-error-port)))
+    (format port "\rparallel-map: ~a/~a chunks" done total)
+    (when (= done total)
+      (newline port))
+    (force-output port)))
+
+(define (dynamic-map p comm apply-chunk data chunk-size progress?)
+  ;; The main process splits DATA into chunks of CHUNK-SIZE elements and
+  ;; answers each worker's request with the next chunk, or 'done when none
+  ;; is left; a worker's request carries the result of its previous chunk.
+  ;; While no request waits, the main process works on a chunk itself.
+  (if (zero? (%comm-rank comm))
+      (let* ((chunks (list->vector (split-every 'parallel-map data
+                                                chunk-size)))
+             (total (vector-length chunks))
+             (results (make-vector total #f))
+             (workers (1- (%comm-size comm))))
+        (define (note-done! done)
+          (when progress?
+            (report-progress done total)))
+        (let loop ((next 0) (done 0) (finished 0))
+          (define (answer source reply next done)
+            (match reply
+              (('result index . value)
+               (vector-set! results index value)
+               (note-done! (1+ done))
+               (hand-out source next (1+ done)))
+              ('ready (hand-out source next done))))
+          (define (hand-out source next done)
+            (if (< next total)
+                (begin
+                  (%comm-send comm (cons next (vector-ref chunks next))
+                              source)
+                  (loop (1+ next) done finished))
+                (begin
+                  (%comm-send comm 'done source)
+                  (loop next done (1+ finished)))))
+          (cond
+           ((and (= finished workers) (= done total))
+            (join-chunks 'parallel-map (vector->list results)))
+           ((%comm-receive-any comm #f)
+            => (match-lambda ((source . reply) (answer source reply next
+                                                       done))))
+           ((< next total)
+            (vector-set! results next (apply-chunk (vector-ref chunks next)))
+            (note-done! (1+ done))
+            (loop (1+ next) (1+ done) finished))
+           (else
+            (match (%comm-receive-any comm #t)
+              ((source . reply) (answer source reply next done)))))))
+      (let loop ((reply 'ready))
+        (%comm-send comm reply 0)
+        (match (%comm-receive comm 0)
+          ('done in-worker-process)
+          ((index . chunk)
+           (loop (cons* 'result index (apply-chunk chunk))))))))
+
+(define* (parallel-starmap p proc data #:key (extra-args '()) chunk-size
+                           progress?)
+  "Like parallel-map, but each element of DATA is a list of arguments:
+PROC is called as (apply PROC ELEMENT EXTRA-ARGS)."
+  (parallel-map p (lambda (args . extra) (apply proc (append args extra)))
+                data #:extra-args extra-args #:chunk-size chunk-size
+                #:progress? progress?))
