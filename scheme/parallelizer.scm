@@ -68,7 +68,9 @@
                call-everywhere
                everywhere
 
-               ;; Errors of a run.
+               ;; Errors.
+               parallelizer-error?
+               parallelizer-error-code
                &parallelizer-failure
                parallelizer-failure?
                parallelizer-failure-rank

@@ -332,6 +332,8 @@
           (and (exception? e) (exception-kind e)))
         (test-assert (string-append label ": says it timed out")
           (mentions? e "timed out"))
+        (test-equal (string-append label ": its code") 'ETIMEDOUT
+          (and (exception? e) (parallelizer-error-code e)))
         (test-assert (format #f "~a: not before the timeout (~,3f s)"
                              label seconds)
           (>= seconds timeout))

@@ -15,13 +15,17 @@ par_scm_throw(const char *subr, const char *message, SCM args)
 void
 par_scm_throw_code(const char *subr, int code, const char *detail)
 {
+  /* The code travels as data, (NAME), in the last argument. */
+  SCM rest = scm_list_1(scm_from_utf8_symbol(par_err_name(code)));
+
   if (detail != NULL && detail[0] != '\0') {
-    par_scm_throw(subr, "~a: ~a",
-                  scm_list_2(scm_from_utf8_string(par_strerror(code)),
-                             scm_from_utf8_string(detail)));
+    scm_error(par_scm_error_key, subr, "~a: ~a",
+              scm_list_2(scm_from_utf8_string(par_strerror(code)),
+                         scm_from_utf8_string(detail)),
+              rest);
   }
-  par_scm_throw(subr, "~a",
-                scm_list_1(scm_from_utf8_string(par_strerror(code))));
+  scm_error(par_scm_error_key, subr, "~a",
+            scm_list_1(scm_from_utf8_string(par_strerror(code))), rest);
 }
 
 /* The description of the runtime error named NAME (a symbol such as

@@ -1,4 +1,4 @@
-;;; (parallelizer chunks) — splitting containers into chunks and joining them.
+;;; (parallelizer chunks) — cutting containers into chunks and joining them.
 
 ;;; Commentary:
 ;;;
@@ -41,13 +41,13 @@ and the first (remainder LEN N) chunks are the larger."
    ((bytevector? data) 'typed)
    ((string? data)
     (raise-parallelizer-error
-     who "cannot split the string ~s: expected a list, vector, bytevector, \
-SRFI-4 vector or array" data))
+     who 'EINVAL "cannot split the string ~s: expected a list, vector, \
+bytevector, SRFI-4 vector or array" data))
    ((and (array? data) (>= (array-rank data) 1)) 'array)
    (else
     (raise-parallelizer-error
-     who "cannot split ~s: expected a list, vector, bytevector, SRFI-4 \
-vector or array" data))))
+     who 'EINVAL "cannot split ~s: expected a list, vector, bytevector, \
+SRFI-4 vector or array" data))))
 
 (define (typed-slice bv type start count)
   (let* ((size (typed-element-size type))
@@ -170,6 +170,6 @@ results fit one chunk's type but not another's) give a vector."
       out))
    (else
     (raise-parallelizer-error
-     who "cannot join the results ~s: each chunk must give a list, vector, \
-uniform vector or array (a vectorized procedure must return a container)"
+     who 'EINVAL "cannot join the results ~s: each chunk must give a list, \
+vector, uniform vector or array (a vectorized procedure must return a container)"
      chunks))))

@@ -1,4 +1,4 @@
-;;; (parallelizer collectives) — operations every process of a run takes part in.
+;;; (parallelizer collectives) — operations all the processes of a run join.
 
 ;;; Commentary:
 ;;;
@@ -42,9 +42,10 @@
   "Wait until every process of P's group has reached this barrier."
   (%comm-barrier (require-comm p 'barrier)))
 
-(define parallelizer-wait
-  ;; The name McUtils users know.
-  barrier)
+(define (parallelizer-wait p)
+  "Wait until every process of P's group has reached this barrier: the
+name McUtils users know for barrier."
+  (%comm-barrier (require-comm p 'parallelizer-wait)))
 
 (define* (broadcast p datum #:key (root 0))
   "Return DATUM of process ROOT on every process of P's group. Other
@@ -89,8 +90,8 @@ order."
     ('max max)
     ((? procedure?) op)
     (_ (raise-parallelizer-error
-        who "the operator must be sum, prod, min, max or a procedure of \
-two arguments, got ~s" op))))
+        who 'EINVAL "the operator must be sum, prod, min, max or a procedure \
+of two arguments, got ~s" op))))
 
 (define (fold-in-rank-order who op values)
   ;; ((v0 op v1) op v2) ..., as MPI does: OP must be associative but need
@@ -100,8 +101,8 @@ two arguments, got ~s" op))))
       (for-each (lambda (v)
                   (unless (number? v)
                     (raise-parallelizer-error
-                     who "~s needs numbers or uniform numeric vectors on \
-every process, got ~s" op v)))
+                     who 'EINVAL "~s needs numbers or uniform numeric \
+vectors on every process, got ~s" op v)))
                 values))
     (fold (lambda (v acc) (proc acc v)) (car values) (cdr values))))
 

@@ -33,6 +33,7 @@
             parallelizer-depth
             set-parallelizer-depth!
             parallelizer-of?
+            check-parallelizer
             parallelizer-nprocs
             parallelizer-id
             parallelizer-pid
@@ -134,7 +135,7 @@ parallelizer."
                      (lambda (argument)
                        (if argument
                            (raise-parallelizer-error
-                            'lookup-parallelizer
+                            'lookup-parallelizer 'EINVAL
                             "the ~a backend takes no argument, got ~s"
                             name argument)
                            (make))))
@@ -177,12 +178,16 @@ any earlier backend of the same name."
 ;; extents, so that the backend is initialized and finalized once.
 (define-record-type <parallelizer>
   (%make-parallelizer backend options comm state depth)
-  parallelizer?
+  %parallelizer?
   (backend parallelizer-backend)
   (options parallelizer-options)
   (comm parallelizer-comm set-parallelizer-comm!)
   (state parallelizer-state set-parallelizer-state!)
   (depth parallelizer-depth set-parallelizer-depth!))
+
+(define (parallelizer? obj)
+  "Return #t if OBJ is a parallelizer, of any kind."
+  (%parallelizer? obj))
 
 (define (parallelizer-kind p)
   "Return the name of the backend of parallelizer P, a symbol."
@@ -211,17 +216,28 @@ any earlier backend of the same name."
 (define %run-announcer
   (make-parameter #f))
 
+(define (check-parallelizer who p)
+  "Return P if it is a parallelizer; otherwise raise an error from WHO
+saying what P is instead. Every exported procedure that takes a
+parallelizer checks it with this, so that the error names the procedure
+the user called."
+  (unless (parallelizer? p)
+    (raise-parallelizer-error who 'EINVAL "expected a parallelizer, got ~s"
+                              p))
+  p)
+
 (define (require-comm p who)
-  "Return the communicator of P, or raise an error from WHO if P is not in
-a run."
-  (or (parallelizer-comm p)
+  "Return the communicator of P, or raise an error from WHO if P is not a
+parallelizer or is not in a run."
+  (or (parallelizer-comm (check-parallelizer who p))
       (raise-parallelizer-error
-       who "~a is not running: call it inside parallelizer-run" p)))
+       who 'EINVAL "~a is not running: call it inside parallelizer-run" p)))
 
 (define (parallelizer-nprocs p)
   "Return the number of processes in the current group of parallelizer P:
 the group of the run in progress, or the size of the group a run would
 start."
+  (check-parallelizer 'parallelizer-nprocs p)
   (let ((comm (parallelizer-comm p)))
     (if comm
         (%comm-size comm)
@@ -230,6 +246,7 @@ start."
 (define (parallelizer-id p)
   "Return this process's rank in the current group of parallelizer P; 0 is
 the main process."
+  (check-parallelizer 'parallelizer-id p)
   (let ((comm (parallelizer-comm p)))
     (if comm
         (%comm-rank comm)
@@ -237,11 +254,12 @@ the main process."
 
 (define (parallelizer-pid p)
   "Return the operating-system process id of this process of P."
+  (check-parallelizer 'parallelizer-pid p)
   (getpid))
 
 (define (on-main? p)
   "Return #t if this process is the main process (rank 0) of P."
-  (zero? (parallelizer-id p)))
+  (zero? (parallelizer-id (check-parallelizer 'on-main? p))))
 
 (set-record-type-printer! <parallelizer>
   (lambda (p port)
@@ -274,6 +292,15 @@ the main process."
 ;; Sentinels travel between processes (a gather on another root collects
 ;; them): what arrives is equal? to the sentinel, though not eq?.
 (register-wire-record-type! <sentinel> "parallelizer-sentinel")
+
+(set-object-property! in-worker-process 'documentation
+  "The object that main-restricted procedures return on worker processes,
+and that gather, reduce-to-root and parallel-map return on the processes
+that do not receive the result.")
+
+(set-object-property! in-main-process 'documentation
+  "The object that worker-restricted procedures return on the main
+process.")
 
 (define (in-worker-process? obj)
   "Return #t if OBJ is the in-worker-process sentinel (or a copy of it

@@ -3,10 +3,18 @@
 ;;; Commentary:
 ;;;
 ;;; Every error Parallelizer raises has the key parallelizer-error and the
-;;; arguments of scm-error, and prints as Guile's own errors do ("In
-;;; procedure WHO: message"). The error of a run in which a job failed is
-;;; also a &parallelizer-failure condition, with accessors for the rank,
-;;; the process and the original error. A job's error is captured where it
+;;; arguments of scm-error, (WHO MESSAGE IRRITANTS (CODE)): the procedure
+;;; that raised it, a message template over the irritants, and, as the
+;;; one element of the last argument, a symbol that says what went wrong
+;;; as data, so that no code has to recognise an error by its text. The
+;;; codes are those of the C runtime (EINVAL, ERANK, EPEER, ...; see
+;;; par/error.h), which the extension raises with the same shape, plus
+;;; EJOB for a run whose job raised an error of its own. Our errors print
+;;; as Guile's own do: "In procedure WHO: message".
+;;;
+;;; The error of a run in which a job failed is also a
+;;; &parallelizer-failure condition, with accessors for the rank, the
+;;; process and the original error. A job's error is captured where it
 ;;; happens, as a job error that can travel to the main process.
 ;;;
 ;;; Code:
@@ -15,7 +23,9 @@
   #:use-module (ice-9 exceptions)
   #:use-module (ice-9 match)
   #:use-module (srfi srfi-9)
-  #:export (&parallelizer-failure
+  #:export (parallelizer-error?
+            parallelizer-error-code
+            &parallelizer-failure
             parallelizer-failure?
             parallelizer-failure-rank
             parallelizer-failure-pid
@@ -32,9 +42,54 @@
             job-error-irritants
             job-error-backtrace
             job-error-text
+            job-error-code
             job-error->list
             list->job-error
             raise-job-error))
+
+;;;
+;;; Raising, and reading the code.
+;;;
+
+(define (who->string who)
+  (if (symbol? who) (symbol->string who) who))
+
+(define (raise-parallelizer-error who code message . irritants)
+  "Raise an error with key parallelizer-error from WHO (a symbol or
+string) whose code is the symbol CODE (EINVAL for a bad argument, ERANK
+for a rank out of range...), with MESSAGE, a template for simple-format,
+over IRRITANTS."
+  (scm-error 'parallelizer-error (who->string who) message irritants
+             (list code)))
+
+(define (throw-arguments-code args)
+  ;; The code in the arguments (WHO MESSAGE IRRITANTS (CODE)), or #f.
+  (match args
+    ((_ _ _ ((? symbol? code) . _)) code)
+    (_ #f)))
+
+(define parallelizer-error-code
+  (case-lambda
+    ((e)
+     (and (parallelizer-error? e)
+          (throw-arguments-code (exception-args e))))
+    ((key args)
+     (and (eq? key 'parallelizer-error)
+          (throw-arguments-code args)))))
+
+(set-procedure-property! parallelizer-error-code 'documentation
+  "(parallelizer-error-code E) or (parallelizer-error-code KEY ARGS)
+
+Return the code of a Parallelizer error, a symbol such as EINVAL, ERANK,
+EPEER or ETIMEDOUT, or #f if the error is not one of ours or carries no
+code. E is the condition object that guard and with-exception-handler
+see; KEY and ARGS are what a catch handler receives.")
+
+(define (parallelizer-error? obj)
+  "Return #t if OBJ is an error that Parallelizer raised (a condition whose
+key, as catch sees it, is parallelizer-error)."
+  (and (exception? obj)
+       (eq? (exception-kind obj) 'parallelizer-error)))
 
 ;;;
 ;;; Failures of a run.
@@ -50,6 +105,14 @@
   (message %failure-message)
   (irritants %failure-irritants)
   (backtrace %failure-backtrace))
+
+(set-object-property! &parallelizer-failure 'documentation
+  "The condition type of a failed run: the error that a job raised on one
+process, raised again on the main process by parallelizer-run. The
+condition raised is also an error of key parallelizer-error, whose message
+names the rank and the original message, and whose code
+(parallelizer-error-code) is that of the original error if it was a
+Parallelizer error, EPEER if the process died, and EJOB otherwise.")
 
 (define (parallelizer-failure? obj)
   "Return #t if OBJ is the error of a failed run (a &parallelizer-failure
@@ -82,28 +145,35 @@ irritants."
   "Return the text of the job's stack where it raised the error."
   (%failure-backtrace e))
 
-(define (raise-parallelizer-error who message . irritants)
-  "Raise an error with key parallelizer-error from WHO (a symbol or
-string), with MESSAGE formatted over IRRITANTS by simple-format rules."
-  (let ((who (if (symbol? who) (symbol->string who) who)))
-    (scm-error 'parallelizer-error who message irritants #f)))
+(define (escape-tildes text)
+  ;; TEXT as a simple-format template that prints TEXT.
+  (string-join (string-split text #\~) "~~"))
 
 (define* (raise-parallelizer-failure who #:key rank pid key message irritants
-                                     backtrace text)
+                                     backtrace text code)
   "Raise, from WHO, the error of process RANK (PID) of a run: it had raised
-KEY with MESSAGE and IRRITANTS, and BACKTRACE is the text of its stack.
-The error is catchable as key parallelizer-error and as the condition
-&parallelizer-failure."
-  (let* ((who (if (symbol? who) (symbol->string who) who))
-         (description (or text (describe-error key message irritants)))
-         (text (format #f "rank ~a (pid ~a) failed: ~a" rank pid
-                       description)))
+KEY with MESSAGE and IRRITANTS (TEXT being the message formatted where it
+was raised, if known), and BACKTRACE is the text of its stack. CODE is
+the code of the failure (see &parallelizer-failure). The error is
+catchable as key parallelizer-error and as the condition
+&parallelizer-failure; its message is the whole sentence, with no
+irritants."
+  (let* ((description (or text (describe-error key message irritants)))
+         (sentence (format #f "rank ~a (pid ~a) failed: ~a" rank pid
+                           description)))
+    ;; What catch sees is a template, hence the escaped tildes; what
+    ;; exception-message returns (the first message of the compound) is
+    ;; the sentence itself.
     (raise-exception
      (make-exception
       (make-parallelizer-failure rank pid key description irritants
                                  backtrace)
+      (make-exception-with-message sentence)
       (make-exception-from-throw 'parallelizer-error
-                                 (list who "~a" (list text) #f))))))
+                                 (list (who->string who)
+                                       (escape-tildes sentence)
+                                       '()
+                                       (list code)))))))
 
 ;; Print our errors as Guile prints its own: "In procedure WHO: message".
 (set-exception-printer!
@@ -133,33 +203,39 @@ The error is catchable as key parallelizer-error and as the condition
 
 ;; What a process knows of the error its job raised: the throw KEY, the
 ;; MESSAGE and IRRITANTS when the error had scm-error's shape, the text of
-;; the stack at the point of the raise, and the message formatted where
-;; the error happened (TEXT), while its irritants were still the objects
-;; themselves.
+;; the stack at the point of the raise, the message formatted where the
+;; error happened (TEXT), while its irritants were still the objects
+;; themselves, and the CODE the failure of the run will have.
 (define-record-type <job-error>
-  (make-job-error key message irritants backtrace text)
+  (make-job-error key message irritants backtrace text code)
   job-error?
   (key job-error-key)
   (message job-error-message)
   (irritants job-error-irritants)
   (backtrace job-error-backtrace)
-  (text job-error-text))
+  (text job-error-text)
+  (code job-error-code))
 
 (define (job-error->list e)
   "Return the job error E as a list that can travel between processes."
   (list (job-error-key e) (job-error-message e) (job-error-irritants e)
-        (job-error-backtrace e) (job-error-text e)))
+        (job-error-backtrace e) (job-error-text e) (job-error-code e)))
 
 (define (list->job-error lst)
   "The inverse of job-error->list."
   (match lst
-    ((key message irritants backtrace text)
-     (make-job-error key message irritants backtrace text))))
+    ((key message irritants backtrace text code)
+     (make-job-error key message irritants backtrace text code))))
 
 (define (throw-arguments->job-error key args backtrace)
+  ;; A Parallelizer error keeps its code; any other error of the job is
+  ;; EJOB, the job's own.
+  (define code
+    (or (and (eq? key 'parallelizer-error) (throw-arguments-code args))
+        'EJOB))
   (define (make key message irritants)
     (make-job-error key message irritants backtrace
-                    (describe-error key message irritants)))
+                    (describe-error key message irritants) code))
   (match (cons key args)
     ;; A keyword argument error names the keyword in its data, not in its
     ;; irritants: show it.
@@ -204,4 +280,5 @@ shows it."
                               #:message (job-error-message e)
                               #:irritants (job-error-irritants e)
                               #:backtrace (job-error-backtrace e)
-                              #:text (job-error-text e)))
+                              #:text (job-error-text e)
+                              #:code (job-error-code e)))

@@ -87,7 +87,8 @@ main process's error port."
       (unless (or (not chunk-size)
                   (and (exact-integer? chunk-size) (positive? chunk-size)))
         (raise-parallelizer-error
-         'parallel-map "#:chunk-size must be a positive integer or #f, got ~s"
+         'parallel-map 'EINVAL
+         "#:chunk-size must be a positive integer or #f, got ~s"
          chunk-size)))
     ;; Every process must take the same path: the main process decides.
     (if (broadcast p (and main? (and chunk-size #t)))
@@ -162,6 +163,7 @@ main process's error port."
                            progress?)
   "Like parallel-map, but each element of DATA is a list of arguments:
 PROC is called as (apply PROC ELEMENT EXTRA-ARGS)."
+  (check-parallelizer 'parallel-starmap p)
   (parallel-map p (lambda (args . extra) (apply proc (append args extra)))
                 data #:extra-args extra-args #:chunk-size chunk-size
                 #:progress? progress?))

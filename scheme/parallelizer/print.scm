@@ -20,6 +20,7 @@
 and ARGS. #:where main prints only on the main process, #:where worker only
 on the workers, #:where both (the default) everywhere. Worker lines start
 with \"On Worker N (PID): \"."
+  (check-parallelizer 'parallelizer-print p)
   (let loop ((rest args) (where 'both) (format-args '()))
     (match rest
       ((#:where value . tail) (loop tail value format-args))
@@ -27,7 +28,8 @@ with \"On Worker N (PID): \"."
       (()
        (unless (memq where '(main worker both))
          (raise-parallelizer-error
-          'parallelizer-print "#:where must be main, worker or both, got ~s"
+          'parallelizer-print 'EINVAL
+          "#:where must be main, worker or both, got ~s"
           where))
        (let* ((id (parallelizer-id p))
               (main? (zero? id)))

@@ -25,6 +25,7 @@
             register-parallelizer!
             set-default-parallelizer!
             call-with-default-parallelizer
+            designated-parallelizer
             parse-parallelizer-spec))
 
 (define %registry (make-hash-table))
@@ -32,11 +33,9 @@
 (define (register-parallelizer! p name)
   "Register parallelizer P under NAME (a symbol or string), so that
 (lookup-parallelizer NAME) returns it."
-  (unless (parallelizer? p)
-    (raise-parallelizer-error 'register-parallelizer!
-                              "expected a parallelizer, got ~s" p))
+  (check-parallelizer 'register-parallelizer! p)
   (unless (or (symbol? name) (string? name))
-    (raise-parallelizer-error 'register-parallelizer!
+    (raise-parallelizer-error 'register-parallelizer! 'EINVAL
                               "a name must be a symbol or a string, got ~s"
                               name))
   (hash-set! %registry (name->key name) p)
@@ -79,7 +78,7 @@
          ((b . rest) (if ((backend-detect b))
                          ((backend-make b))
                          (loop rest))))))
-    (spec (parse-parallelizer-spec spec))))
+    (spec (spec->parallelizer 'lookup-parallelizer spec))))
 
 (define (default-parallelizer)
   (or (%scoped-default)
@@ -102,13 +101,16 @@
 PARALLELIZER environment variable: the name of a backend (\"serial\",
 \"multiprocessing\", \"mpi\"), possibly followed by a colon and what the
 backend makes of it (\"multiprocessing:4\")."
+  (spec->parallelizer 'parse-parallelizer-spec spec))
+
+(define (spec->parallelizer who spec)
   (let* ((colon (string-index spec #\:))
          (name (if colon (substring spec 0 colon) spec))
          (argument (and colon (substring spec (1+ colon))))
          (backend (lookup-backend (string->symbol name))))
     (unless backend
       (raise-parallelizer-error
-       'lookup-parallelizer
+       who 'EINVAL
        "cannot understand the parallelizer ~s: expected ~a" spec
        (spec-forms)))
     ((backend-parse-spec backend) argument)))
@@ -118,18 +120,18 @@ backend makes of it (\"multiprocessing:4\")."
   (delete-duplicates
    (cons 'mode (append-map backend-settings (registered-backends)))))
 
-(define (alist->parallelizer alist)
+(define (alist->parallelizer who alist)
   (define known (known-settings))
   (for-each (match-lambda
               ((key . _)
                (unless (memq key known)
                  (raise-parallelizer-error
-                  'lookup-parallelizer
+                  who 'EINVAL
                   "unknown parallelizer setting ~s in ~s (known: ~s)"
                   key alist known)))
               (entry
                (raise-parallelizer-error
-                'lookup-parallelizer "malformed setting ~s in ~s"
+                who 'EINVAL "malformed setting ~s in ~s"
                 entry alist)))
             alist)
   (let* ((mode (match (assq 'mode alist)
@@ -138,7 +140,7 @@ backend makes of it (\"multiprocessing:4\")."
          (backend (and (symbol? mode) (lookup-backend mode))))
     (unless backend
       (raise-parallelizer-error
-       'lookup-parallelizer
+       who 'EINVAL
        "unknown parallelizer mode ~s in ~s: expected ~a" mode alist
        (backend-names " or ")))
     ((backend-parse-settings backend) alist)))
@@ -157,6 +159,11 @@ as is; #f means the default (serial unless set otherwise); a registered
 name means the parallelizer registered under it; serial, multiprocessing
 and mpi make a new parallelizer of that kind; an alist such as
 ((mode . multiprocessing) (processes . 4)) makes a new configured one."
+  (designated-parallelizer 'lookup-parallelizer key))
+
+(define (designated-parallelizer who key)
+  "Return the parallelizer that KEY designates, as lookup-parallelizer
+does, raising errors from WHO."
   (match key
     ((? parallelizer?) key)
     (#f (default-parallelizer))
@@ -167,8 +174,7 @@ and mpi make a new parallelizer of that kind; an alist such as
         ((lookup-backend name) => (lambda (b) ((backend-make b))))
         (else
          (raise-parallelizer-error
-          'lookup-parallelizer
-          "no parallelizer is registered as ~s" key)))))
-    ((((? symbol?) . _) . _) (alist->parallelizer key))
-    (_ (raise-parallelizer-error 'lookup-parallelizer
+          who 'EINVAL "no parallelizer is registered as ~s" key)))))
+    ((((? symbol?) . _) . _) (alist->parallelizer who key))
+    (_ (raise-parallelizer-error who 'EINVAL
                                  "cannot make a parallelizer from ~s" key))))

@@ -44,19 +44,22 @@ the arguments to pass on to the job, keywords included."
   (unless (and (list? ranks) (pair? ranks)
                (every (lambda (r) (and (exact-integer? r) (>= r 0))) ranks))
     (raise-parallelizer-error
-     who "#:comm must be a list of ranks (non-negative integers), got ~s"
+     who 'EINVAL
+     "#:comm must be a list of ranks (non-negative integers), got ~s"
      ranks))
   (unless (memv 0 ranks)
     (raise-parallelizer-error
-     who "#:comm must include rank 0, the main process, got ~s" ranks))
+     who 'EINVAL "#:comm must include rank 0, the main process, got ~s" ranks))
   (unless (= (length ranks) (length (delete-duplicates ranks)))
-    (raise-parallelizer-error who "#:comm lists a rank twice: ~s" ranks))
+    (raise-parallelizer-error who 'EINVAL "#:comm lists a rank twice: ~s"
+                              ranks))
   ranks)
 
 (define (check-timeout who timeout)
   (unless (or (not timeout) (and (real? timeout) (positive? timeout)))
     (raise-parallelizer-error
-     who "#:timeout must be a positive number of seconds or #f, got ~s"
+     who 'EINVAL
+     "#:timeout must be a positive number of seconds or #f, got ~s"
      timeout))
   timeout)
 
@@ -75,7 +78,8 @@ the arguments to pass on to the job, keywords included."
 lookup-parallelizer), made the default for the dynamic extent of the call.
 Its backend is initialized on entry and finalized on exit, once, however
 many runs happen inside."
-  (let ((p (lookup-parallelizer p)))
+  (check-procedure 'call-with-parallelizer proc)
+  (let ((p (designated-parallelizer 'call-with-parallelizer p)))
     (dynamic-wind
       (lambda () (initialize! p))
       (lambda () (call-with-default-parallelizer p (lambda () (proc p))))
@@ -94,7 +98,8 @@ rank 0 must be one of them) and #:timeout SECONDS bounds it; every other
 keyword argument goes to PROC. If any process raises an error, the run
 raises on the main process an error of key parallelizer-error naming the
 rank and the original error."
-  (let ((p (lookup-parallelizer p)))
+  (check-procedure 'parallelizer-run proc)
+  (let ((p (designated-parallelizer 'parallelizer-run p)))
     (call-with-values (lambda () (split-run-arguments 'parallelizer-run args))
       (lambda (ranks timeout rest)
         ;; The job returns its value or a job error: backends decide how
@@ -137,7 +142,8 @@ rank and the original error."
              (job-error-irritants result) (job-error-backtrace result)
              (format #f "~a: a job is called with the keyword argument \
 #:parallelizer, so define it with define* or lambda*, as in \
-(define* (job #:key parallelizer) ...)" (job-error-text result))))
+(define* (job #:key parallelizer) ...)" (job-error-text result))
+             (job-error-code result)))
       result))
 
 (define (keyword-parallelizer args)
@@ -149,10 +155,16 @@ rank and the original error."
       ((_ . tail) (loop tail))
       (() (or (current-parallelizer) (lookup-parallelizer #f))))))
 
+(define (check-procedure who proc)
+  (unless (procedure? proc)
+    (raise-parallelizer-error who 'EINVAL "expected a procedure, got ~s"
+                              proc)))
+
 (define (main-restricted proc)
   "Return a procedure that calls PROC on the main process and returns
 in-worker-process on the others. The parallelizer is the one passed as
 #:parallelizer, or the current one."
+  (check-procedure 'main-restricted proc)
   (lambda args
     (if (on-main? (keyword-parallelizer args))
         (apply proc args)
@@ -162,6 +174,7 @@ in-worker-process on the others. The parallelizer is the one passed as
   "Return a procedure that calls PROC on worker processes and returns
 in-main-process on the main process. The parallelizer is the one passed as
 #:parallelizer, or the current one."
+  (check-procedure 'worker-restricted proc)
   (lambda args
     (if (on-main? (keyword-parallelizer args))
         in-main-process
@@ -173,7 +186,7 @@ in-main-process on the main process. The parallelizer is the one passed as
 
 (define-record-type <client-server-runner>
   (%make-client-server-runner client server parallelizer)
-  client-server-runner?
+  %client-server-runner?
   (client runner-client)
   (server runner-server)
   (parallelizer runner-parallelizer))
@@ -181,11 +194,21 @@ in-main-process on the main process. The parallelizer is the one passed as
 (define (make-client-server-runner client server p)
   "Return a runner whose run calls CLIENT on the main process and SERVER
 on every other process of parallelizer P, each with #:parallelizer."
+  (check-procedure 'make-client-server-runner client)
+  (check-procedure 'make-client-server-runner server)
   (%make-client-server-runner client server p))
+
+(define (client-server-runner? obj)
+  "Return #t if OBJ is a client/server runner."
+  (%client-server-runner? obj))
 
 (define (client-server-runner-run runner)
   "Run RUNNER: CLIENT on the main process, SERVER on the others. Returns
 the client's value."
+  (unless (client-server-runner? runner)
+    (raise-parallelizer-error 'client-server-runner-run 'EINVAL
+                              "expected a client/server runner, got ~s"
+                              runner))
   (parallelizer-run (runner-parallelizer runner)
                     (lambda* (#:key parallelizer)
                       (if (on-main? parallelizer)

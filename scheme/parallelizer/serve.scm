@@ -1,4 +1,4 @@
-;;; (parallelizer serve) — a REPL on rank 0 driving the other ranks of an MPI job.
+;;; (parallelizer serve) — rank 0's REPL driving the other ranks of an MPI job.
 
 ;;; Commentary:
 ;;;
@@ -43,7 +43,8 @@
 
 (define (evaluate-and-agree p form module-name)
   ;; Evaluate FORM in MODULE-NAME here, then learn how every rank fared:
-  ;; rank 0 raises the first rank's error, if any.
+  ;; rank 0 raises the first rank's error, if any, with its code (EJOB if
+  ;; it was not one of ours), as a run does.
   (let* ((outcome (catch #t
                     (lambda ()
                       (list 'ok (eval form (resolve-module module-name))))
@@ -51,19 +52,22 @@
                       (list 'error
                             (call-with-output-string
                               (lambda (port)
-                                (print-exception port #f key args)))))))
+                                (print-exception port #f key args)))
+                            (or (parallelizer-error-code key args)
+                                'EJOB)))))
          (all (%comm-gather (mpi-job-comm p)
                             (match outcome
                               (('ok _) 'ok)
                               (error error))
                             0)))
     (when all
-      (let ((failure (find pair? all)))
-        (when failure
-          (raise-parallelizer-error
-           'everywhere "rank ~a failed: ~a"
-           (- (length all) (length (member failure all)))
-           (cadr failure)))))
+      (match (find pair? all)
+        (#f #t)
+        ((and failure ('error text code))
+         (raise-parallelizer-error
+          'everywhere code "rank ~a failed: ~a"
+          (- (length all) (length (member failure all)))
+          text))))
     (match outcome
       (('ok value) value)
       (_ *unspecified*))))
@@ -82,6 +86,10 @@ evaluates it anyway."
         (eval form (current-module)))))
 
 (define-syntax-rule (everywhere expr ...)
+  "Evaluate EXPR ... on every rank of the MPI job that rank 0 drives from
+its REPL (see parallelizer-serve), in the module of the REPL, and return
+rank 0's value: definitions made this way exist on every rank. Outside
+such a REPL, evaluate them here only."
   (call-everywhere '(begin expr ...)))
 
 (define (announce-run p proc args)
@@ -95,7 +103,7 @@ evaluates it anyway."
                          (module-ref (resolve-module module-name) name))
                         proc))
         (raise-parallelizer-error
-         'parallelizer-run
+         'parallelizer-run 'EINVAL
          "the serving ranks cannot run ~s: at an MPI REPL a job must be a \
 procedure defined on every rank with everywhere" proc))
       (command! p (list 'run name args module-name)))))
@@ -122,7 +130,7 @@ procedure defined on every rank with everywhere" proc))
   "Called on every rank of an MPI job: rank 0 starts a REPL (unless REPL?
 is #f) from which everywhere and parallelizer-run drive the other ranks,
 which serve until the REPL ends. On other backends, just start the REPL."
-  (let ((p parallelizer))
+  (let ((p (check-parallelizer 'parallelizer-serve parallelizer)))
     (cond
      ((not (mpi-parallelizer? p))
       (when repl?

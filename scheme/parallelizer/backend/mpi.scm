@@ -34,7 +34,7 @@ at most 2147418112, since MPI counts are ints; every rank must use the same
 value)."
   (unless (and (exact-integer? bytes) (<= 1 bytes #x7fff0000))
     (raise-parallelizer-error
-     'mpi-parallelizer-set-split-threshold!
+     'mpi-parallelizer-set-split-threshold! 'EINVAL
      "the threshold must be a number of bytes from 1 to ~a, got ~s"
      #x7fff0000 bytes))
   ((mpi-primitive '%mpi-set-split-threshold!) bytes))
@@ -44,7 +44,7 @@ value)."
 initialized when the parallelizer is first used. ROOT is the rank that acts
 as the main process."
   (unless (and (exact-integer? root) (>= root 0))
-    (raise-parallelizer-error 'make-mpi-parallelizer
+    (raise-parallelizer-error 'make-mpi-parallelizer 'EINVAL
                               "#:root must be a rank, got ~s" root))
   (%make-parallelizer %mpi `((root . ,root)) #f #f 0))
 
@@ -77,7 +77,7 @@ as the main process."
                       world (cons root (delete root (iota size)))))
                     (else
                      (raise-parallelizer-error
-                      'make-mpi-parallelizer
+                      'make-mpi-parallelizer 'ERANK
                       "#:root ~a is not a rank of this job of ~a processes"
                       root size)))))
         (set-parallelizer-state! p comm)
@@ -108,7 +108,7 @@ as the main process."
                      (for-each (lambda (r)
                                  (unless (< r (%comm-size job))
                                    (raise-parallelizer-error
-                                    'parallelizer-run
+                                    'parallelizer-run 'ERANK
                                     "#:comm names rank ~a, but the job has ~a \
 processes" r (%comm-size job))))
                                ranks)

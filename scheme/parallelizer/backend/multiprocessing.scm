@@ -19,7 +19,6 @@
   #:use-module ((parallelizer primitives)
                 #:select (%comm-close!
                           %comm-set-timeout!
-                          %error-description
                           %mp-group-close!
                           %mp-group-comm
                           %mp-group-create
@@ -42,15 +41,15 @@ seconds (#f: none)."
   (let ((processes (or processes (current-processor-count))))
     (unless (and (exact-integer? processes) (positive? processes))
       (raise-parallelizer-error
-       'make-multiprocessing-parallelizer
+       'make-multiprocessing-parallelizer 'EINVAL
        "#:processes must be a positive integer, got ~s" processes))
     (unless (or (not initializer) (procedure? initializer))
       (raise-parallelizer-error
-       'make-multiprocessing-parallelizer
+       'make-multiprocessing-parallelizer 'EINVAL
        "#:initializer must be a thunk or #f, got ~s" initializer))
     (unless (or (not timeout) (and (real? timeout) (positive? timeout)))
       (raise-parallelizer-error
-       'make-multiprocessing-parallelizer
+       'make-multiprocessing-parallelizer 'EINVAL
        "#:timeout must be a positive number of seconds or #f, got ~s"
        timeout))
     (%make-parallelizer %multiprocessing
@@ -69,7 +68,7 @@ seconds (#f: none)."
       (let ((n (string->number argument)))
         (unless (and (exact-integer? n) (positive? n))
           (raise-parallelizer-error
-           'lookup-parallelizer
+           'lookup-parallelizer 'EINVAL
            "cannot understand the parallelizer ~s: expected multiprocessing \
 or multiprocessing:N, N a positive integer"
            (string-append "multiprocessing:" argument)))
@@ -113,7 +112,7 @@ or multiprocessing:N, N a positive integer"
          (initializer (parallelizer-option p 'initializer #f)))
     (when (parallelizer-comm p)
       (raise-parallelizer-error
-       'parallelizer-run "~a is already running a job" p))
+       'parallelizer-run 'EINVAL "~a is already running a job" p))
     (when initializer
       (initializer))
     (let ((group (group-for p nprocs timeout)))
@@ -158,13 +157,15 @@ or multiprocessing:N, N a positive integer"
 (define (job-error->report e)
   ;; The error as bytes for the main process. The formatted message was
   ;; made where the error happened; of the irritants, those that cannot
-  ;; travel (procedures, ports...) go as their printed form.
+  ;; travel (procedures, ports...) go as their printed form. The code goes
+  ;; as it is, a symbol.
   (let ((report (value->cbor
                  (list (job-error-key e)
                        (sendable (job-error-message e))
                        (map sendable (or (job-error-irritants e) '()))
                        (job-error-backtrace e)
-                       (job-error-text e)))))
+                       (job-error-text e)
+                       (job-error-code e)))))
     (if (<= (bytevector-length report) %report-limit)
         report
         (value->cbor
@@ -172,12 +173,14 @@ or multiprocessing:N, N a positive integer"
                (truncate-text (sendable (job-error-message e)) 4096)
                '()
                (truncate-text (job-error-backtrace e) 65536)
-               (truncate-text (job-error-text e) 4096))))))
+               (truncate-text (job-error-text e) 4096)
+               (job-error-code e))))))
 
 (define (report->job-error rank pid state code report)
   ;; What the main process knows of a worker that did not succeed.
+  ;; A worker that died is a peer that left the group: EPEER.
   (define (synthesized message . irritants)
-    (list->job-error (list 'worker-died message irritants "" #f)))
+    (list->job-error (list 'worker-died message irritants "" #f 'EPEER)))
   (match state
     ('failed
      (or (and report
@@ -188,12 +191,12 @@ or multiprocessing:N, N a positive integer"
     (_ #f)))
 
 (define (secondary? e)
-  ;; An error that only says another process failed first.
+  ;; An error of the runtime that only says another process failed first:
+  ;; its peer left (EPEER) or the group was aborted (EABORTED). A worker
+  ;; that died is EPEER too, but as the one that left: its key says so.
   (and (eq? (job-error-key e) 'parallelizer-error)
-       (let ((message (format #f "~a ~a" (job-error-message e)
-                              (job-error-irritants e))))
-         (or (string-contains message (%error-description 'EPEER))
-             (string-contains message (%error-description 'EABORTED))))))
+       (memq (job-error-code e) '(EPEER EABORTED))
+       #t))
 
 (define (remaining-seconds deadline)
   ;; Seconds left until DEADLINE (in internal time units), at least a
@@ -212,7 +215,7 @@ or multiprocessing:N, N a positive integer"
     (lambda (key who message args . rest)
       (if (and deadline (> (get-internal-real-time) deadline))
           (raise-parallelizer-error
-           'parallelizer-run
+           'parallelizer-run 'ETIMEDOUT
            "the run did not end within its timeout of ~a s; its workers \
 were stopped" timeout)
           (apply throw key who message args rest)))))
@@ -259,7 +262,7 @@ were stopped" timeout)
                  (#f result)
                  (detail
                   (raise-parallelizer-error
-                   'parallelizer-run
+                   'parallelizer-run 'EMISMATCH
                    "processes were in different operations: ~a" detail))))))))
       (lambda ()
         ;; Also reached by a non-local exit (Ctrl-C): no worker survives.
