@@ -10,6 +10,8 @@
 (use-modules (srfi srfi-64)
              (ice-9 exceptions)
              (ice-9 match)
+             (ice-9 popen)
+             (ice-9 rdelim)
              (parallelizer)
              (harness))
 
@@ -52,6 +54,18 @@ and printed text."
         (format #f "In procedure ~a: expected a parallelizer, got 5" who)))
 
 (define s (make-serial-parallelizer))
+
+(define (fresh-guile-error env expr)
+  ;; What a fresh guile, with the environment setting ENV, prints for the
+  ;; error EXPR raises.
+  (let* ((port (open-pipe* OPEN_READ "env" env "guile" "-c"
+                           (format #f "(use-modules (parallelizer)) \
+(catch #t (lambda () ~a) (lambda (k . a) (print-exception \
+(current-output-port) #f k a) (write (parallelizer-error-code k a))))"
+                                   expr)))
+         (text (read-string port)))
+    (close-pipe port)
+    text))
 
 (define (in-run proc)
   (parallelizer-run s (lambda* (#:key parallelizer) (proc parallelizer))))
@@ -171,4 +185,81 @@ failed: boom~~ 1" (getpid))
                         (error "culprit"))
                       (barrier parallelizer))
                     #:timeout 60)))))
-         (list (parallelizer-error-code e) (parallelizer-failure-rank e)))))))
+         (list (parallelizer-error-code e) (parallelizer-failure-rank e)))))
+
+   (test-group "out-of-range options are refused when given"
+     (define (refusal thunk)
+       (let ((e (condition-of thunk)))
+         (and e (list (parallelizer-error-code e) (printed e)))))
+     (test-equal "#:processes 5000"
+       '(EINVAL "In procedure make-multiprocessing-parallelizer: \
+#:processes must be an integer from 1 to 1024, got 5000")
+       (refusal (lambda () (make-multiprocessing-parallelizer
+                            #:processes 5000))))
+     (test-equal "#:processes (expt 2 40)"
+       '(EINVAL "In procedure make-multiprocessing-parallelizer: \
+#:processes must be an integer from 1 to 1024, got 1099511627776")
+       (refusal (lambda () (make-multiprocessing-parallelizer
+                            #:processes (expt 2 40)))))
+     (test-equal "#:processes 1024 is the largest accepted"
+       1024
+       (parallelizer-nprocs
+        (make-multiprocessing-parallelizer #:processes 1024)))
+     (test-equal "#:timeout +inf.0"
+       '(EINVAL "In procedure make-multiprocessing-parallelizer: \
+#:timeout must be a positive finite number of seconds or #f, got +inf.0")
+       (refusal (lambda () (make-multiprocessing-parallelizer
+                            #:timeout +inf.0))))
+     (test-equal "#:timeout +nan.0 on a run"
+       '(EINVAL "In procedure parallelizer-run: #:timeout must be a \
+positive finite number of seconds or #f, got +nan.0")
+       (refusal (lambda () (parallelizer-run s list #:timeout +nan.0))))
+     (test-equal "in a settings alist"
+       '(EINVAL "In procedure make-multiprocessing-parallelizer: \
+#:processes must be an integer from 1 to 1024, got 0")
+       (refusal (lambda () (lookup-parallelizer
+                            '((mode . multiprocessing) (processes . 0))))))
+     (test-equal "PARALLELIZER=multiprocessing:99999999999999999999"
+       "In procedure lookup-parallelizer: cannot understand the \
+parallelizer \"multiprocessing:99999999999999999999\": in multiprocessing:N, \
+N must be an integer from 1 to 1024\nEINVAL"
+       (fresh-guile-error "PARALLELIZER=multiprocessing:99999999999999999999"
+                          "(lookup-parallelizer #f)"))
+     (test-equal "PARALLELIZER=serial:2"
+       "In procedure lookup-parallelizer: the serial backend takes no \
+argument, got \"2\"\nEINVAL"
+       (fresh-guile-error "PARALLELIZER=serial:2" "(lookup-parallelizer #f)")))
+
+   (test-group "#:comm is checked before anything starts"
+     (define m (make-multiprocessing-parallelizer #:processes 3))
+     (define started? #f)
+     (define (job . args)
+       (set! started? #t)
+       'ran)
+     (define (refusal ranks)
+       (set! started? #f)
+       (let ((e (condition-of
+                 (lambda () (parallelizer-run m job #:comm ranks)))))
+         (list (and e (parallelizer-error-code e))
+               (and e (printed e))
+               started?)))
+     (test-equal "ranks the parallelizer does not have"
+       '(ERANK "In procedure parallelizer-run: #:comm names rank 3, but \
+#<multiprocessing-parallelizer id=0 nprocs=3> has ranks 0 to 2 only" #f)
+       (refusal (iota 8)))
+     (test-equal "a rank twice"
+       '(EINVAL "In procedure parallelizer-run: #:comm lists a rank twice: \
+(0 1 1)" #f)
+       (refusal '(0 1 1)))
+     (test-equal "without rank 0"
+       '(EINVAL "In procedure parallelizer-run: #:comm must include rank 0, \
+the main process, got (1 2)" #f)
+       (refusal '(1 2)))
+     (test-equal "on serial, only rank 0"
+       '(ERANK "In procedure parallelizer-run: #:comm names rank 1, but \
+#<serial-parallelizer id=0 nprocs=1> has ranks 0 to 0 only" #f)
+       (let ((e (condition-of (lambda ()
+                                (parallelizer-run s job #:comm '(0 1))))))
+         (list (parallelizer-error-code e) (printed e) #f)))
+     (test-equal "a subset of the ranks runs" 'ran
+       (parallelizer-run m job #:comm '(0 2))))))

@@ -34,6 +34,7 @@
             set-parallelizer-depth!
             parallelizer-of?
             check-parallelizer
+            check-timeout
             parallelizer-nprocs
             parallelizer-id
             parallelizer-pid
@@ -225,6 +226,18 @@ the user called."
     (raise-parallelizer-error who 'EINVAL "expected a parallelizer, got ~s"
                               p))
   p)
+
+(define (check-timeout who timeout)
+  "Return TIMEOUT if it is #f or a positive finite number of seconds;
+otherwise raise an error from WHO."
+  (unless (or (not timeout)
+              (and (real? timeout) (positive? timeout)
+                   (finite? timeout)))
+    (raise-parallelizer-error
+     who 'EINVAL
+     "#:timeout must be a positive finite number of seconds or #f, got ~s"
+     timeout))
+  timeout)
 
 (define (require-comm p who)
   "Return the communicator of P, or raise an error from WHO if P is not a

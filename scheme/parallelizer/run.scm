@@ -55,13 +55,17 @@ the arguments to pass on to the job, keywords included."
                               ranks))
   ranks)
 
-(define (check-timeout who timeout)
-  (unless (or (not timeout) (and (real? timeout) (positive? timeout)))
-    (raise-parallelizer-error
-     who 'EINVAL
-     "#:timeout must be a positive number of seconds or #f, got ~s"
-     timeout))
-  timeout)
+
+(define (check-ranks-in-group who p ranks)
+  ;; Before anything starts: every rank of #:comm is one of P's.
+  (let ((n (parallelizer-nprocs p)))
+    (for-each (lambda (r)
+                (unless (< r n)
+                  (raise-parallelizer-error
+                   who 'ERANK
+                   "#:comm names rank ~a, but ~a has ranks 0 to ~a only"
+                   r p (1- n))))
+              ranks)))
 
 (define (initialize! p)
   (when (zero? (parallelizer-depth p))
@@ -113,6 +117,8 @@ rank and the original error."
                            (apply proc
                                   (append rest
                                           (list #:parallelizer p))))))))))
+          (when ranks
+            (check-ranks-in-group 'parallelizer-run p ranks))
           ;; A failure is raised again once out of the run's dynamic
           ;; extent, so that what the user sees starts at parallelizer-run
           ;; rather than deep inside a backend.

@@ -103,16 +103,9 @@ as the main process."
 
 (define (mpi-run p thunk ranks timeout)
   (let* ((job (job-comm p))
+         ;; parallelizer-run has checked that RANKS are ranks of the job.
          (comm (if ranks
-                   (begin
-                     (for-each (lambda (r)
-                                 (unless (< r (%comm-size job))
-                                   (raise-parallelizer-error
-                                    'parallelizer-run 'ERANK
-                                    "#:comm names rank ~a, but the job has ~a \
-processes" r (%comm-size job))))
-                               ranks)
-                     ((mpi-primitive '%mpi-subgroup) job ranks))
+                   ((mpi-primitive '%mpi-subgroup) job ranks)
                    job)))
     (if (not comm)
         ;; This rank is not in the group of the run: it has nothing to do.
@@ -134,6 +127,9 @@ processes" r (%comm-size job))))
   (make-backend 'mpi
                 #:make make-mpi-parallelizer
                 #:settings '(root)
+                ;; A script started by plain mpirun: Open MPI tells each
+                ;; process the size of its job.
+                #:detect (lambda () (and (getenv "OMPI_COMM_WORLD_SIZE") #t))
                 #:parse-settings parse-settings
                 #:run mpi-run
                 #:nprocs mpi-nprocs

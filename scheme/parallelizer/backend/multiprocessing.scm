@@ -31,27 +31,36 @@
   #:export (make-multiprocessing-parallelizer
             multiprocessing-parallelizer?))
 
+;; The largest group: the runtime's limit (MAX_NPROCS of the C runtime's
+;; mp-group.c). A group connects every ordered pair of its processes by a
+;; ring of shared memory, so its memory grows with the square of its size;
+;; past this many processes a single machine runs out of it long before it
+;; runs out of cores.
+(define %max-processes 1024)
+
+(define (valid-processes? n)
+  (and (exact-integer? n) (<= 1 n %max-processes)))
+
 (define* (make-multiprocessing-parallelizer #:key processes initializer
                                             timeout)
   "Return a new multiprocessing parallelizer. PROCESSES is the total number
 of processes of a run, the main one included (default: the number of
-online processors). INITIALIZER, a thunk, runs in the main process before
-each fork, so workers inherit what it sets up. TIMEOUT bounds every run, in
-seconds (#f: none)."
-  (let ((processes (or processes (current-processor-count))))
-    (unless (and (exact-integer? processes) (positive? processes))
+online processors), from 1 to 1024. INITIALIZER, a thunk, runs in the main
+process before each fork, so workers inherit what it sets up. TIMEOUT
+bounds every wait of a run, in seconds (a positive finite number, or #f:
+none)."
+  (let ((processes (or processes
+                       (min (current-processor-count) %max-processes))))
+    (unless (valid-processes? processes)
       (raise-parallelizer-error
        'make-multiprocessing-parallelizer 'EINVAL
-       "#:processes must be a positive integer, got ~s" processes))
+       "#:processes must be an integer from 1 to ~a, got ~s"
+       %max-processes processes))
     (unless (or (not initializer) (procedure? initializer))
       (raise-parallelizer-error
        'make-multiprocessing-parallelizer 'EINVAL
        "#:initializer must be a thunk or #f, got ~s" initializer))
-    (unless (or (not timeout) (and (real? timeout) (positive? timeout)))
-      (raise-parallelizer-error
-       'make-multiprocessing-parallelizer 'EINVAL
-       "#:timeout must be a positive number of seconds or #f, got ~s"
-       timeout))
+    (check-timeout 'make-multiprocessing-parallelizer timeout)
     (%make-parallelizer %multiprocessing
                         `((processes . ,processes)
                           (initializer . ,initializer)
@@ -66,12 +75,12 @@ seconds (#f: none)."
   ;; PARALLELIZER=multiprocessing or multiprocessing:N.
   (if argument
       (let ((n (string->number argument)))
-        (unless (and (exact-integer? n) (positive? n))
+        (unless (valid-processes? n)
           (raise-parallelizer-error
            'lookup-parallelizer 'EINVAL
-           "cannot understand the parallelizer ~s: expected multiprocessing \
-or multiprocessing:N, N a positive integer"
-           (string-append "multiprocessing:" argument)))
+           "cannot understand the parallelizer ~s: in multiprocessing:N, N \
+must be an integer from 1 to ~a"
+           (string-append "multiprocessing:" argument) %max-processes))
         (make-multiprocessing-parallelizer #:processes n))
       (make-multiprocessing-parallelizer)))
 

@@ -25,10 +25,6 @@ collectives are identities."
   (parallelizer-of? obj %serial))
 
 (define (serial-run p thunk ranks timeout)
-  (when (and ranks (not (equal? ranks '(0))))
-    (raise-parallelizer-error
-     'parallelizer-run 'ERANK
-     "a serial parallelizer has only rank 0, but #:comm is ~s" ranks))
   ;; The group exists only during a run, as on the other backends, so that
   ;; a collective called outside a run fails alike everywhere. A run
   ;; nested in another restores the outer run's group when it ends.
