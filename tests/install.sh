@@ -21,7 +21,8 @@
 #    modules with the variables the README gives, C programs build with
 #    pkg-config (parallelizer, parallelizer-mpi, parallelizer-guile) and
 #    run, info opens the manual, and uninstall leaves only what was there
-#    before.
+#    before. A plain make then makes the files that name the directories
+#    again, for the default PREFIX.
 #
 # Every command runs under a hard timeout. Prints "N passed, N failed".
 
@@ -355,6 +356,16 @@ left=$(cd "$user_prefix" && find . -mindepth 1 | sort | tr '\n' ' ')
 [ "$left" = "./bin ./bin/mine " ]
 check "make uninstall leaves only what was there before" $?
 [ "$left" = "./bin ./bin/mine " ] || echo "left: $left"
+
+# A plain make afterwards makes what names the directories again, for
+# the defaults.
+clean make -C "$src" -s
+grep -q '^prefix=/usr/local$' "$src/build/pkgconfig/parallelizer.pc" \
+  && grep -q "^installed_site_dir='/usr/local/share/guile/site/3.0'\$" \
+       "$src/build/bin/parallelizer" \
+  && case ":$(dynamic "$src/build/lib/libguile-parallelizer.so.$version" \
+               RUNPATH):" in *":/usr/local/lib:"*) true ;; *) false ;; esac
+check "a plain make afterwards goes back to the default PREFIX" $?
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
