@@ -53,6 +53,9 @@ B := build
 VERSION   := $(shell sed -n 's/^\#define PAR_VERSION_STRING "\(.*\)"/\1/p' \
                 c/include/par/common.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(SOVERSION),)
+$(error no PAR_VERSION_STRING in c/include/par/common.h)
+endif
 
 # pkg-config is asked lazily (=) so that `make deps` works before the
 # packages it installs exist.
@@ -158,7 +161,8 @@ $(B)/obj/%.o: %.c
 	  $(if $(filter $(MPI_RUNTIME_SRC) $(MPI_GLUE_SRC),$<),$(MPI_CFLAGS)) \
 	  -MMD -MP -c $< -o $@
 
-$(LIBPAR): $(RUNTIME_OBJ) $(CONFIG)
+# The runtime names no directory; the others carry $(RPATH).
+$(LIBPAR): $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
 	$(LINK_SO) $(RUNTIME_OBJ) -lpthread -lm -lrt
 	$(symlink-so)
