@@ -225,7 +225,7 @@ mkdir -p "$home" "$src"
 (cd "$top" && tar -cf - --exclude=./.git --exclude=./build/test-logs \
    --exclude='./build/install-test.*' .) | tar -C "$src" -xf -
 mkdir -p "$user_prefix/bin"
-echo 'the user’s own' >"$user_prefix/bin/mine"
+echo "the user's own" >"$user_prefix/bin/mine"
 chown -R "$test_user:" "$work" 2>/dev/null || [ "$(id -u)" != 0 ]
 check "a copy of the tree for the user" $?
 
@@ -266,6 +266,7 @@ check "the installed launcher runs an MPI job" $?
 clean sh "$src/tests/launcher.sh" "$launcher" "$usite" "$uccache" "$uext"
 line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
 if [ -n "$line" ]; then
+  # shellcheck disable=SC2086
   set -- $line
   passed=$((passed + $1))
   failed=$((failed + $3))
@@ -332,6 +333,7 @@ pkgpath=PKG_CONFIG_PATH=$user_prefix/lib/pkgconfig
 for prog in use:parallelizer use-mpi:parallelizer-mpi \
             use-guile:parallelizer-guile; do
   name=${prog%%:*} pkg=${prog#*:}
+  # shellcheck disable=SC2016
   clean env "$pkgpath" sh -c 'cc -o "$1" "$1.c" $(pkg-config --cflags --libs "$2")' \
     sh "$work/$name" "$pkg"
   check "a C program builds with pkg-config --cflags --libs $pkg" $?
@@ -339,7 +341,7 @@ done
 clean "$work/use"
 grep -q '^serial 2$' "$log"
 check "it runs, finding libparallelizer with no variable set" $?
-clean mpirun -n 2 "$work/use-mpi"
+clean mpirun --oversubscribe -n 2 "$work/use-mpi"
 grep -q '^2 ranks, sum of ranks 1$' "$log"
 check "the MPI program runs under mpirun" $?
 clean "$work/use-guile"
