@@ -1,27 +1,61 @@
 # Parallelizer — GNU Makefile.
 #
-#   make            build the runtime, the Guile extension and the modules
-#   make check      install missing packages, build, run every test suite
-#   make demo       install missing packages, build, run the main example
-#   make bench      run the benchmarks (peers side by side, as ratios)
-#   make doc        the Texinfo manual as info and HTML
-#   make install    PREFIX=/usr/local DESTDIR= ; make uninstall
+#   make              build the runtime, the Guile extension and the modules
+#   make check        install missing packages, build, run every test suite
+#   make check-quick  the fast tier of the suites (see tests/SUITES)
+#   make demo         install missing packages, build, run the main example
+#   make bench        run the benchmarks (peers side by side, as ratios)
+#   make doc          the Texinfo manual as info and HTML
+#   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
+#   make deps         install the Debian packages the targets above need
 #
 # Everything is built under build/; ./pre-inst-env runs a command against
 # that uninstalled build.
 
-PREFIX     ?= /usr/local
-LIBDIR     ?= $(PREFIX)/lib
-INCLUDEDIR ?= $(PREFIX)/include
-BINDIR     ?= $(PREFIX)/bin
-PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-INFODIR    ?= $(PREFIX)/share/info
+# --- Installation directories --------------------------------------------
+#
+# Every directory derives from PREFIX and each can be set on its own, on
+# the command line of both `make` and `make install`. The libraries' run
+# path, the pkg-config files and the installed launcher name them, and are
+# made again whenever one of them changes (see $(CONFIG) below).
 
-CC      ?= cc
-GUILD   ?= guild
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share
+INFODIR      ?= $(DATADIR)/info
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# Guile's conventions: source modules under share/guile/site/VERSION,
+# compiled modules under lib/guile/VERSION/site-ccache, extensions under
+# lib/guile/VERSION/extensions.
+GUILE_EFFECTIVE_VERSION ?= 3.0
+GUILE_SITE_DIR   ?= $(DATADIR)/guile/site/$(GUILE_EFFECTIVE_VERSION)
+GUILE_CCACHE_DIR ?= $(LIBDIR)/guile/$(GUILE_EFFECTIVE_VERSION)/site-ccache
+GUILE_EXT_DIR    ?= $(LIBDIR)/guile/$(GUILE_EFFECTIVE_VERSION)/extensions
+
+CONFIG_VARS := PREFIX BINDIR LIBDIR INCLUDEDIR DATADIR INFODIR PKGCONFIGDIR \
+               GUILE_SITE_DIR GUILE_CCACHE_DIR GUILE_EXT_DIR VERSION
+
+# --- Tools and flags -----------------------------------------------------
+
+CC         ?= cc
+GUILE      ?= guile
+GUILD      ?= guild
 PKG_CONFIG ?= pkg-config
+INSTALL    ?= install
 
 B := build
+
+# One version, the C header's; the libraries' SONAME carries its major
+# number.
+VERSION   := $(shell sed -n 's/^\#define PAR_VERSION_STRING "\(.*\)"/\1/p' \
+                c/include/par/common.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(SOVERSION),)
+$(error no PAR_VERSION_STRING in c/include/par/common.h)
+endif
 
 # pkg-config is asked lazily (=) so that `make deps` works before the
 # packages it installs exist.
@@ -33,16 +67,26 @@ CBOR_LIBS    = $(shell $(PKG_CONFIG) --libs libcbor 2>/dev/null)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-# Guile's own installation directories, for `make install`.
-GUILE_SITE   = $(shell $(PKG_CONFIG) --variable=sitedir guile-3.0 2>/dev/null)
-GUILE_CCACHE = $(shell $(PKG_CONFIG) --variable=siteccachedir guile-3.0 2>/dev/null)
-GUILE_EXTDIR = $(shell $(PKG_CONFIG) --variable=extensiondir guile-3.0 2>/dev/null)
-
 WARN    := -Wall -Wextra -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden \
              -D_GNU_SOURCE -Ic/include -Ic/src
+# A library finds the others next to it ($ORIGIN: build/lib, or the
+# extension directory for the MPI extension) and the runtime in LIBDIR,
+# so neither the uninstalled build nor an installation under any PREFIX
+# needs LD_LIBRARY_PATH.
 RPATH   = -Wl,-rpath,'$$ORIGIN' -Wl,-rpath,$(LIBDIR)
+
+# Libraries are linked as NAME.so.VERSION with the SONAME NAME.so.MAJOR,
+# and the recipe makes the two usual symlinks beside it.
+soname = $(notdir $(@:.$(VERSION)=)).$(SOVERSION)
+LINK_SO = $(CC) $(LDFLAGS) -shared -Wl,-soname,$(soname) -o $@
+define symlink-so
+cd $(@D) && ln -sf $(@F) $(soname) \
+  && ln -sf $(soname) $(notdir $(@:.$(VERSION)=))
+endef
+
+# --- Sources -------------------------------------------------------------
 
 # MPI lives in libraries of its own, so that a process loads Open MPI only
 # when it makes an MPI parallelizer (or links the MPI library itself).
@@ -55,29 +99,61 @@ GLUE_OBJ    := $(GLUE_SRC:%.c=$(B)/obj/%.o)
 MPI_RUNTIME_OBJ := $(MPI_RUNTIME_SRC:%.c=$(B)/obj/%.o)
 MPI_GLUE_OBJ    := $(MPI_GLUE_SRC:%.c=$(B)/obj/%.o)
 
-LIBPAR      := $(B)/lib/libparallelizer.so
-LIBGLUE     := $(B)/lib/libguile-parallelizer.so
-LIBPAR_MPI  := $(B)/lib/libparallelizer-mpi.so
-LIBGLUE_MPI := $(B)/lib/libguile-parallelizer-mpi.so
+# The files as linked; each also has its .so.MAJOR and .so symlinks.
+LIBPAR      := $(B)/lib/libparallelizer.so.$(VERSION)
+LIBGLUE     := $(B)/lib/libguile-parallelizer.so.$(VERSION)
+LIBPAR_MPI  := $(B)/lib/libparallelizer-mpi.so.$(VERSION)
+LIBGLUE_MPI := $(B)/lib/libguile-parallelizer-mpi.so.$(VERSION)
+RUNTIME_LIBS := $(LIBPAR) $(LIBPAR_MPI)
+EXTENSIONS   := $(LIBGLUE) $(LIBGLUE_MPI)
+
+# Installed headers: the C API of c/include, and those of the extension
+# that embedding programs use (every c/guile header but its private ones),
+# which go beside them in par/.
+PUBLIC_HEADERS := $(wildcard c/include/par/*.h)
+GLUE_HEADERS   := $(filter-out c/guile/glue.h %-internal.h, \
+                    $(wildcard c/guile/*.h))
 
 SCHEME_SRC := $(shell find scheme -name '*.scm' | sort)
 SCHEME_GO  := $(SCHEME_SRC:scheme/%.scm=$(B)/go/%.go)
+
+PC_NAMES   := parallelizer parallelizer-mpi parallelizer-guile
+PC_FILES   := $(PC_NAMES:%=$(B)/pkgconfig/%.pc)
+LAUNCHER   := $(B)/bin/parallelizer
 
 CHECK_SRC  := $(wildcard tests/check_*.c)
 CHECK_BIN  := $(CHECK_SRC:tests/%.c=$(B)/tests/%)
 BENCH_C_SRC := $(wildcard bench/*.c)
 BENCH_C_BIN := $(BENCH_C_SRC:bench/%.c=$(B)/bench/%)
 
-# Packages (Debian bookworm names) that build, test and benchmark need.
+# Packages (Debian bookworm names) that build, test and benchmark need;
+# info reads the manual.
 DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
                 libcbor-dev libgmp-dev make gcc pkg-config python3-cbor2 \
-                python3-mpi4py python3-numpy texinfo tmux
+                python3-mpi4py python3-numpy texinfo info tmux
 
-.PHONY: all deps check demo bench doc install uninstall clean
+.PHONY: all deps check check-quick demo bench doc install uninstall clean \
+        FORCE
 .DEFAULT_GOAL := all
 
-all: $(LIBPAR) $(LIBGLUE) $(LIBPAR_MPI) $(LIBGLUE_MPI) $(SCHEME_GO) \
-     $(B)/parallelizer.pc $(B)/parallelizer-mpi.pc
+all: $(RUNTIME_LIBS) $(EXTENSIONS) $(SCHEME_GO) $(PC_FILES) $(LAUNCHER)
+
+# --- Configuration stamp -------------------------------------------------
+#
+# $(CONFIG) holds the installation directories this build was made for. It
+# is rewritten only when one of them differs from the last run, so what is
+# made from them (run paths, .pc files, the launcher) is made again exactly
+# when PREFIX or another directory changes, `make install PREFIX=...`
+# after a plain `make` included.
+
+CONFIG := $(B)/config.stamp
+
+$(CONFIG): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' $(foreach v,$(CONFIG_VARS),'$v=$($v)') > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+# --- C libraries ---------------------------------------------------------
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -85,52 +161,99 @@ $(B)/obj/%.o: %.c
 	  $(if $(filter $(MPI_RUNTIME_SRC) $(MPI_GLUE_SRC),$<),$(MPI_CFLAGS)) \
 	  -MMD -MP -c $< -o $@
 
+# The runtime names no directory; the others carry $(RPATH).
 $(LIBPAR): $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $^ -lpthread -lm -lrt
+	$(LINK_SO) $(RUNTIME_OBJ) -lpthread -lm -lrt
+	$(symlink-so)
 
-$(LIBGLUE): $(GLUE_OBJ) $(LIBPAR)
-	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $(GLUE_OBJ) -L$(B)/lib -lparallelizer $(RPATH) \
+$(LIBGLUE): $(GLUE_OBJ) $(LIBPAR) $(CONFIG)
+	$(LINK_SO) $(GLUE_OBJ) -L$(B)/lib -lparallelizer $(RPATH) \
 	  $(GUILE_LIBS) $(CBOR_LIBS) -lgmp -lm
+	$(symlink-so)
 
-$(LIBPAR_MPI): $(MPI_RUNTIME_OBJ) $(LIBPAR)
-	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $(MPI_RUNTIME_OBJ) -L$(B)/lib -lparallelizer \
-	  $(RPATH) $(MPI_LIBS)
+$(LIBPAR_MPI): $(MPI_RUNTIME_OBJ) $(LIBPAR) $(CONFIG)
+	$(LINK_SO) $(MPI_RUNTIME_OBJ) -L$(B)/lib -lparallelizer $(RPATH) \
+	  $(MPI_LIBS)
+	$(symlink-so)
 
-$(LIBGLUE_MPI): $(MPI_GLUE_OBJ) $(LIBGLUE) $(LIBPAR_MPI)
-	@mkdir -p $(@D)
-	$(CC) -shared -o $@ $(MPI_GLUE_OBJ) -L$(B)/lib -lguile-parallelizer \
+$(LIBGLUE_MPI): $(MPI_GLUE_OBJ) $(LIBGLUE) $(LIBPAR_MPI) $(CONFIG)
+	$(LINK_SO) $(MPI_GLUE_OBJ) -L$(B)/lib -lguile-parallelizer \
 	  -lparallelizer-mpi -lparallelizer $(RPATH) $(GUILE_LIBS) $(MPI_LIBS)
+	$(symlink-so)
 
-# Modules are compiled against the uninstalled build. Each .go depends on
-# the extension and on every module it imports (listed below).
-$(B)/go/%.go: scheme/%.scm $(LIBGLUE) | pre-inst-env
+# --- Scheme modules ------------------------------------------------------
+#
+# Modules are compiled against the uninstalled build. Which compiled
+# module needs which others first is read from the modules themselves
+# (their imports and load-extension calls) into $(B)/scheme-deps.mk, made
+# again whenever a module changes.
+
+$(B)/go/%.go: scheme/%.scm | $(LIBGLUE) pre-inst-env
 	@mkdir -p $(@D)
 	GUILE_AUTO_COMPILE=0 ./pre-inst-env $(GUILD) compile \
 	  -Wunbound-variable -Warity-mismatch \
 	  -Wformat -o $@ $< >/dev/null
 
--include scheme/deps.mk
+# Before `make deps` has installed Guile there is nothing to read the
+# modules with; the targets that need the list run after it.
+$(B)/scheme-deps.mk: build-aux/scheme-deps.scm $(SCHEME_SRC)
+	@mkdir -p $(@D)
+	@if command -v $(GUILE) >/dev/null 2>&1; then \
+	  $(GUILE) --no-auto-compile build-aux/scheme-deps.scm scheme \
+	    $(SCHEME_SRC) > $@.tmp && mv $@.tmp $@; fi
 
-$(B)/parallelizer-mpi.pc: Makefile
+ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
+-include $(B)/scheme-deps.mk
+endif
+
+# --- Files made from the installation directories ------------------------
+
+# The pkg-config files: NAME.pc from PC_DESC_NAME, PC_REQUIRES_NAME,
+# PC_LIBS_NAME and the extra variables PC_VARS_NAME.
+, := ,
+# A library outside the linker's own directories is found at run time
+# through a run path in Libs; PC_RPATH= leaves it out (for a system LIBDIR
+# it is left out by default).
+PC_RPATH ?= $(if $(filter /usr/lib /usr/lib64 /lib /lib64 \
+                          /usr/lib/$(shell $(CC) -print-multiarch \
+                                       2>/dev/null),$(LIBDIR)),,\
+              -Wl$(,)-rpath$(,)$${libdir})
+PC_EXT_RPATH ?= -Wl,-rpath,$${extensiondir}
+
+PC_DESC_parallelizer := SPMD parallel programs in C and Guile Scheme
+PC_LIBS_parallelizer = -L$${libdir} $(strip $(PC_RPATH)) -lparallelizer
+PC_DESC_parallelizer-mpi := Parallelizer communicators over Open MPI
+PC_REQUIRES_parallelizer-mpi := parallelizer ompi
+PC_LIBS_parallelizer-mpi = -L$${libdir} $(strip $(PC_RPATH)) \
+                           -lparallelizer-mpi
+PC_DESC_parallelizer-guile := Parallelizer for C programs that embed Guile
+PC_REQUIRES_parallelizer-guile := parallelizer guile-3.0
+PC_LIBS_parallelizer-guile = -L$${extensiondir} $(PC_EXT_RPATH) \
+                             -lguile-parallelizer
+PC_VARS_parallelizer-guile = 'extensiondir=$(GUILE_EXT_DIR)' \
+  'sitedir=$(GUILE_SITE_DIR)' 'siteccachedir=$(GUILE_CCACHE_DIR)'
+
+$(B)/pkgconfig/%.pc: $(CONFIG)
 	@mkdir -p $(@D)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
-	  'includedir=$(INCLUDEDIR)' '' 'Name: parallelizer-mpi' \
-	  'Description: Parallelizer communicators over Open MPI' \
-	  'Version: 0.1.0' 'Requires: parallelizer ompi' \
-	  'Libs: -L$${libdir} -lparallelizer-mpi' 'Cflags: -I$${includedir}' > $@
+	  'includedir=$(INCLUDEDIR)' $(PC_VARS_$*) '' 'Name: $*' \
+	  'Description: $(PC_DESC_$*)' 'Version: $(VERSION)' \
+	  $(if $(PC_REQUIRES_$*),'Requires: $(PC_REQUIRES_$*)') \
+	  'Libs: $(strip $(PC_LIBS_$*))' 'Cflags: -I$${includedir}' > $@
 
-$(B)/parallelizer.pc: Makefile
+# The installed launcher: bin/parallelizer with the directories it adds
+# to Guile's load paths filled in.
+$(LAUNCHER): bin/parallelizer $(CONFIG)
 	@mkdir -p $(@D)
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
-	  'includedir=$(INCLUDEDIR)' '' 'Name: parallelizer' \
-	  'Description: SPMD parallel programs in C and Guile Scheme' \
-	  'Version: 0.1.0' \
-	  'Libs: -L$${libdir} -lparallelizer' 'Cflags: -I$${includedir}' > $@
+	sed -e "s|^installed_site_dir=\$$|installed_site_dir='$(GUILE_SITE_DIR)'|" \
+	  -e "s|^installed_ccache_dir=\$$|installed_ccache_dir='$(GUILE_CCACHE_DIR)'|" \
+	  -e "s|^installed_ext_dir=\$$|installed_ext_dir='$(GUILE_EXT_DIR)'|" \
+	  bin/parallelizer > $@.tmp
+	grep -q "^installed_site_dir='" $@.tmp
+	chmod 755 $@.tmp && mv $@.tmp $@
 
-# --- Dependencies -------------------------------------------------------
+# --- Dependencies --------------------------------------------------------
 
 deps:
 	@missing=; for p in $(DEB_PACKAGES); do \
@@ -146,7 +269,7 @@ deps:
 	  exit 1; \
 	fi
 
-# --- Tests --------------------------------------------------------------
+# --- Tests ---------------------------------------------------------------
 
 $(B)/tests/%: tests/%.c $(LIBGLUE) $(LIBPAR_MPI)
 	@mkdir -p $(@D)
@@ -158,9 +281,15 @@ $(B)/tests/%: tests/%.c $(LIBGLUE) $(LIBPAR_MPI)
 
 check: deps
 	$(MAKE) all $(CHECK_BIN)
-	tests/run-suites $(CHECK_BIN)
+	tests/run-suites
 
-# --- Examples, benchmarks, manual --------------------------------------
+# The suites tagged "quick" in tests/SUITES: serial, the codec and one
+# multiprocessing configuration.
+check-quick: deps
+	$(MAKE) all $(CHECK_BIN)
+	tests/run-suites '#.*\<quick\>'
+
+# --- Examples, benchmarks, manual ----------------------------------------
 
 demo: deps
 	$(MAKE) all
@@ -185,40 +314,68 @@ $(B)/doc/parallelizer.html: $(wildcard doc/*.texi)
 	@mkdir -p $(@D)
 	makeinfo -I doc --html --no-split -o $@ doc/parallelizer.texi
 
-# --- Installation -------------------------------------------------------
+# --- Installation --------------------------------------------------------
+#
+# DESTDIR stages the whole tree elsewhere (for packaging); the files still
+# name the directories without it.
 
+# install-so DIR LIBRARY...: each library and its two symlinks.
+define install-so
+for f in $(2); do \
+  so=$$(basename $$f .$(VERSION)); \
+  $(INSTALL) -m 755 $$f $(DESTDIR)$(1)/ \
+  && ln -sf $$so.$(VERSION) $(DESTDIR)$(1)/$$so.$(SOVERSION) \
+  && ln -sf $$so.$(SOVERSION) $(DESTDIR)$(1)/$$so || exit 1; \
+done
+endef
+
+# The directories that install makes, and uninstall removes again (when
+# they are empty) up to, not including, PREFIX.
+INSTALL_DIRS = $(BINDIR) $(LIBDIR) $(PKGCONFIGDIR) $(INCLUDEDIR)/par \
+               $(INFODIR) $(GUILE_EXT_DIR) $(GUILE_SITE_DIR) \
+               $(GUILE_CCACHE_DIR)
+
+# The compiled modules are installed after their sources, so that Guile
+# finds them newer and uses them.
 install: all $(B)/doc/parallelizer.info
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/par \
-	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(GUILE_EXTDIR) $(DESTDIR)$(BINDIR) \
-	  $(DESTDIR)$(INFODIR)
-	install -m 644 $(B)/doc/parallelizer.info $(DESTDIR)$(INFODIR)/
-	install -m 755 $(LIBPAR) $(LIBPAR_MPI) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(LIBGLUE) $(LIBGLUE_MPI) $(DESTDIR)$(GUILE_EXTDIR)/
-	install -m 644 c/include/parallelizer.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 c/include/par/*.h $(DESTDIR)$(INCLUDEDIR)/par/
-	install -m 644 $(B)/parallelizer.pc $(B)/parallelizer-mpi.pc \
-	  $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -d $(addprefix $(DESTDIR),$(INSTALL_DIRS))
+	$(call install-so,$(LIBDIR),$(RUNTIME_LIBS))
+	$(call install-so,$(GUILE_EXT_DIR),$(EXTENSIONS))
+	$(INSTALL) -m 644 c/include/parallelizer.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(PUBLIC_HEADERS) $(GLUE_HEADERS) \
+	  $(DESTDIR)$(INCLUDEDIR)/par/
+	$(INSTALL) -m 644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(B)/doc/parallelizer.info $(DESTDIR)$(INFODIR)/
 	cd scheme && for f in $(SCHEME_SRC:scheme/%=%); do \
-	  install -D -m 644 $$f $(DESTDIR)$(GUILE_SITE)/$$f; done
+	  $(INSTALL) -D -m 644 $$f $(DESTDIR)$(GUILE_SITE_DIR)/$$f || exit 1; \
+	done
 	cd $(B)/go && for f in $(SCHEME_GO:$(B)/go/%=%); do \
-	  install -D -m 644 $$f $(DESTDIR)$(GUILE_CCACHE)/$$f; done
-	install -m 755 bin/parallelizer $(DESTDIR)$(BINDIR)/
+	  $(INSTALL) -D -m 644 $$f $(DESTDIR)$(GUILE_CCACHE_DIR)/$$f || exit 1; \
+	done
+	$(INSTALL) -m 755 $(LAUNCHER) $(DESTDIR)$(BINDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libparallelizer.so \
-	  $(DESTDIR)$(LIBDIR)/libparallelizer-mpi.so \
-	  $(DESTDIR)$(GUILE_EXTDIR)/libguile-parallelizer.so \
-	  $(DESTDIR)$(GUILE_EXTDIR)/libguile-parallelizer-mpi.so \
-	  $(DESTDIR)$(PKGCONFIGDIR)/parallelizer-mpi.pc \
+	rm -f $(foreach f,$(notdir $(RUNTIME_LIBS)),\
+	        $(DESTDIR)$(LIBDIR)/$(f:.$(VERSION)=)*) \
+	  $(foreach f,$(notdir $(EXTENSIONS)),\
+	        $(DESTDIR)$(GUILE_EXT_DIR)/$(f:.$(VERSION)=)*) \
 	  $(DESTDIR)$(INCLUDEDIR)/parallelizer.h \
-	  $(DESTDIR)$(PKGCONFIGDIR)/parallelizer.pc \
-	  $(DESTDIR)$(BINDIR)/parallelizer \
-	  $(DESTDIR)$(INFODIR)/parallelizer.info
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/par
-	rm -f $(SCHEME_SRC:scheme/%=$(DESTDIR)$(GUILE_SITE)/%) \
-	  $(SCHEME_GO:$(B)/go/%=$(DESTDIR)$(GUILE_CCACHE)/%)
-	-rmdir $(DESTDIR)$(GUILE_SITE)/parallelizer \
-	  $(DESTDIR)$(GUILE_CCACHE)/parallelizer 2>/dev/null
+	  $(PC_NAMES:%=$(DESTDIR)$(PKGCONFIGDIR)/%.pc) \
+	  $(DESTDIR)$(INFODIR)/parallelizer.info \
+	  $(DESTDIR)$(GUILE_SITE_DIR)/parallelizer.scm \
+	  $(DESTDIR)$(GUILE_CCACHE_DIR)/parallelizer.go \
+	  $(DESTDIR)$(BINDIR)/parallelizer
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/par \
+	  $(DESTDIR)$(GUILE_SITE_DIR)/parallelizer \
+	  $(DESTDIR)$(GUILE_CCACHE_DIR)/parallelizer
+	@top='$(DESTDIR)$(PREFIX)'; \
+	for d in $(addprefix $(DESTDIR),$(INSTALL_DIRS)); do \
+	  case $$d in "$$top"/*) ;; *) continue ;; esac; \
+	  while [ "$$d" != "$$top" ]; do \
+	    if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || break; fi; \
+	    d=$$(dirname "$$d"); \
+	  done; \
+	done
 
 clean:
 	rm -rf $(B)

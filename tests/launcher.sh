@@ -2,10 +2,13 @@
 # launcher.sh — tests of bin/parallelizer: options, environment, errors.
 #
 #   tests/launcher.sh
+#   tests/launcher.sh LAUNCHER SITE-DIR CCACHE-DIR EXTENSION-DIR
 #
-# Runs from anywhere; uses guile, and mpirun for the MPI cases. Every
-# command runs under a hard timeout. Prints "N passed, N failed" and exits
-# non-zero if anything failed.
+# Without arguments, tests bin/parallelizer of this source tree; with
+# them, an installed launcher, which must add the directories it was
+# installed with to Guile's paths. Runs from anywhere; uses guile, and
+# mpirun for the MPI cases. Every command runs under a hard timeout.
+# Prints "N passed, N failed" and exits non-zero if anything failed.
 
 set -u
 
@@ -14,6 +17,15 @@ export GUILE_AUTO_COMPILE=0
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 launcher=$top/bin/parallelizer
+installed=
+if [ $# -gt 0 ]; then
+  if [ $# != 4 ]; then
+    echo "usage: $0 [LAUNCHER SITE-DIR CCACHE-DIR EXTENSION-DIR]" >&2
+    exit 2
+  fi
+  launcher=$1 site_dir=$2 ccache_dir=$3 ext_dir=$4
+  installed=1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 passed=0
@@ -34,6 +46,7 @@ cat >"$tmp/paths.scm" <<'EOF'
 (display (or (getenv "GUILE_LOAD_PATH") "")) (newline)
 (display (or (getenv "GUILE_EXTENSIONS_PATH") "")) (newline)
 (display (or (getenv "LD_LIBRARY_PATH") "")) (newline)
+(display (or (getenv "GUILE_LOAD_COMPILED_PATH") "")) (newline)
 EOF
 printf '(exit 3)\n' >"$tmp/exit3.scm"
 cp "$tmp/env.scm" "$tmp/-dash.scm"
@@ -222,24 +235,59 @@ expect "PARALLELIZER_MPIRUN_ARGS" 0 \
 run "$launcher" repl --dry-run -b mpi -n 2
 expect "repl --dry-run" 0 "parallelizer-serve"
 
-# --- Paths of an uninstalled build ------------------------------------------
+# --- Paths ------------------------------------------------------------------
 
-if [ -d "$top/build" ]; then
-  run "$launcher" run "$tmp/paths.scm"
-  expect "source tree: load path" 0 "^$top/scheme(:|\$)"
-  expect "source tree: extension path" 0 "^$top/build/lib(:|\$)"
-fi
 mkdir -p "$tmp/inst/bin" "$tmp/src"
-cp "$launcher" "$tmp/inst/bin/parallelizer"
-GUILE_LOAD_PATH=/elsewhere run "$tmp/inst/bin/parallelizer" run \
-  "$tmp/paths.scm"
-expect "installed: paths left alone" 0 '^/elsewhere$'
+if [ -z "$installed" ]; then
+  # An uninstalled build.
+  if [ -d "$top/build" ]; then
+    run "$launcher" run "$tmp/paths.scm"
+    expect "source tree: load path" 0 "^$top/scheme(:|\$)"
+    expect "source tree: extension path" 0 "^$top/build/lib(:|\$)"
+  fi
+  # A copy elsewhere of the launcher of the source tree knows no
+  # directories of its own.
+  cp "$launcher" "$tmp/inst/bin/parallelizer"
+  GUILE_LOAD_PATH=/elsewhere run "$tmp/inst/bin/parallelizer" run \
+    "$tmp/paths.scm"
+  expect "outside a source tree: paths left alone" 0 '^/elsewhere$'
+  mine=$tmp/src/scheme
+else
+  # An installed launcher adds its own directories, whatever the caller
+  # has set, and nothing for the libraries: they have their run path.
+  (
+    unset GUILE_LOAD_PATH GUILE_LOAD_COMPILED_PATH GUILE_EXTENSIONS_PATH \
+          LD_LIBRARY_PATH
+    run "$launcher" run "$tmp/paths.scm"
+    exit "$status"
+  )
+  status=$?
+  if [ "$status" = 0 ] \
+      && [ "$(sed -n 1p "$tmp/out")" = "$site_dir" ] \
+      && [ "$(sed -n 2p "$tmp/out")" = "$ext_dir" ] \
+      && [ "$(sed -n 3p "$tmp/out")" = "" ] \
+      && [ "$(sed -n 4p "$tmp/out")" = "$ccache_dir" ]; then
+    ok "installed: its own directories, from an empty environment"
+  else
+    bad "installed: its own directories, from an empty environment" \
+      "status $status: $(cat "$tmp/out" "$tmp/err")"
+  fi
+  GUILE_LOAD_PATH=/elsewhere run "$launcher" run "$tmp/paths.scm"
+  expect "installed: its directories first" 0 "^$site_dir:/elsewhere\$"
+  GUILE_LOAD_PATH=/elsewhere:$site_dir run "$launcher" run "$tmp/paths.scm"
+  expect "installed: paths are not added twice" 0 \
+    "^/elsewhere:$site_dir\$"
+  cp "$launcher" "$tmp/inst/bin/parallelizer"
+  mine=$tmp/src/scheme
+fi
+# A source tree named by PARALLELIZER_SOURCE_DIR comes first, in place of
+# the directories of an installation.
 PARALLELIZER_SOURCE_DIR=$tmp/src GUILE_LOAD_PATH=/elsewhere \
   run "$tmp/inst/bin/parallelizer" run "$tmp/paths.scm"
-expect "PARALLELIZER_SOURCE_DIR" 0 "^$tmp/src/scheme:/elsewhere\$"
-PARALLELIZER_SOURCE_DIR=$tmp/src GUILE_LOAD_PATH=$tmp/src/scheme \
+expect "PARALLELIZER_SOURCE_DIR" 0 "^$mine:/elsewhere\$"
+PARALLELIZER_SOURCE_DIR=$tmp/src GUILE_LOAD_PATH=$mine \
   run "$tmp/inst/bin/parallelizer" run "$tmp/paths.scm"
-expect "paths are not added twice" 0 "^$tmp/src/scheme\$"
+expect "paths are not added twice" 0 "^$mine\$"
 
 # --- Usage errors -----------------------------------------------------------
 
