@@ -152,8 +152,8 @@ seconds (#f: none)."
   (and (eq? (job-error-key e) 'parallelizer-error)
        (let ((message (format #f "~a ~a" (job-error-message e)
                               (job-error-irritants e))))
-         (or (string-contains message (%error-description 'EPEER))
-             (string-contains message (%error-description 'EABORTED))))))
+         (or (string-contains message "a peer process died")
+             (string-contains message "the process group was aborted")))))
 
 (define (remaining-seconds deadline)
   ;; Seconds left until DEADLINE (in internal time units), at least a
