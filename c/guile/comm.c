@@ -65,11 +65,7 @@ par_scm_wrap_comm(par_comm *comm, int owned)
 static comm_box *
 unwrap_box(SCM obj, const char *who)
 {
-  if (!SCM_IS_A_P(obj, comm_type)) {
-    par_scm_throw(who, PAR_EINVAL, "expected a communicator, got ~s",
-                  scm_list_1(obj));
-  }
-  return scm_foreign_object_ref(obj, 0);
+  return par_scm_foreign_ref(comm_type, obj, "a communicator", who);
 }
 
 par_comm *
@@ -207,7 +203,7 @@ prim_make_serial_comm(void)
   int rc = par_comm_serial_create(&comm);
 
   if (rc != PAR_OK) {
-    par_scm_throw_failure(FUNC_NAME, rc, NULL);
+    par_scm_throw_failure(FUNC_NAME, rc, "while making its communicator");
   }
   return par_scm_wrap_comm(comm, 1);
 }

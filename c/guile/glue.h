@@ -50,6 +50,12 @@ PAR_EXTERN void par_scm_throw_failure(const char *who, int rc,
                                       const char *detail)
     __attribute__((noreturn));
 
+/* The first slot of OBJ, a foreign object of TYPE; raises an EINVAL error
+ * from WHO, saying that WHAT (such as "a communicator") was expected, if
+ * OBJ is anything else. */
+void *par_scm_foreign_ref(SCM type, SCM obj, const char *what,
+                          const char *who);
+
 /* --- Communicators (comm.c) ---------------------------------------------- */
 
 /* Wrap COMM as a Scheme communicator object. If OWNED, the object frees

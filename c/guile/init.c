@@ -44,6 +44,16 @@ par_scm_throw_failure(const char *who, int rc, const char *detail)
   par_scm_throw(who, rc, message, SCM_EOL);
 }
 
+void *
+par_scm_foreign_ref(SCM type, SCM obj, const char *what, const char *who)
+{
+  if (!SCM_IS_A_P(obj, type)) {
+    par_scm_throw(who, PAR_EINVAL, "expected ~a, got ~s",
+                  scm_list_2(scm_from_utf8_string(what), obj));
+  }
+  return scm_foreign_object_ref(obj, 0);
+}
+
 /* Called by load-extension, with the current module being
  * (parallelizer primitives). Loading the module twice must not define the
  * primitives twice in some other module, hence the guard. */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,11 +33,7 @@ finalize_group(SCM obj)
 static par_mp_group *
 group_or_null(SCM obj, const char *who)
 {
-  if (!SCM_IS_A_P(obj, group_type)) {
-    par_scm_throw(who, PAR_EINVAL, "expected a process group, got ~s",
-                  scm_list_1(obj));
-  }
-  return scm_foreign_object_ref(obj, 0);
+  return par_scm_foreign_ref(group_type, obj, "a process group", who);
 }
 
 static par_mp_group *
@@ -89,7 +86,20 @@ prim_mp_group_create(SCM nprocs, SCM timeout)
   opts.fork = guile_fork;
   rc = par_mp_group_create(&opts, &g);
   if (rc != PAR_OK) {
-    par_scm_throw_failure(FUNC_NAME, rc, NULL);
+    /* The runtime says only which of its checks failed: say for what. */
+    char detail[160];
+    int n = snprintf(detail, sizeof detail,
+                     "while making a group of %d processes", opts.nprocs);
+
+    if (opts.timeout != 0 && n > 0 && (size_t) n < sizeof detail) {
+      n += snprintf(detail + n, sizeof detail - (size_t) n,
+                    " with a timeout of %g s", opts.timeout);
+    }
+    if (rc == PAR_ESYS && n > 0 && (size_t) n < sizeof detail) {
+      snprintf(detail + n, sizeof detail - (size_t) n, ": %s",
+               strerror(errno));
+    }
+    par_scm_throw_failure(FUNC_NAME, rc, detail);
   }
   return scm_make_foreign_object_1(group_type, g);
 }

@@ -238,11 +238,8 @@ par__wire_decode_ndarray(struct dec *d, int depth, size_t at,
   size_t count;
   SCM bounds, v;
 
-  par__wire_read_head(d, &h);
-  if (h.kind != H_ARRAY || h.n != 2) {
-    par__wire_fail(d, h.at, "the content of tag 40 must be [dimensions, "
-                   "elements]");
-  }
+  par__wire_expect_array(d, 2, "the content of tag 40 must be "
+                         "[dimensions, elements]");
   bounds = read_dimensions(d, lbnds, nlbnds, &count);
   par__wire_read_head(d, &h);
   if (par__wire_is_vector_head(&h)) {
@@ -276,10 +273,7 @@ par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
   int64_t lbnds[64];
   size_t rank;
 
-  par__wire_read_head(d, &h);
-  if (h.kind != H_ARRAY || h.n != 2) {
-    par__wire_fail(d, h.at, "lower bounds must be [bounds, array]");
-  }
+  par__wire_expect_array(d, 2, "lower bounds must be [bounds, array]");
   par__wire_read_head(d, &h);
   if (h.kind != H_ARRAY || h.n > 64) {
     par__wire_fail(d, h.at, "lower bounds must be an array of at most 64 "

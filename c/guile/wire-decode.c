@@ -134,14 +134,11 @@ exn_handler(void *data, SCM key, SCM args)
 static SCM
 decode_error(struct dec *d, int depth, size_t at)
 {
-  struct head h;
   struct exn_call c;
   SCM exn;
 
-  par__wire_read_head(d, &h);
-  if (h.kind != H_ARRAY || h.n != 2) {
-    par__wire_fail(d, h.at, "an error description must be [kind, arguments]");
-  }
+  par__wire_expect_array(d, 2, "an error description must be [kind, "
+                         "arguments]");
   c.kind = decode(d, depth + 1);
   c.args = decode(d, depth + 1);
   if (!scm_is_symbol(c.kind) || scm_ilength(c.args) < 0) {
@@ -189,45 +186,119 @@ decode_record(struct dec *d, int depth, size_t at)
   return scm_make_struct_no_tail(rtd, fields);
 }
 
+/* [numerator, denominator] of tag 30, whose tag was at AT. */
+static SCM
+decode_rational(struct dec *d, int depth, size_t at)
+{
+  SCM num, den;
+
+  par__wire_expect_array(d, 2, "a rational must be [numerator, "
+                         "denominator]");
+  num = decode(d, depth + 1);
+  den = decode(d, depth + 1);
+  if (!scm_is_exact_integer(num) || !scm_is_exact_integer(den)
+      || scm_is_false(scm_positive_p(den))) {
+    par__wire_fail(d, at, "a rational needs an integer numerator and a "
+                   "positive integer denominator");
+  }
+  return scm_divide(num, den);
+}
+
+/* [real, imaginary] of tag 43000, whose tag was at AT. */
+static SCM
+decode_complex(struct dec *d, int depth, size_t at)
+{
+  SCM re, im;
+
+  par__wire_expect_array(d, 2, "a complex number must be [real, "
+                         "imaginary]");
+  re = decode(d, depth + 1);
+  im = decode(d, depth + 1);
+  if (!scm_is_real(re) || !scm_is_real(im)) {
+    par__wire_fail(d, at, "the parts of a complex number must be real "
+                   "numbers");
+  }
+  return scm_c_make_rectangular(scm_to_double(re), scm_to_double(im));
+}
+
+/* The elements of a Scheme vector (our vector tag). */
+static SCM
+decode_vector(struct dec *d, int depth)
+{
+  struct head h;
+  SCM v;
+
+  par__wire_read_head(d, &h);
+  if (h.kind != H_ARRAY) {
+    par__wire_fail(d, h.at, "the content of a vector tag must be an array");
+  }
+  v = scm_c_make_vector(h.n, SCM_UNSPECIFIED);
+  for (size_t i = 0; i < h.n; i++) {
+    SCM_SIMPLE_VECTOR_SET(v, i, decode(d, depth + 1));
+  }
+  return v;
+}
+
+/* The object of a tag whose content is null: the end-of-file object or
+ * the receiving process's parallelizer. */
+static SCM
+decode_null_tag(struct dec *d, uint64_t tag)
+{
+  struct head h;
+  SCM thunk;
+
+  par__wire_read_head(d, &h);
+  if (h.kind != H_NULL) {
+    par__wire_fail(d, h.at, "the content of tag %" PRIu64 " must be null",
+                   tag);
+  }
+  if (tag == PTAG_EOF) {
+    return SCM_EOF_VAL;
+  }
+  thunk = SCM_SIMPLE_VECTOR_REF(par__wire_hooks, 1);
+  if (scm_is_false(thunk)) {
+    par_scm_throw(d->who, PAR_ENOENT,
+                  "cannot receive a parallelizer: the (parallelizer) "
+                  "module is not loaded in this process", SCM_EOL);
+  }
+  return scm_call_0(thunk);
+}
+
+/* [weakness, map] of our weak-table tag. */
+static SCM
+decode_weak_table(struct dec *d, int depth)
+{
+  struct head h;
+  int weak;
+
+  par__wire_expect_array(d, 2, "a weak hash table must be [weakness, map]");
+  par__wire_read_head(d, &h);
+  if (h.kind != H_UINT || h.u < WEAK_KEY || h.u > WEAK_BOTH) {
+    par__wire_fail(d, h.at, "the weakness of a hash table must be 1, 2 or "
+                   "3");
+  }
+  weak = (int) h.u;
+  par__wire_read_head(d, &h);
+  if (h.kind != H_MAP) {
+    par__wire_fail(d, h.at, "a weak hash table must hold a map");
+  }
+  return decode_hash_table(d, depth, h.n, weak);
+}
+
+/* The value of the tag of head T, its content still to read. */
 static SCM
 decode_tag(struct dec *d, int depth, const struct head *t)
 {
   struct head h;
-  uint64_t tag = t->u;
 
-  switch (tag) {
+  switch (t->u) {
   case TAG_BIGNUM_POS:
   case TAG_BIGNUM_NEG:
-    return decode_bignum(d, tag);
-  case TAG_RATIONAL: {
-    SCM num, den;
-    par__wire_read_head(d, &h);
-    if (h.kind != H_ARRAY || h.n != 2) {
-      par__wire_fail(d, h.at, "a rational must be [numerator, denominator]");
-    }
-    num = decode(d, depth + 1);
-    den = decode(d, depth + 1);
-    if (!scm_is_exact_integer(num) || !scm_is_exact_integer(den)
-        || scm_is_false(scm_positive_p(den))) {
-      par__wire_fail(d, t->at, "a rational needs an integer numerator and a "
-                     "positive integer denominator");
-    }
-    return scm_divide(num, den);
-  }
-  case TAG_COMPLEX: {
-    SCM re, im;
-    par__wire_read_head(d, &h);
-    if (h.kind != H_ARRAY || h.n != 2) {
-      par__wire_fail(d, h.at, "a complex number must be [real, imaginary]");
-    }
-    re = decode(d, depth + 1);
-    im = decode(d, depth + 1);
-    if (!scm_is_real(re) || !scm_is_real(im)) {
-      par__wire_fail(d, t->at, "the parts of a complex number must be real "
-                     "numbers");
-    }
-    return scm_c_make_rectangular(scm_to_double(re), scm_to_double(im));
-  }
+    return decode_bignum(d, t->u);
+  case TAG_RATIONAL:
+    return decode_rational(d, depth, t->at);
+  case TAG_COMPLEX:
+    return decode_complex(d, depth, t->at);
   case TAG_SYMBOL:
     par__wire_read_text(d, &h, "the content of tag 39 (symbol)");
     return par__wire_symbol_named((const char *) h.data, h.n);
@@ -242,19 +313,8 @@ decode_tag(struct dec *d, int depth, const struct head *t)
       par__wire_fail(d, h.at, "a character must be a Unicode scalar value");
     }
     return SCM_MAKE_CHAR((scm_t_wchar) h.u);
-  case PTAG_VECTOR: {
-    SCM v;
-    size_t i;
-    par__wire_read_head(d, &h);
-    if (h.kind != H_ARRAY) {
-      par__wire_fail(d, h.at, "the content of a vector tag must be an array");
-    }
-    v = scm_c_make_vector(h.n, SCM_UNSPECIFIED);
-    for (i = 0; i < h.n; i++) {
-      SCM_SIMPLE_VECTOR_SET(v, i, decode(d, depth + 1));
-    }
-    return v;
-  }
+  case PTAG_VECTOR:
+    return decode_vector(d, depth);
   case PTAG_IMPROPER:
     par__wire_read_head(d, &h);
     if (h.kind != H_ARRAY || h.n < 2) {
@@ -263,46 +323,15 @@ decode_tag(struct dec *d, int depth, const struct head *t)
     }
     return decode_list(d, depth, h.n, true);
   case PTAG_EOF:
-  case PTAG_PARALLELIZER: {
-    SCM thunk;
-    par__wire_read_head(d, &h);
-    if (h.kind != H_NULL) {
-      par__wire_fail(d, h.at, "the content of tag %" PRIu64 " must be null",
-                     tag);
-    }
-    if (tag == PTAG_EOF) {
-      return SCM_EOF_VAL;
-    }
-    thunk = SCM_SIMPLE_VECTOR_REF(par__wire_hooks, 1);
-    if (scm_is_false(thunk)) {
-      par_scm_throw(d->who, PAR_ENOENT,
-                    "cannot receive a parallelizer: the (parallelizer) "
-                    "module is not loaded in this process", SCM_EOL);
-    }
-    return scm_call_0(thunk);
-  }
+  case PTAG_PARALLELIZER:
+    return decode_null_tag(d, t->u);
   case PTAG_SHARED:
     par__wire_fail(d, t->at, "shared-object handles (tag %d) are reserved "
                    "and not supported yet", PTAG_SHARED);
   case PTAG_ERROR:
     return decode_error(d, depth, t->at);
   case PTAG_WEAK_TABLE:
-    par__wire_read_head(d, &h);
-    if (h.kind != H_ARRAY || h.n != 2) {
-      par__wire_fail(d, h.at, "a weak hash table must be [weakness, map]");
-    }
-    par__wire_read_head(d, &h);
-    if (h.kind != H_UINT || h.u < WEAK_KEY || h.u > WEAK_BOTH) {
-      par__wire_fail(d, h.at, "the weakness of a hash table must be 1, 2 or 3");
-    }
-    {
-      int weak = (int) h.u;
-      par__wire_read_head(d, &h);
-      if (h.kind != H_MAP) {
-        par__wire_fail(d, h.at, "a weak hash table must hold a map");
-      }
-      return decode_hash_table(d, depth, h.n, weak);
-    }
+    return decode_weak_table(d, depth);
   case TAG_NDARRAY:
     return par__wire_decode_ndarray(d, depth, t->at, NULL, 0);
   case PTAG_LOWER_BOUNDS:
@@ -314,7 +343,7 @@ decode_tag(struct dec *d, int depth, const struct head *t)
       h = *t;
       return par__wire_decode_vector(d, &h);
     }
-    par__wire_fail(d, t->at, "unknown tag %" PRIu64, tag);
+    par__wire_fail(d, t->at, "unknown tag %" PRIu64, t->u);
   }
 }
 

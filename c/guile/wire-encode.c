@@ -91,7 +91,7 @@ struct where {
 
 struct enc {
   par_wbuf *out;
-  const char *subr;
+  const char *who;
   /* Inside an error description, unsendable objects are replaced by their
    * printed form so that a worker's error always reaches the main
    * process. */
@@ -103,7 +103,7 @@ static void encode(struct enc *e, SCM x, int depth, const struct where *at);
 static void
 out_of_memory(struct enc *e)
 {
-  par_scm_throw(e->subr, PAR_ENOMEM,
+  par_scm_throw(e->who, PAR_ENOMEM,
                 "out of memory while encoding a value of ~a bytes",
                 scm_list_1(scm_from_size_t(e->out->len)));
 }
@@ -293,14 +293,14 @@ unsendable(struct enc *e, SCM x, const struct where *at)
     put_text_owned(e, text, n);
     return;
   }
-  par_scm_throw(e->subr, PAR_EINVAL, "cannot send ~s, ~a, found at ~a",
+  par_scm_throw(e->who, PAR_EINVAL, "cannot send ~s, ~a, found at ~a",
                 scm_list_3(x, describe_unsendable(x), describe_where(at)));
 }
 
 static void
 too_deep(struct enc *e, const struct where *at)
 {
-  par_scm_throw(e->subr, PAR_EINVAL,
+  par_scm_throw(e->who, PAR_EINVAL,
                 "cannot send a value nested deeper than ~a levels "
                 "(is it circular?), found at ~a",
                 scm_list_2(scm_from_int(PAR_WIRE_MAX_DEPTH),
@@ -505,7 +505,7 @@ put_uniform_elements(struct enc *e, scm_t_array_handle *h, size_t count,
     }
   } else {
     if (!odometer_init(&o, h)) {
-      par_scm_throw(e->subr, PAR_EINVAL, "cannot send an array of rank ~a",
+      par_scm_throw(e->who, PAR_EINVAL, "cannot send an array of rank ~a",
                     scm_list_1(scm_from_size_t(o.rank)));
     }
     for (i = 0; i < count; i++, odometer_next(&o)) {
@@ -525,7 +525,7 @@ put_scm_elements(struct enc *e, scm_t_array_handle *h, size_t count,
   size_t i;
 
   if (!odometer_init(&o, h)) {
-    par_scm_throw(e->subr, PAR_EINVAL, "cannot send an array of rank ~a",
+    par_scm_throw(e->who, PAR_EINVAL, "cannot send an array of rank ~a",
                   scm_list_1(scm_from_size_t(o.rank)));
   }
   PUT(e, cbor_encode_array_start, count);
@@ -617,7 +617,7 @@ encode_list(struct enc *e, SCM x, int depth, const struct where *at)
     count++;
     slow = SCM_CDR(slow);
     if (scm_is_eq(fast, slow)) {
-      par_scm_throw(e->subr, PAR_EINVAL,
+      par_scm_throw(e->who, PAR_EINVAL,
                     "cannot send a circular list, found at ~a",
                     scm_list_1(describe_where(at)));
     }
@@ -791,9 +791,9 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
 }
 
 void
-par_scm_encode(SCM value, par_wbuf *out, const char *subr)
+par_scm_encode(SCM value, par_wbuf *out, const char *who)
 {
-  struct enc e = {out, subr, 0};
+  struct enc e = {out, who, 0};
 
   encode(&e, value, 0, NULL);
 }

@@ -123,6 +123,10 @@ void par__wire_fail(struct dec *d, size_t at, const char *fmt, ...)
  * the rest of the message cannot hold. */
 void par__wire_read_head(struct dec *d, struct head *h);
 
+/* Read the head of an array of exactly N items; if it is anything else,
+ * raise with the sentence WHAT, which says what was expected. */
+void par__wire_expect_array(struct dec *d, size_t n, const char *what);
+
 /* Raise unless the text string of head H is valid UTF-8. */
 void par__wire_check_utf8(struct dec *d, const struct head *h);
 

@@ -235,3 +235,14 @@ par__wire_read_text(struct dec *d, struct head *h, const char *what)
   }
   par__wire_check_utf8(d, h);
 }
+
+void
+par__wire_expect_array(struct dec *d, size_t n, const char *what)
+{
+  struct head h;
+
+  par__wire_read_head(d, &h);
+  if (h.kind != H_ARRAY || h.n != n) {
+    par__wire_fail(d, h.at, "%s", what);
+  }
+}

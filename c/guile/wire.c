@@ -1,7 +1,8 @@
 /* wire.c — the wire format's registry, looked-up values and primitives.
  *
- * The codec itself is in wire-encode.c and wire-decode.c (see
- * wire-internal.h); this file holds what they share at run time and the
+ * The codec itself is in wire-encode.c (values to CBOR) and in
+ * wire-read.c, wire-decode.c and wire-decode-array.c (CBOR to values); see
+ * wire-internal.h. This file holds what they share at run time and the
  * primitives of (parallelizer wire). doc/wire-format.texi is the
  * specification.
  */
