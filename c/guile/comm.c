@@ -14,9 +14,7 @@
  * through the communicator's interrupt check, installed once when the
  * communicator is wrapped (par_scm_wrap_comm).
  */
-#include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "glue.h"
 #include "guile-internals.h"

@@ -6,7 +6,6 @@
  * the workers' statuses into Scheme data.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

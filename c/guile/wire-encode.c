@@ -17,7 +17,6 @@
 #include <gmp.h>
 #include <cbor.h>
 
-#include "guile-internals.h"
 #include "wire-internal.h"
 
 /* --- Output buffer ------------------------------------------------------- */
