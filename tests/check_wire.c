@@ -41,6 +41,7 @@ struct attempt {
   par_wbuf *buf;
   SCM value;
   SCM key;
+  SCM rest; /* REST of a parallelizer-error: the list of its code */
   char message[1024];
 };
 
@@ -69,7 +70,8 @@ catch_handler(void *p, SCM key, SCM args)
 
   a->key = key;
   a->message[0] = '\0';
-  /* parallelizer-error args: (subr message format-args rest). */
+  a->rest = scm_ilength(args) == 4 ? scm_cadddr(args) : SCM_BOOL_F;
+  /* parallelizer-error args: (who message irritants rest). */
   if (scm_ilength(args) >= 3 && scm_is_string(scm_cadr(args))) {
     text = scm_simple_format(SCM_BOOL_F, scm_cadr(args), scm_caddr(args));
     s = scm_to_utf8_string(text);
@@ -90,6 +92,7 @@ try_decode(const void *data, size_t len)
   a.len = len;
   a.key = SCM_BOOL_F;
   a.value = SCM_BOOL_F;
+  a.rest = SCM_BOOL_F;
   scm_c_catch(SCM_BOOL_T, decode_body, &a, catch_handler, &a, NULL, NULL);
   return a;
 }
@@ -104,6 +107,7 @@ try_encode(SCM value, par_wbuf *buf)
   a.buf = buf;
   a.key = SCM_BOOL_F;
   a.value = SCM_BOOL_F;
+  a.rest = SCM_BOOL_F;
   scm_c_catch(SCM_BOOL_T, encode_body, &a, catch_handler, &a, NULL, NULL);
   return a;
 }
@@ -112,6 +116,15 @@ static bool
 is_wire_error(const struct attempt *a)
 {
   return scm_is_eq(a->key, scm_from_utf8_symbol("parallelizer-error"));
+}
+
+/* Whether A failed with a parallelizer-error whose REST is (CODE). */
+static bool
+has_code(const struct attempt *a, const char *code)
+{
+  return is_wire_error(a)
+         && scm_is_true(scm_equal_p(a->rest,
+                                    scm_list_1(scm_from_utf8_symbol(code))));
 }
 
 /* Encode and decode VALUE; fail the test on any error. */
@@ -441,7 +454,91 @@ START_TEST(test_malformed)
     ck_assert_msg(strstr(a.message, malformed[i].needle) != NULL,
                   "%s: message \"%s\" lacks \"%s\"", malformed[i].what,
                   a.message, malformed[i].needle);
+    /* A record type this process lacks is not the message's fault. */
+    ck_assert_msg(has_code(&a, strcmp(malformed[i].what, "record unknown")
+                                       == 0 ? "ENOENT" : "EMALFORMED"),
+                  "%s: not the expected error code", malformed[i].what);
   }
+}
+END_TEST
+
+/* One typed array of one element of NAME (complex if COMPLEX), tagged TAG,
+ * whose bytes are 1, 2, 3...: it must decode into a vector of NAME whose
+ * bytes are those, reversed within each part when SWAP. */
+static void
+expect_typed_array(const char *name, bool complex, uint64_t tag,
+                   size_t unit, size_t size, bool swap)
+{
+  uint8_t msg[64], *p = msg;
+  struct attempt a;
+  const uint8_t *bytes;
+
+  if (complex) {
+    *p++ = 0xd9; /* the complex-vector tag, 59209 */
+    *p++ = 0xe7;
+    *p++ = 0x49;
+  }
+  *p++ = 0xd8;
+  *p++ = (uint8_t) tag;
+  *p++ = (uint8_t) (0x40 | size);
+  for (size_t i = 0; i < size; i++) {
+    *p++ = (uint8_t) (i + 1);
+  }
+  a = try_decode(msg, (size_t) (p - msg));
+  ck_assert_msg(scm_is_false(a.key), "%s, tag %d: %s", name, (int) tag,
+                a.message);
+  ck_assert_msg(scm_is_eq(scm_array_type(a.value),
+                          scm_from_utf8_symbol(name)),
+                "tag %d did not give a %s vector", (int) tag, name);
+  bytes = (const uint8_t *) SCM_BYTEVECTOR_CONTENTS(a.value);
+  for (size_t i = 0; i < size; i++) {
+    size_t from = swap ? i - i % unit + (unit - 1 - i % unit) : i;
+    ck_assert_msg(bytes[i] == from + 1, "%s, tag %d: byte %zu is %d",
+                  name, (int) tag, i, bytes[i]);
+  }
+}
+
+START_TEST(test_element_types)
+{
+  /* Every line of the runtime's table of element types is a vector type
+   * that travels under its RFC 8746 tag, in either byte order, and has
+   * its size. */
+#define IS_COMPLEX_UINT false
+#define IS_COMPLEX_SINT false
+#define IS_COMPLEX_FLOAT false
+#define IS_COMPLEX_COMPLEX true
+#define CHECK_TYPE(NAME, name, ctype, n, kind, tag, mpi)                    \
+  expect_typed_array(#name, IS_COMPLEX_##kind, tag, sizeof(ctype),         \
+                     sizeof(ctype) * (n), false);                           \
+  if (sizeof(ctype) > 1) {                                                  \
+    expect_typed_array(#name, IS_COMPLEX_##kind, (tag) & ~4, sizeof(ctype), \
+                       sizeof(ctype) * (n), true);                          \
+  }                                                                         \
+  ck_assert_int_eq(scm_to_int(scm_call_1(ev("%element-size"),               \
+                                         scm_from_utf8_symbol(#name))),     \
+                   (int) (sizeof(ctype) * (n)));
+  PAR_DTYPE_MAP(CHECK_TYPE)
+#undef CHECK_TYPE
+  ck_assert_int_eq(scm_to_int(scm_call_1(ev("%element-size"),
+                                         scm_from_utf8_symbol("vu8"))),
+                   1);
+}
+END_TEST
+
+START_TEST(test_error_codes)
+{
+  par_wbuf buf = PAR_WBUF_INIT;
+  struct attempt a = try_encode(ev("(list 1 car)"), &buf);
+  SCM e, r;
+
+  par_wbuf_free(&buf);
+  ck_assert(has_code(&a, "EINVAL"));
+  /* An error with a code keeps it when it travels. */
+  e = ev("(make-exception-from-throw 'parallelizer-error "
+         "'(\"barrier\" \"gone: ~a\" (\"rank 1\") (EPEER)))");
+  r = round_trip(e);
+  ck_assert(scm_is_true(scm_equal_p(scm_call_1(ev("exception-args"), r),
+                                    scm_call_1(ev("exception-args"), e))));
 }
 END_TEST
 
@@ -597,6 +694,8 @@ wire_suite(void)
   tcase_add_test(core, test_records_errors_hooks);
   tcase_add_test(core, test_unsendable);
   tcase_add_test(core, test_wbuf);
+  tcase_add_test(core, test_element_types);
+  tcase_add_test(core, test_error_codes);
   tcase_set_timeout(core, 60);
   suite_add_tcase(s, core);
 

@@ -2,16 +2,22 @@
  * move Scheme values between processes.
  *
  * Values travel as CBOR (wire.h). A collective encodes on the processes
- * that send, calls the runtime (see call_blocking for how a blocking wait
- * coexists with the collector and with Ctrl-C), and decodes on the
- * processes that receive. The sending process never decodes its own value:
- * a root gets back the very object it passed in.
+ * that send, calls the runtime, and decodes on the processes that receive.
+ * The sending process never decodes its own value: a root gets back the
+ * very object it passed in.
+ *
+ * Blocking calls stay in Guile mode. Leaving it with scm_without_guile
+ * costs a signal-mask system call each way, more than a whole barrier
+ * between two processes; and nothing needs it: the collector stops threads
+ * with signals, which reach a thread blocked in the runtime as well (its
+ * waits take a spurious wake-up in their stride), and Ctrl-C is seen
+ * through the communicator's interrupt check, installed once when the
+ * communicator is wrapped (par_scm_wrap_comm).
  */
-#include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "glue.h"
+#include "guile-internals.h"
 #include "wire.h"
 
 static SCM comm_type;
@@ -35,6 +41,14 @@ finalize_comm(SCM obj)
   }
 }
 
+/* The interrupt check is par_scm_asyncs_pending, which looks at the
+ * asyncs of the thread that waits, whichever it is, not of the thread that
+ * wrapped COMM: a communicator made on one thread and used on another is
+ * interrupted by what is queued for the thread it blocks, as Guile's own
+ * blocking primitives are. A Ctrl-C handler that targets another thread
+ * therefore does not stop this wait; the communicator's timeout still
+ * does. Installing the check once, here, costs nothing between calls: the
+ * runtime consults it only while it waits. */
 SCM
 par_scm_wrap_comm(par_comm *comm, int owned)
 {
@@ -42,150 +56,55 @@ par_scm_wrap_comm(par_comm *comm, int owned)
 
   box->comm = comm;
   box->owned = owned;
+  par_comm_set_interrupt_check(comm, par_scm_asyncs_pending, NULL);
   return scm_make_foreign_object_1(comm_type, box);
 }
 
-par_comm *
-par_scm_unwrap_comm(SCM obj, int pos, const char *subr)
+static comm_box *
+unwrap_box(SCM obj, const char *who)
 {
-  comm_box *box;
+  return par_scm_foreign_ref(comm_type, obj, "a communicator", who);
+}
 
-  scm_assert_foreign_object_type(comm_type, obj);
-  box = scm_foreign_object_ref(obj, 0);
+par_comm *
+par_scm_unwrap_comm(SCM obj, const char *who)
+{
+  comm_box *box = unwrap_box(obj, who);
+
   if (box->comm == NULL) {
-    par_scm_throw(subr, "communicator is closed", SCM_EOL);
+    par_scm_throw(who, PAR_EINVAL, "the communicator is closed", SCM_EOL);
   }
   return box->comm;
 }
 
-/* --- Blocking calls ------------------------------------------------------ */
-
-/* Set while a call is blocked, so the interrupt check can see whether the
- * calling thread has asyncs (Ctrl-C) waiting to run. */
-static int
-pending_asyncs(void *data)
-{
-  scm_thread *thread = data;
-
-  return thread->block_asyncs == 0 && !scm_is_null(thread->pending_asyncs);
-}
-
+/* Raise RC, unless it is PAR_OK, with what COMM says of it. */
 static void
-check_rc(par_comm *comm, int rc, const char *subr)
+check(par_comm *comm, int rc, const char *who)
 {
-  if (rc == PAR_OK) {
-    return;
+  if (rc != PAR_OK) {
+    par_scm_throw_failure(who, rc, par_comm_error_detail(comm));
   }
-  if (rc == PAR_EINTR) {
-    /* Run the pending asyncs: a SIGINT handler throws from here, which is
-     * what returns the REPL to its prompt. If none throws, the operation
-     * is still broken half way and must fail. */
-    scm_async_tick();
+}
+
+/* RANK as a rank of COMM. */
+static int
+to_rank(par_comm *comm, SCM rank, const char *who)
+{
+  int size = par_comm_size(comm);
+
+  if (!scm_is_exact_integer(rank)) {
+    par_scm_throw(who, PAR_EINVAL, "expected a rank (an exact integer), "
+                  "got ~s", scm_list_1(rank));
   }
-  par_scm_throw_code(subr, rc, par_comm_error_detail(comm));
+  if (!scm_is_signed_integer(rank, 0, size - 1)) {
+    par_scm_throw(who, PAR_ERANK,
+                  "rank ~a is out of range: the group has ~a processes",
+                  scm_list_2(rank, scm_from_int(size)));
+  }
+  return scm_to_int(rank);
 }
 
-struct blocking_call {
-  int (*fn)(struct blocking_call *call);
-  par_comm *comm;
-  int root;
-  const void *buf;
-  size_t len;
-  const size_t *counts_in;
-  size_t *counts_out;
-  void *recvbuf;
-  size_t count;
-  par_dtype type;
-  par_reduce_op op;
-  par_msg *msg;
-  int rc_source;
-  int rc;
-};
-
-/* Run CALL, which may block, and raise its error if it fails.
- *
- * The call stays in Guile mode. Leaving it with scm_without_guile costs a
- * signal-mask system call each way, more than a whole barrier between two
- * processes; and nothing needs it: the collector stops threads with
- * signals, which reach a thread blocked in the runtime as well (its waits
- * take a spurious wake-up in their stride), and Ctrl-C is seen through the
- * interrupt check. */
-static void
-call_blocking(struct blocking_call *call, const char *subr)
-{
-  par_comm_set_interrupt_check(call->comm, pending_asyncs,
-                               SCM_I_THREAD_DATA(scm_current_thread()));
-  call->rc = call->fn(call);
-  par_comm_set_interrupt_check(call->comm, NULL, NULL);
-  check_rc(call->comm, call->rc, subr);
-}
-
-static int
-do_send(struct blocking_call *c)
-{
-  return par_comm_send(c->comm, c->root, c->buf, c->len);
-}
-
-static int
-do_recv(struct blocking_call *c)
-{
-  return par_comm_recv(c->comm, c->root, c->msg);
-}
-
-static int
-do_recv_any(struct blocking_call *c)
-{
-  return par_comm_recv_any(c->comm, c->root, &c->rc_source, c->msg);
-}
-
-static int
-do_barrier(struct blocking_call *c)
-{
-  return par_comm_barrier(c->comm);
-}
-
-static int
-do_bcast_bytes(struct blocking_call *c)
-{
-  return par_comm_bcast_bytes(c->comm, c->root, c->buf, c->len, c->msg);
-}
-
-static int
-do_scatterv_bytes(struct blocking_call *c)
-{
-  return par_comm_scatterv_bytes(c->comm, c->root, c->buf, c->counts_in,
-                                 c->msg);
-}
-
-static int
-do_gatherv_bytes(struct blocking_call *c)
-{
-  return par_comm_gatherv_bytes(c->comm, c->root, c->buf, c->len, c->msg,
-                                c->counts_out);
-}
-
-static int
-do_allgatherv_bytes(struct blocking_call *c)
-{
-  return par_comm_allgatherv_bytes(c->comm, c->buf, c->len, c->msg,
-                                   c->counts_out);
-}
-
-static int
-do_reduce(struct blocking_call *c)
-{
-  return par_comm_reduce(c->comm, c->root, c->buf, c->recvbuf, c->count,
-                         c->type, c->op);
-}
-
-static int
-do_allreduce(struct blocking_call *c)
-{
-  return par_comm_allreduce(c->comm, c->buf, c->recvbuf, c->count, c->type,
-                            c->op);
-}
-
-/* --- Unwind protection for C buffers ------------------------------------ */
+/* --- Buffers released however a primitive ends --------------------------- */
 
 /* Each thread keeps the buffer of its last encoding for the next one, up
  * to SCRATCH_MAX bytes: large messages then reuse memory that is already
@@ -223,8 +142,10 @@ release_msg(void *data)
   par_msg_release(data);
 }
 
+/* Inside a dynwind: give BUF back to the scratch slot and release MSG
+ * (either may be NULL) when the extent is left, normally or not. */
 static void
-protect(par_wbuf *buf, par_msg *msg)
+release_on_exit(par_wbuf *buf, par_msg *msg)
 {
   if (buf != NULL) {
     scm_dynwind_unwind_handler(return_scratch, buf, SCM_F_WIND_EXPLICITLY);
@@ -234,94 +155,97 @@ protect(par_wbuf *buf, par_msg *msg)
   }
 }
 
-/* Decode the COUNT consecutive values of a gathered block into a list. */
-static SCM
-decode_parts(const par_msg *msg, const size_t *counts, int n, int self,
-             SCM own, const char *subr)
+/* The description of a contiguous one-dimensional uniform numeric vector
+ * behind H; NULL for anything else. */
+static const par_scm_etype *
+contiguous_etype(scm_t_array_handle *h)
 {
-  SCM result = SCM_EOL;
-  size_t offset = msg->len;
-
-  for (int r = n - 1; r >= 0; r--) {
-    offset -= counts[r];
-    if (r == self) {
-      result = scm_cons(own, result);
-    } else {
-      result = scm_cons(par_scm_decode((const char *) msg->data + offset,
-                                       counts[r], subr),
-                        result);
-    }
+  if (scm_array_handle_rank(h) != 1 || scm_array_handle_dims(h)[0].inc != 1) {
+    return NULL;
   }
-  return result;
+  return par_scm_etype_of(h->element_type);
 }
 
-static int
-to_rank(par_comm *comm, SCM rank, int pos, const char *subr)
+/* Take a handle on VEC, which must be a contiguous uniform numeric vector,
+ * and return its element type; raise an error from WHO otherwise. Inside a
+ * dynwind, the handle is released however the extent is left. */
+static par_dtype
+uniform_handle(SCM vec, scm_t_array_handle *h, const char *who)
 {
-  int r;
+  const par_scm_etype *type;
 
-  if (!scm_is_signed_integer(rank, 0, INT_MAX)) {
-    scm_wrong_type_arg_msg(subr, pos, rank, "rank (a non-negative integer)");
+  if (!scm_is_array(vec)) {
+    par_scm_throw(who, PAR_ETYPE, "expected a uniform numeric vector, "
+                  "got ~s", scm_list_1(vec));
   }
-  r = scm_to_int(rank);
-  if (r >= par_comm_size(comm)) {
-    par_scm_throw(subr, "rank ~a is out of range: the group has ~a processes",
-                  scm_list_2(rank, scm_from_int(par_comm_size(comm))));
+  scm_array_get_handle(vec, h);
+  type = contiguous_etype(h);
+  if (type == NULL) {
+    scm_array_handle_release(h);
+    par_scm_throw(who, PAR_ETYPE, "expected a uniform numeric vector, "
+                  "got ~s", scm_list_1(vec));
   }
-  return r;
+  scm_dynwind_unwind_handler((void (*)(void *)) scm_array_handle_release, h,
+                             SCM_F_WIND_EXPLICITLY);
+  return type->dtype;
 }
 
-/* --- Primitives --------------------------------------------------------- */
+/* --- Communicator objects ------------------------------------------------ */
 
-#define FUNC_NAME "%make-serial-comm"
+/* (%make-serial-comm) -> a communicator of one process. */
 static SCM
-make_serial_comm(void)
+prim_make_serial_comm(void)
+#define FUNC_NAME "make-serial-parallelizer"
 {
   par_comm *comm;
   int rc = par_comm_serial_create(&comm);
 
   if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, NULL);
+    par_scm_throw_failure(FUNC_NAME, rc, "while making its communicator");
   }
   return par_scm_wrap_comm(comm, 1);
 }
 #undef FUNC_NAME
 
+/* (%comm? OBJ) -> #t if OBJ is a communicator, open or closed. */
 static SCM
-comm_p(SCM obj)
+prim_comm_p(SCM obj)
 {
   return scm_from_bool(SCM_IS_A_P(obj, comm_type));
 }
 
+/* (%comm-rank COMM) -> this process's rank in COMM. */
 static SCM
-comm_rank(SCM comm)
+prim_comm_rank(SCM comm)
 {
-  return scm_from_int(par_comm_rank(par_scm_unwrap_comm(comm, 1,
-                                                        "%comm-rank")));
+  return scm_from_int(par_comm_rank(par_scm_unwrap_comm(comm,
+                                                        "parallelizer-id")));
 }
 
+/* (%comm-size COMM) -> the number of processes of COMM. */
 static SCM
-comm_size(SCM comm)
+prim_comm_size(SCM comm)
 {
-  return scm_from_int(par_comm_size(par_scm_unwrap_comm(comm, 1,
-                                                        "%comm-size")));
+  return scm_from_int(
+      par_comm_size(par_scm_unwrap_comm(comm, "parallelizer-nprocs")));
 }
 
+/* (%comm-backend COMM) -> serial, multiprocessing or mpi. */
 static SCM
-comm_backend(SCM comm)
+prim_comm_backend(SCM comm)
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, "%comm-backend");
+  par_comm *c = par_scm_unwrap_comm(comm, "%comm-backend");
 
   return scm_from_utf8_symbol(par_comm_backend(c));
 }
 
+/* (%comm-close! COMM): release COMM now (if the object owns it); any later
+ * use of the object is an error. Closing twice is allowed. */
 static SCM
-comm_close_x(SCM comm)
+prim_comm_close_x(SCM comm)
 {
-  comm_box *box;
+  comm_box *box = unwrap_box(comm, "%comm-close!");
 
-  scm_assert_foreign_object_type(comm_type, comm);
-  box = scm_foreign_object_ref(comm, 0);
   if (box->owned) {
     par_comm_destroy(box->comm);
   }
@@ -329,99 +253,91 @@ comm_close_x(SCM comm)
   return SCM_UNSPECIFIED;
 }
 
-/* End the whole group with CODE (MPI_Abort on MPI, where mpirun then
- * exits non-zero; the workers are stopped on multiprocessing). */
-#define FUNC_NAME "%comm-abort"
+/* (%comm-abort COMM CODE): end the whole group with the exit code CODE
+ * (MPI_Abort on MPI, where mpirun then exits non-zero; the workers are
+ * stopped on multiprocessing). */
 static SCM
-comm_abort(SCM comm, SCM code)
+prim_comm_abort(SCM comm, SCM code)
+#define FUNC_NAME "parallelizer-run"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  int rc = par_comm_abort(c, scm_to_int(code));
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
 
-  if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, par_comm_error_detail(c));
-  }
+  check(c, par_comm_abort(c, scm_to_int(code)), FUNC_NAME);
   return SCM_UNSPECIFIED;
 }
 #undef FUNC_NAME
 
-#define FUNC_NAME "%comm-set-timeout!"
+/* (%comm-set-timeout! COMM SECONDS): every later wait on COMM fails after
+ * SECONDS (a real number), or never times out if SECONDS is #f. */
 static SCM
-comm_set_timeout_x(SCM comm, SCM seconds)
+prim_comm_set_timeout_x(SCM comm, SCM seconds)
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  par_comm *c = par_scm_unwrap_comm(comm, "parallelizer-run");
 
   par_comm_set_timeout(c, scm_is_true(seconds) ? scm_to_double(seconds) : 0);
   return SCM_UNSPECIFIED;
 }
-#undef FUNC_NAME
 
-#define FUNC_NAME "send"
+/* --- Point to point ------------------------------------------------------ */
+
+/* (%comm-send COMM VALUE DEST): send VALUE to rank DEST of COMM. It may
+ * return before DEST receives. */
 static SCM
-comm_send(SCM comm, SCM value, SCM dest)
+prim_comm_send(SCM comm, SCM value, SCM dest)
+#define FUNC_NAME "send-to"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  int to = to_rank(c, dest, 3, FUNC_NAME);
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+  int to = to_rank(c, dest, FUNC_NAME);
   par_wbuf buf = take_scratch();
-  struct blocking_call call = {.fn = do_send, .comm = c, .root = to};
 
   scm_dynwind_begin(0);
-  protect(&buf, NULL);
+  release_on_exit(&buf, NULL);
   par_scm_encode(value, &buf, FUNC_NAME);
-  call.buf = buf.data;
-  call.len = buf.len;
-  call_blocking(&call, FUNC_NAME);
+  check(c, par_comm_send(c, to, buf.data, buf.len), FUNC_NAME);
   scm_dynwind_end();
   return SCM_UNSPECIFIED;
 }
 #undef FUNC_NAME
 
-#define FUNC_NAME "receive"
+/* (%comm-receive COMM SOURCE) -> the next value that rank SOURCE of COMM
+ * sent to this process. */
 static SCM
-comm_recv(SCM comm, SCM source)
+prim_comm_receive(SCM comm, SCM source)
+#define FUNC_NAME "receive-from"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  int from = to_rank(c, source, 2, FUNC_NAME);
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+  int from = to_rank(c, source, FUNC_NAME);
   par_msg msg = PAR_MSG_INIT;
-  struct blocking_call call = {.fn = do_recv, .comm = c, .root = from,
-                               .msg = &msg};
   SCM result;
 
   scm_dynwind_begin(0);
-  protect(NULL, &msg);
-  call_blocking(&call, FUNC_NAME);
+  release_on_exit(NULL, &msg);
+  check(c, par_comm_recv(c, from, &msg), FUNC_NAME);
   result = par_scm_decode_msg(&msg, FUNC_NAME);
   scm_dynwind_end();
   return result;
 }
 #undef FUNC_NAME
 
-/* The next message sent to this process by any rank, as (SOURCE .
- * VALUE); if BLOCK is #f and none is ready, #f at once. */
-#define FUNC_NAME "receive-any"
+/* (%comm-receive-any COMM BLOCK) -> (SOURCE . VALUE), the next message sent
+ * to this process by any rank; if BLOCK is #f and none is ready, #f at
+ * once. Parallel-map's dynamic scheduling listens with it. */
 static SCM
-comm_recv_any(SCM comm, SCM block)
+prim_comm_receive_any(SCM comm, SCM block)
+#define FUNC_NAME "parallel-map"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
   par_msg msg = PAR_MSG_INIT;
-  struct blocking_call call = {.fn = do_recv_any, .comm = c,
-                               .root = scm_is_true(block), .msg = &msg};
+  int source, rc;
   SCM result = SCM_BOOL_F;
 
   scm_dynwind_begin(0);
-  protect(NULL, &msg);
-  if (call.root) {
-    call_blocking(&call, FUNC_NAME);
-  } else {
-    /* A look that does not wait: "nothing yet" is an answer, not an
-     * error. */
-    call.rc = do_recv_any(&call);
-    if (call.rc != PAR_ENOENT) {
-      check_rc(c, call.rc, FUNC_NAME);
-    }
-  }
-  if (call.rc == PAR_OK) {
-    result = scm_cons(scm_from_int(call.rc_source),
+  release_on_exit(NULL, &msg);
+  rc = par_comm_recv_any(c, scm_is_true(block), &source, &msg);
+  /* For a look that does not wait, "nothing yet" is an answer. */
+  if (rc != PAR_ENOENT || scm_is_true(block)) {
+    check(c, rc, FUNC_NAME);
+    result = scm_cons(scm_from_int(source),
                       par_scm_decode_msg(&msg, FUNC_NAME));
   }
   scm_dynwind_end();
@@ -429,40 +345,40 @@ comm_recv_any(SCM comm, SCM block)
 }
 #undef FUNC_NAME
 
-#define FUNC_NAME "barrier"
-static SCM
-comm_barrier(SCM comm)
-{
-  struct blocking_call call = {.fn = do_barrier};
+/* --- Collectives of values ----------------------------------------------- */
 
-  call.comm = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  call_blocking(&call, FUNC_NAME);
+/* (%comm-barrier COMM): wait until every process of COMM is here. */
+static SCM
+prim_comm_barrier(SCM comm)
+#define FUNC_NAME "barrier"
+{
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+
+  check(c, par_comm_barrier(c), FUNC_NAME);
   return SCM_UNSPECIFIED;
 }
 #undef FUNC_NAME
 
-#define FUNC_NAME "broadcast"
+/* (%comm-broadcast COMM VALUE ROOT) -> ROOT's VALUE, on every process of
+ * COMM (on ROOT, VALUE itself). */
 static SCM
-comm_bcast(SCM comm, SCM value, SCM root)
+prim_comm_broadcast(SCM comm, SCM value, SCM root)
+#define FUNC_NAME "broadcast"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  int from = to_rank(c, root, 3, FUNC_NAME);
-  int self = par_comm_rank(c);
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+  int from = to_rank(c, root, FUNC_NAME);
   par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
-  struct blocking_call call = {.fn = do_bcast_bytes, .comm = c, .root = from,
-                               .msg = &msg};
   SCM result = value;
 
   scm_dynwind_begin(0);
-  protect(&buf, &msg);
-  if (self == from) {
+  release_on_exit(&buf, &msg);
+  if (par_comm_rank(c) == from) {
     par_scm_encode(value, &buf, FUNC_NAME);
-    call.buf = buf.data;
-    call.len = buf.len;
   }
-  call_blocking(&call, FUNC_NAME);
-  if (self != from) {
+  check(c, par_comm_bcast_bytes(c, from, buf.data, buf.len, &msg),
+        FUNC_NAME);
+  if (par_comm_rank(c) != from) {
     result = par_scm_decode_msg(&msg, FUNC_NAME);
   }
   scm_dynwind_end();
@@ -470,29 +386,28 @@ comm_bcast(SCM comm, SCM value, SCM root)
 }
 #undef FUNC_NAME
 
-/* CHUNKS is, on ROOT, a list of exactly SIZE values: chunk I goes to rank
- * I. Elsewhere it is ignored. */
-#define FUNC_NAME "scatter"
+/* (%comm-scatter COMM CHUNKS ROOT) -> this process's chunk. CHUNKS is, on
+ * ROOT, a list of exactly one value per process of COMM, in rank order;
+ * elsewhere it is ignored. */
 static SCM
-comm_scatter(SCM comm, SCM chunks, SCM root)
+prim_comm_scatter(SCM comm, SCM chunks, SCM root)
+#define FUNC_NAME "scatter"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  int from = to_rank(c, root, 3, FUNC_NAME);
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+  int from = to_rank(c, root, FUNC_NAME);
   int self = par_comm_rank(c), size = par_comm_size(c);
   par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
   size_t *counts = NULL;
-  struct blocking_call call = {.fn = do_scatterv_bytes, .comm = c,
-                               .root = from, .msg = &msg};
   SCM own = SCM_BOOL_F, result;
 
   scm_dynwind_begin(0);
-  protect(&buf, &msg);
+  release_on_exit(&buf, &msg);
   if (self == from) {
     SCM rest = chunks;
 
     if (scm_ilength(chunks) != size) {
-      par_scm_throw(FUNC_NAME, "expected ~a chunks, got ~s",
+      par_scm_throw(FUNC_NAME, PAR_EINVAL, "expected ~a chunks, got ~s",
                     scm_list_2(scm_from_int(size), chunks));
     }
     counts = scm_gc_malloc_pointerless(sizeof *counts * (size_t) size,
@@ -507,205 +422,188 @@ comm_scatter(SCM comm, SCM chunks, SCM root)
       }
       counts[r] = buf.len - before;
     }
-    call.buf = buf.data;
-    call.counts_in = counts;
   }
-  call_blocking(&call, FUNC_NAME);
+  check(c, par_comm_scatterv_bytes(c, from, buf.data, counts, &msg),
+        FUNC_NAME);
   result = self == from ? own : par_scm_decode_msg(&msg, FUNC_NAME);
   scm_dynwind_end();
   return result;
 }
 #undef FUNC_NAME
 
+/* The list of the values gathered in MSG, COUNTS[R] bytes from rank R, in
+ * rank order; rank SELF's is OWN, which was not decoded. */
 static SCM
-gather_common(SCM comm, SCM value, SCM root, int all, const char *subr)
+decode_parts(const par_msg *msg, const size_t *counts, int n, int self,
+             SCM own, const char *who)
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, subr);
-  int to = all ? 0 : to_rank(c, root, 3, subr);
+  SCM result = SCM_EOL;
+  size_t offset = msg->len;
+
+  for (int r = n - 1; r >= 0; r--) {
+    offset -= counts[r];
+    if (r == self) {
+      result = scm_cons(own, result);
+    } else {
+      result = scm_cons(par_scm_decode((const char *) msg->data + offset,
+                                       counts[r], who),
+                        result);
+    }
+  }
+  return result;
+}
+
+/* Every process's VALUE, in rank order, on ROOT (#f elsewhere) or, if
+ * ALL, on every process. */
+static SCM
+gather(SCM comm, SCM value, SCM root, bool all, const char *who)
+{
+  par_comm *c = par_scm_unwrap_comm(comm, who);
+  int to = all ? 0 : to_rank(c, root, who);
   int self = par_comm_rank(c), size = par_comm_size(c);
   par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
   size_t *counts = scm_gc_malloc_pointerless(sizeof *counts * (size_t) size,
                                              "gather counts");
-  struct blocking_call call = {.fn = all ? do_allgatherv_bytes
-                                         : do_gatherv_bytes,
-                               .comm = c, .root = to, .msg = &msg,
-                               .counts_out = counts};
   SCM result = SCM_BOOL_F;
+  int rc;
 
   scm_dynwind_begin(0);
-  protect(&buf, &msg);
-  par_scm_encode(value, &buf, subr);
-  call.buf = buf.data;
-  call.len = buf.len;
-  call_blocking(&call, subr);
+  release_on_exit(&buf, &msg);
+  par_scm_encode(value, &buf, who);
+  if (all) {
+    rc = par_comm_allgatherv_bytes(c, buf.data, buf.len, &msg, counts);
+  } else {
+    rc = par_comm_gatherv_bytes(c, to, buf.data, buf.len, &msg, counts);
+  }
+  check(c, rc, who);
   if (all || self == to) {
-    result = decode_parts(&msg, counts, size, self, value, subr);
+    result = decode_parts(&msg, counts, size, self, value, who);
   }
   scm_dynwind_end();
   return result;
 }
 
+/* (%comm-gather COMM VALUE ROOT) -> on ROOT the list of every process's
+ * VALUE in rank order; #f elsewhere. */
 static SCM
-comm_gather(SCM comm, SCM value, SCM root)
+prim_comm_gather(SCM comm, SCM value, SCM root)
 {
-  return gather_common(comm, value, root, 0, "gather");
+  return gather(comm, value, root, false, "gather");
 }
 
+/* (%comm-allgather COMM VALUE) -> on every process, the list of every
+ * process's VALUE in rank order. */
 static SCM
-comm_allgather(SCM comm, SCM value)
+prim_comm_allgather(SCM comm, SCM value)
 {
-  return gather_common(comm, value, SCM_BOOL_F, 1, "allgather");
+  return gather(comm, value, SCM_BOOL_F, true, "allgather");
 }
 
-/* --- Typed reductions ---------------------------------------------------- */
+/* --- Collectives of uniform vectors -------------------------------------- */
 
-/* The runtime's element type of a uniform vector, or -1. */
-static int
-uniform_dtype(scm_t_array_element_type type)
-{
-  switch (type) {
-  case SCM_ARRAY_ELEMENT_TYPE_VU8:
-  case SCM_ARRAY_ELEMENT_TYPE_U8:
-    return PAR_U8;
-  case SCM_ARRAY_ELEMENT_TYPE_S8:
-    return PAR_S8;
-  case SCM_ARRAY_ELEMENT_TYPE_U16:
-    return PAR_U16;
-  case SCM_ARRAY_ELEMENT_TYPE_S16:
-    return PAR_S16;
-  case SCM_ARRAY_ELEMENT_TYPE_U32:
-    return PAR_U32;
-  case SCM_ARRAY_ELEMENT_TYPE_S32:
-    return PAR_S32;
-  case SCM_ARRAY_ELEMENT_TYPE_U64:
-    return PAR_U64;
-  case SCM_ARRAY_ELEMENT_TYPE_S64:
-    return PAR_S64;
-  case SCM_ARRAY_ELEMENT_TYPE_F32:
-    return PAR_F32;
-  case SCM_ARRAY_ELEMENT_TYPE_F64:
-    return PAR_F64;
-  case SCM_ARRAY_ELEMENT_TYPE_C32:
-    return PAR_C32;
-  case SCM_ARRAY_ELEMENT_TYPE_C64:
-    return PAR_C64;
-  default:
-    return -1;
-  }
-}
-
-/* Take a handle on VEC, which must be a contiguous uniform numeric vector,
- * and return its element type; raise an error from SUBR otherwise. Inside
- * a dynwind, the handle is released however the extent is left. */
-static par_dtype
-uniform_handle(SCM vec, scm_t_array_handle *h, const char *subr)
-{
-  int dtype;
-
-  scm_array_get_handle(vec, h);
-  dtype = uniform_dtype(h->element_type);
-  if (dtype < 0 || scm_array_handle_rank(h) != 1
-      || scm_array_handle_dims(h)[0].inc != 1) {
-    scm_array_handle_release(h);
-    par_scm_throw(subr, "expected a uniform numeric vector, got ~s",
-                  scm_list_1(vec));
-  }
-  scm_dynwind_unwind_handler((void (*)(void *)) scm_array_handle_release, h,
-                             SCM_F_WIND_EXPLICITLY);
-  return (par_dtype) dtype;
-}
-
-/* Reduce the uniform vector VEC element-wise with the operator named OP
- * (sum, prod, min, max). Returns a fresh vector of VEC's type on the
- * receiving processes and #f elsewhere. */
-static SCM
-reduce_common(SCM comm, SCM op, SCM vec, SCM root, int all, const char *subr)
-{
-  par_comm *c = par_scm_unwrap_comm(comm, 1, subr);
-  int to = all ? 0 : to_rank(c, root, 4, subr);
-  scm_t_array_handle in, out;
-  struct blocking_call call = {.fn = all ? do_allreduce : do_reduce,
-                               .comm = c, .root = to};
-  SCM result = SCM_BOOL_F;
-  char *name;
-
-  name = scm_to_utf8_string(scm_symbol_to_string(op));
-  if (par_reduce_op_from_name(name, &call.op) != PAR_OK) {
-    free(name);
-    par_scm_throw(subr, "unknown reduction operator ~s", scm_list_1(op));
-  }
-  free(name);
-  scm_dynwind_begin(0);
-  call.type = uniform_handle(vec, &in, subr);
-  call.count = scm_c_array_length(vec);
-  call.buf = scm_array_handle_uniform_elements(&in);
-  if (all || par_comm_rank(c) == to) {
-    result = scm_make_typed_array(scm_array_type(vec), SCM_UNSPECIFIED,
-                                  scm_list_1(scm_from_size_t(call.count)));
-    uniform_handle(result, &out, subr);
-    call.recvbuf = scm_array_handle_uniform_writable_elements(&out);
-  }
-  call_blocking(&call, subr);
-  scm_dynwind_end();
-  scm_remember_upto_here_2(vec, result);
-  return result;
-}
-
-static int
-do_bcast_typed(struct blocking_call *c)
-{
-  return par_comm_bcast(c->comm, c->root, c->recvbuf, c->count, c->type);
-}
-
-/* Broadcast the elements of ROOT's uniform vector VEC into every other
- * process's VEC, in place: no encoding and no allocation. The vectors
+/* (%comm-broadcast-uniform! COMM VEC ROOT) -> VEC, into which ROOT's VEC
+ * has been copied, in place: no encoding and no allocation. The vectors
  * must agree in element type and length (checked by the runtime). */
-#define FUNC_NAME "broadcast!"
 static SCM
-comm_broadcast_uniform_x(SCM comm, SCM vec, SCM root)
+prim_comm_broadcast_uniform_x(SCM comm, SCM vec, SCM root)
+#define FUNC_NAME "broadcast!"
 {
-  par_comm *c = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
-  struct blocking_call call = {.fn = do_bcast_typed, .comm = c};
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+  int from = to_rank(c, root, FUNC_NAME);
   scm_t_array_handle h;
+  par_dtype type;
 
-  call.root = to_rank(c, root, 3, FUNC_NAME);
   scm_dynwind_begin(0);
-  call.type = uniform_handle(vec, &h, FUNC_NAME);
-  call.count = scm_c_array_length(vec);
-  call.recvbuf = scm_array_handle_uniform_writable_elements(&h);
-  call_blocking(&call, FUNC_NAME);
+  type = uniform_handle(vec, &h, FUNC_NAME);
+  check(c,
+        par_comm_bcast(c, from, scm_array_handle_uniform_writable_elements(&h),
+                       scm_c_array_length(vec), type),
+        FUNC_NAME);
   scm_dynwind_end();
   scm_remember_upto_here_1(vec);
   return vec;
 }
 #undef FUNC_NAME
 
+/* The uniform vector VEC reduced element-wise with the operator named OP
+ * (sum, prod, min, max): a fresh vector of VEC's type on ROOT (#f
+ * elsewhere) or, if ALL, on every process. */
 static SCM
-comm_reduce_uniform(SCM comm, SCM op, SCM vec, SCM root)
+reduce(SCM comm, SCM op, SCM vec, SCM root, bool all, const char *who)
 {
-  return reduce_common(comm, op, vec, root, 0, "reduce");
+  par_comm *c = par_scm_unwrap_comm(comm, who);
+  int to = all ? 0 : to_rank(c, root, who);
+  scm_t_array_handle in, out;
+  par_reduce_op rop;
+  par_dtype type;
+  size_t count;
+  void *recvbuf = NULL;
+  SCM result = SCM_BOOL_F;
+  char *name;
+  int rc;
+
+  name = scm_is_symbol(op) ? scm_to_utf8_string(scm_symbol_to_string(op))
+                           : NULL;
+  rc = par_reduce_op_from_name(name, &rop);
+  free(name);
+  if (rc != PAR_OK) {
+    par_scm_throw(who, PAR_EINVAL, "unknown reduction operator ~s",
+                  scm_list_1(op));
+  }
+  scm_dynwind_begin(0);
+  type = uniform_handle(vec, &in, who);
+  count = scm_c_array_length(vec);
+  if (all || par_comm_rank(c) == to) {
+    result = scm_make_typed_array(scm_array_type(vec), SCM_UNSPECIFIED,
+                                  scm_list_1(scm_from_size_t(count)));
+    uniform_handle(result, &out, who);
+    recvbuf = scm_array_handle_uniform_writable_elements(&out);
+  }
+  if (all) {
+    rc = par_comm_allreduce(c, scm_array_handle_uniform_elements(&in),
+                            recvbuf, count, type, rop);
+  } else {
+    rc = par_comm_reduce(c, to, scm_array_handle_uniform_elements(&in),
+                         recvbuf, count, type, rop);
+  }
+  check(c, rc, who);
+  scm_dynwind_end();
+  scm_remember_upto_here_2(vec, result);
+  return result;
 }
 
+/* (%comm-reduce-uniform COMM OP VEC ROOT) -> on ROOT, a fresh vector of
+ * VEC's type holding every process's VEC combined element-wise with OP
+ * (sum, prod, min or max) in rank order; #f elsewhere. */
 static SCM
-comm_allreduce_uniform(SCM comm, SCM op, SCM vec)
+prim_comm_reduce_uniform(SCM comm, SCM op, SCM vec, SCM root)
 {
-  return reduce_common(comm, op, vec, SCM_BOOL_F, 1, "allreduce");
+  return reduce(comm, op, vec, root, false, "reduce-to-root");
 }
 
+/* (%comm-allreduce-uniform COMM OP VEC) -> like %comm-reduce-uniform, on
+ * every process. */
 static SCM
-uniform_reducible_p(SCM obj)
+prim_comm_allreduce_uniform(SCM comm, SCM op, SCM vec)
+{
+  return reduce(comm, op, vec, SCM_BOOL_F, true, "allreduce");
+}
+
+/* (%uniform-reducible? OBJ) -> #t if OBJ is a uniform numeric vector that
+ * the two primitives above accept: a bytevector, or a contiguous SRFI-4
+ * vector or rank-1 typed array. */
+static SCM
+prim_uniform_reducible_p(SCM obj)
 {
   scm_t_array_handle h;
-  int ok;
+  bool ok;
 
   if (!scm_is_bytevector(obj) && !scm_is_array(obj)) {
     return SCM_BOOL_F;
   }
   scm_array_get_handle(obj, &h);
-  ok = uniform_dtype(h.element_type) >= 0
-       && scm_array_handle_rank(&h) == 1
-       && scm_array_handle_dims(&h)[0].inc == 1;
+  ok = contiguous_etype(&h) != NULL;
   scm_array_handle_release(&h);
   return scm_from_bool(ok);
 }
@@ -717,26 +615,28 @@ par_scm_init_comm(void)
       scm_from_utf8_symbol("par-comm"),
       scm_list_1(scm_from_utf8_symbol("box")), finalize_comm);
   scm_c_define("%comm-type", comm_type);
-  scm_c_define_gsubr("%make-serial-comm", 0, 0, 0, make_serial_comm);
-  scm_c_define_gsubr("%comm?", 1, 0, 0, comm_p);
-  scm_c_define_gsubr("%comm-rank", 1, 0, 0, comm_rank);
-  scm_c_define_gsubr("%comm-size", 1, 0, 0, comm_size);
-  scm_c_define_gsubr("%comm-backend", 1, 0, 0, comm_backend);
-  scm_c_define_gsubr("%comm-close!", 1, 0, 0, comm_close_x);
-  scm_c_define_gsubr("%comm-set-timeout!", 2, 0, 0, comm_set_timeout_x);
-  scm_c_define_gsubr("%comm-abort", 2, 0, 0, comm_abort);
-  scm_c_define_gsubr("%comm-send", 3, 0, 0, comm_send);
-  scm_c_define_gsubr("%comm-receive", 2, 0, 0, comm_recv);
-  scm_c_define_gsubr("%comm-receive-any", 2, 0, 0, comm_recv_any);
-  scm_c_define_gsubr("%comm-barrier", 1, 0, 0, comm_barrier);
-  scm_c_define_gsubr("%comm-broadcast", 3, 0, 0, comm_bcast);
-  scm_c_define_gsubr("%comm-scatter", 3, 0, 0, comm_scatter);
-  scm_c_define_gsubr("%comm-gather", 3, 0, 0, comm_gather);
-  scm_c_define_gsubr("%comm-allgather", 2, 0, 0, comm_allgather);
+  scm_c_define_gsubr("%make-serial-comm", 0, 0, 0, prim_make_serial_comm);
+  scm_c_define_gsubr("%comm?", 1, 0, 0, prim_comm_p);
+  scm_c_define_gsubr("%comm-rank", 1, 0, 0, prim_comm_rank);
+  scm_c_define_gsubr("%comm-size", 1, 0, 0, prim_comm_size);
+  scm_c_define_gsubr("%comm-backend", 1, 0, 0, prim_comm_backend);
+  scm_c_define_gsubr("%comm-close!", 1, 0, 0, prim_comm_close_x);
+  scm_c_define_gsubr("%comm-abort", 2, 0, 0, prim_comm_abort);
+  scm_c_define_gsubr("%comm-set-timeout!", 2, 0, 0, prim_comm_set_timeout_x);
+  scm_c_define_gsubr("%comm-send", 3, 0, 0, prim_comm_send);
+  scm_c_define_gsubr("%comm-receive", 2, 0, 0, prim_comm_receive);
+  scm_c_define_gsubr("%comm-receive-any", 2, 0, 0, prim_comm_receive_any);
+  scm_c_define_gsubr("%comm-barrier", 1, 0, 0, prim_comm_barrier);
+  scm_c_define_gsubr("%comm-broadcast", 3, 0, 0, prim_comm_broadcast);
+  scm_c_define_gsubr("%comm-scatter", 3, 0, 0, prim_comm_scatter);
+  scm_c_define_gsubr("%comm-gather", 3, 0, 0, prim_comm_gather);
+  scm_c_define_gsubr("%comm-allgather", 2, 0, 0, prim_comm_allgather);
   scm_c_define_gsubr("%comm-broadcast-uniform!", 3, 0, 0,
-                     comm_broadcast_uniform_x);
-  scm_c_define_gsubr("%comm-reduce-uniform", 4, 0, 0, comm_reduce_uniform);
+                     prim_comm_broadcast_uniform_x);
+  scm_c_define_gsubr("%comm-reduce-uniform", 4, 0, 0,
+                     prim_comm_reduce_uniform);
   scm_c_define_gsubr("%comm-allreduce-uniform", 3, 0, 0,
-                     comm_allreduce_uniform);
-  scm_c_define_gsubr("%uniform-reducible?", 1, 0, 0, uniform_reducible_p);
+                     prim_comm_allreduce_uniform);
+  scm_c_define_gsubr("%uniform-reducible?", 1, 0, 0,
+                     prim_uniform_reducible_p);
 }

@@ -1,49 +1,57 @@
-/* init.c — entry point of the Guile extension and its error helpers. */
+/* init.c — entry point of the Guile extension and the errors it raises. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "glue.h"
 
-SCM par_scm_error_key;
+/* The key of every error the extension raises. */
+static SCM error_key;
 
 void
-par_scm_throw(const char *subr, const char *message, SCM args)
+par_scm_throw(const char *who, int code, const char *message, SCM irritants)
 {
-  scm_error(par_scm_error_key, subr, message, args, SCM_BOOL_F);
+  scm_error(error_key, who, message, irritants,
+            scm_list_1(scm_from_utf8_symbol(par_err_name(code))));
 }
 
 void
-par_scm_throw_code(const char *subr, int code, const char *detail)
+par_scm_throw_failure(const char *who, int rc, const char *detail)
 {
-  /* The code travels as data, (NAME), in the last argument. */
-  SCM rest = scm_list_1(scm_from_utf8_symbol(par_err_name(code)));
+  /* The description becomes part of a format string: any tilde in it
+   * must stand for itself. */
+  const char *description = par_strerror(rc);
+  size_t n = strlen(description), used = 0;
+  char message[256];
 
-  if (detail != NULL && detail[0] != '\0') {
-    scm_error(par_scm_error_key, subr, "~a: ~a",
-              scm_list_2(scm_from_utf8_string(par_strerror(code)),
-                         scm_from_utf8_string(detail)),
-              rest);
+  if (rc == PAR_EINTR) {
+    /* Run the pending asyncs: a SIGINT handler throws from here, which is
+     * what returns the REPL to its prompt. If none throws, the operation
+     * is still broken half way and must fail. */
+    scm_async_tick();
   }
-  scm_error(par_scm_error_key, subr, "~a",
-            scm_list_1(scm_from_utf8_string(par_strerror(code))), rest);
-}
-
-/* The description of the runtime error named NAME (a symbol such as
- * EPEER), so that Scheme code can recognise errors by what they say. */
-static SCM
-error_description(SCM name)
-{
-  char *wanted = scm_to_utf8_string(scm_symbol_to_string(name));
-
-  for (int code = PAR_EINVAL; code < PAR__ERRNO_END; code++) {
-    if (strcmp(par_err_name(code), wanted) == 0) {
-      free(wanted);
-      return scm_from_utf8_string(par_strerror(code));
+  for (size_t i = 0; i < n && used < sizeof message - 8; i++) {
+    if (description[i] == '~') {
+      message[used++] = '~';
     }
+    message[used++] = description[i];
   }
-  free(wanted);
-  par_scm_throw("%error-description", "no runtime error is named ~s",
-                scm_list_1(name));
+  message[used] = '\0';
+  if (detail != NULL && detail[0] != '\0') {
+    strcpy(message + used, ": ~a");
+    par_scm_throw(who, rc, message,
+                  scm_list_1(scm_from_utf8_string(detail)));
+  }
+  par_scm_throw(who, rc, message, SCM_EOL);
+}
+
+void *
+par_scm_foreign_ref(SCM type, SCM obj, const char *what, const char *who)
+{
+  if (!SCM_IS_A_P(obj, type)) {
+    par_scm_throw(who, PAR_EINVAL, "expected ~a, got ~s",
+                  scm_list_2(scm_from_utf8_string(what), obj));
+  }
+  return scm_foreign_object_ref(obj, 0);
 }
 
 /* Called by load-extension, with the current module being
@@ -60,9 +68,8 @@ par_scm_init(void)
     return;
   }
   initialized = 1;
-  par_scm_error_key =
-      scm_permanent_object(scm_from_utf8_symbol("parallelizer-error"));
-  scm_c_define_gsubr("%error-description", 1, 0, 0, error_description);
+  error_key = scm_permanent_object(scm_from_utf8_symbol("parallelizer-error"));
+  par_scm_init_element_types();
   par_scm_init_wire();
   par_scm_init_comm();
   par_scm_init_mp();

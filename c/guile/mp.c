@@ -6,7 +6,7 @@
  * the workers' statuses into Scheme data.
  */
 #include <errno.h>
-#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,15 +27,21 @@ finalize_group(SCM obj)
   par_mp_group_destroy(g);
 }
 
+/* The group inside OBJ, or NULL if it has been closed; raises an EINVAL
+ * error from WHO if OBJ is not a group. */
 static par_mp_group *
-unwrap_group(SCM obj, const char *subr)
+group_or_null(SCM obj, const char *who)
 {
-  par_mp_group *g;
+  return par_scm_foreign_ref(group_type, obj, "a process group", who);
+}
 
-  scm_assert_foreign_object_type(group_type, obj);
-  g = scm_foreign_object_ref(obj, 0);
+static par_mp_group *
+unwrap_group(SCM obj, const char *who)
+{
+  par_mp_group *g = group_or_null(obj, who);
+
   if (g == NULL) {
-    par_scm_throw(subr, "the process group is closed", SCM_EOL);
+    par_scm_throw(who, PAR_EINVAL, "the process group is closed", SCM_EOL);
   }
   return g;
 }
@@ -63,9 +69,12 @@ guile_fork(void *data)
       scm_internal_catch(SCM_BOOL_T, fork_body, NULL, fork_failed, NULL));
 }
 
-#define FUNC_NAME "%mp-group-create"
+/* (%mp-group-create NPROCS TIMEOUT) -> a group of NPROCS processes (this
+ * one and NPROCS-1 workers, not forked yet) whose waits time out after
+ * TIMEOUT seconds, or never if TIMEOUT is #f. */
 static SCM
-mp_group_create(SCM nprocs, SCM timeout)
+prim_mp_group_create(SCM nprocs, SCM timeout)
+#define FUNC_NAME "make-multiprocessing-parallelizer"
 {
   par_mp_options opts = {0};
   par_mp_group *g;
@@ -76,37 +85,50 @@ mp_group_create(SCM nprocs, SCM timeout)
   opts.fork = guile_fork;
   rc = par_mp_group_create(&opts, &g);
   if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, NULL);
+    /* The runtime says only which of its checks failed: say for what. */
+    char detail[160];
+    int n = snprintf(detail, sizeof detail,
+                     "while making a group of %d processes", opts.nprocs);
+
+    if (opts.timeout != 0 && n > 0 && (size_t) n < sizeof detail) {
+      n += snprintf(detail + n, sizeof detail - (size_t) n,
+                    " with a timeout of %g s", opts.timeout);
+    }
+    if (rc == PAR_ESYS && n > 0 && (size_t) n < sizeof detail) {
+      snprintf(detail + n, sizeof detail - (size_t) n, ": %s",
+               strerror(errno));
+    }
+    par_scm_throw_failure(FUNC_NAME, rc, detail);
   }
   return scm_make_foreign_object_1(group_type, g);
 }
 #undef FUNC_NAME
 
-#define FUNC_NAME "%mp-group-close!"
+/* (%mp-group-close! GROUP): release GROUP now, stopping any worker still
+ * running. Closing twice is allowed. */
 static SCM
-mp_group_close_x(SCM group)
+prim_mp_group_close_x(SCM group)
 {
-  par_mp_group *g;
+  par_mp_group *g = group_or_null(group, "%mp-group-close!");
 
-  scm_assert_foreign_object_type(group_type, group);
-  g = scm_foreign_object_ref(group, 0);
   scm_foreign_object_set_x(group, 0, NULL);
   par_mp_group_destroy(g);
   return SCM_UNSPECIFIED;
 }
-#undef FUNC_NAME
 
+/* (%mp-group-size GROUP) -> the number of processes of GROUP. */
 static SCM
-mp_group_size(SCM group)
+prim_mp_group_size(SCM group)
 {
   return scm_from_int(par_mp_group_size(unwrap_group(group,
-                                                     "%mp-group-size")));
+                                                     "parallelizer-nprocs")));
 }
 
-/* Fork the workers; returns this process's rank in every process. */
-#define FUNC_NAME "%mp-group-fork"
+/* (%mp-group-fork GROUP) -> this process's rank, in every process: 0 in
+ * the caller, 1..NPROCS-1 in the workers forked for the run. */
 static SCM
-mp_group_fork(SCM group)
+prim_mp_group_fork(SCM group)
+#define FUNC_NAME "parallelizer-run"
 {
   par_mp_group *g = unwrap_group(group, FUNC_NAME);
   int rank, rc, finalizing, threads;
@@ -119,7 +141,7 @@ mp_group_fork(SCM group)
   threads = scm_ilength(scm_all_threads());
   if (threads > 1) {
     scm_set_automatic_finalization_enabled(finalizing);
-    par_scm_throw("parallelizer-run",
+    par_scm_throw(FUNC_NAME, PAR_EFORK,
                   "cannot fork workers while other Guile threads run "
                   "(~a of them; futures and par-map leave threads behind "
                   "too): the workers would inherit their locks but not "
@@ -129,33 +151,37 @@ mp_group_fork(SCM group)
   rc = par_mp_group_fork(g, &rank);
   scm_set_automatic_finalization_enabled(finalizing);
   if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, par_mp_group_error_detail(g));
+    par_scm_throw_failure(FUNC_NAME, rc, par_mp_group_error_detail(g));
   }
   return scm_from_int(rank);
 }
 #undef FUNC_NAME
 
-/* This process's communicator in the group. The group owns it: the Scheme
- * object must be closed (%comm-close!) when the run ends. */
-#define FUNC_NAME "%mp-group-comm"
+/* (%mp-group-comm GROUP) -> this process's communicator in the group. The
+ * group owns it: the Scheme object must be closed (%comm-close!) when the
+ * run ends. */
 static SCM
-mp_group_comm(SCM group)
+prim_mp_group_comm(SCM group)
+#define FUNC_NAME "parallelizer-run"
 {
   par_comm *comm = par_mp_group_comm(unwrap_group(group, FUNC_NAME));
 
   if (comm == NULL) {
-    par_scm_throw(FUNC_NAME, "the group has not been forked", SCM_EOL);
+    par_scm_throw(FUNC_NAME, PAR_EINVAL, "the group has not been forked",
+                  SCM_EOL);
   }
   return par_scm_wrap_comm(comm, 0);
 }
 #undef FUNC_NAME
 
-/* In a worker: deliver STATUS and REPORT (a bytevector or #f) and exit. */
-#define FUNC_NAME "%mp-worker-exit"
+/* (%mp-worker-exit GROUP STATUS REPORT): in a worker, deliver STATUS (0
+ * for success) and REPORT (a bytevector, or #f for none) to the main
+ * process, and exit. REPORT is opaque here: the Scheme backend makes it
+ * and reads it. */
 static SCM
-mp_worker_exit(SCM group, SCM status, SCM report)
+prim_mp_worker_exit(SCM group, SCM status, SCM report)
 {
-  par_mp_group *g = unwrap_group(group, FUNC_NAME);
+  par_mp_group *g = unwrap_group(group, "parallelizer-run");
   const void *data = NULL;
   size_t len = 0;
 
@@ -164,15 +190,6 @@ mp_worker_exit(SCM group, SCM status, SCM report)
     len = SCM_BYTEVECTOR_LENGTH(report);
   }
   par_mp_worker_exit(g, scm_to_int(status), data, len);
-}
-#undef FUNC_NAME
-
-static int
-interrupt_pending(void *data)
-{
-  scm_thread *thread = data;
-
-  return thread->block_asyncs == 0 && !scm_is_null(thread->pending_asyncs);
 }
 
 struct join_call {
@@ -191,43 +208,14 @@ run_join(void *data)
   return NULL;
 }
 
-/* In main: wait for every worker. Returns a list with one entry per
- * worker, (RANK PID STATE CODE REPORT), where STATE is a symbol (ok,
- * failed, exited, signaled, stopped) and REPORT a bytevector or #f. A
- * failed worker is not an error here: the caller decides what to raise. A
- * timeout or an interrupt is. */
-#define FUNC_NAME "%mp-group-join"
+/* The statuses of a join as Scheme data; see %mp-group-join. */
 static SCM
-mp_group_join(SCM group, SCM comm)
+statuses_to_list(const par_mp_worker_status *statuses, size_t n)
 {
-  par_mp_group *g = unwrap_group(group, FUNC_NAME);
-  size_t n = (size_t) (par_mp_group_size(g) - 1);
-  struct join_call call = {g, NULL, n, PAR_OK};
-  par_comm *c = scm_is_true(comm) ? par_scm_unwrap_comm(comm, 2, FUNC_NAME)
-                                  : NULL;
   SCM result = SCM_EOL;
 
-  call.statuses = scm_gc_malloc_pointerless(
-      sizeof *call.statuses * (n > 0 ? n : 1), "worker statuses");
-  if (c != NULL) {
-    par_comm_set_interrupt_check(c, interrupt_pending,
-                                 SCM_I_THREAD_DATA(scm_current_thread()));
-  }
-  scm_without_guile(run_join, &call);
-  if (c != NULL) {
-    par_comm_set_interrupt_check(c, NULL, NULL);
-  }
-  if (call.rc == PAR_EINTR) {
-    scm_async_tick();
-  }
-  if (call.rc != PAR_OK && call.rc != PAR_EPEER) {
-    /* The run itself failed (timed out, or was interrupted while the main
-     * process waited for the workers): say so in its name. */
-    par_scm_throw_code("parallelizer-run", call.rc,
-                       par_mp_group_error_detail(g));
-  }
   for (size_t i = n; i-- > 0;) {
-    const par_mp_worker_status *st = &call.statuses[i];
+    const par_mp_worker_status *st = &statuses[i];
     SCM report = SCM_BOOL_F;
 
     if (st->report != NULL && st->report_len > 0 && !st->report_truncated) {
@@ -243,32 +231,68 @@ mp_group_join(SCM group, SCM comm)
   }
   return result;
 }
+
+/* (%mp-group-join GROUP COMM) -> in main, once every worker has ended, a
+ * list with one entry per worker, (RANK PID STATE CODE REPORT): STATE is a
+ * symbol (ok, failed, exited, signaled, stopped), CODE the reported
+ * status, exit code or signal, and REPORT what the worker passed to
+ * %mp-worker-exit (a bytevector) or #f. A failed worker is not an error
+ * here: the caller decides what to raise. A timeout or an interrupt is.
+ * The wait honours the timeout and the interrupt check of the group's
+ * communicator, which COMM (the object of %mp-group-comm, or #f) wraps. */
+static SCM
+prim_mp_group_join(SCM group, SCM comm)
+#define FUNC_NAME "parallelizer-run"
+{
+  par_mp_group *g = unwrap_group(group, FUNC_NAME);
+  size_t n = (size_t) (par_mp_group_size(g) - 1);
+  struct join_call call = {g, NULL, n, PAR_OK};
+
+  if (scm_is_true(comm)) {
+    par_scm_unwrap_comm(comm, FUNC_NAME);
+  }
+  call.statuses = scm_gc_malloc_pointerless(
+      sizeof *call.statuses * (n > 0 ? n : 1), "worker statuses");
+  /* Out of Guile mode: the wait may be long, and a collection must not
+   * wait for it. */
+  scm_without_guile(run_join, &call);
+  if (call.rc != PAR_OK && call.rc != PAR_EPEER) {
+    /* The run itself failed (timed out, or was interrupted while the main
+     * process waited for the workers). */
+    par_scm_throw_failure(FUNC_NAME, call.rc, par_mp_group_error_detail(g));
+  }
+  return statuses_to_list(call.statuses, n);
+}
 #undef FUNC_NAME
 
+/* (%mp-group-kill GROUP): in main, stop every worker still running. */
 static SCM
-mp_group_kill(SCM group)
+prim_mp_group_kill(SCM group)
 {
-  par_mp_group_kill(unwrap_group(group, "%mp-group-kill"));
+  par_mp_group_kill(unwrap_group(group, "parallelizer-run"));
   return SCM_UNSPECIFIED;
 }
 
+/* (%mp-group-unreceived GROUP) -> in main, after a successful join, a
+ * sentence naming the messages left unreceived at the end of the run, or
+ * #f when there are none. */
 static SCM
-mp_group_error_detail(SCM group)
-{
-  return scm_from_utf8_string(
-      par_mp_group_error_detail(unwrap_group(group, "%mp-group-detail")));
-}
-
-/* In main, after a successful join: a sentence naming the messages left
- * unreceived at the end of the run, or #f when there are none. */
-static SCM
-mp_group_unreceived(SCM group)
+prim_mp_group_unreceived(SCM group)
 {
   char detail[512];
-  int n = par_mp_group_unreceived(unwrap_group(group, "%mp-group-unreceived"),
+  int n = par_mp_group_unreceived(unwrap_group(group, "parallelizer-run"),
                                   detail, sizeof detail);
 
   return n > 0 ? scm_from_utf8_string(detail) : SCM_BOOL_F;
+}
+
+/* (%mp-group-detail GROUP) -> a sentence about the first failure the last
+ * join found, or "". */
+static SCM
+prim_mp_group_detail(SCM group)
+{
+  return scm_from_utf8_string(
+      par_mp_group_error_detail(unwrap_group(group, "parallelizer-run")));
 }
 
 void
@@ -277,14 +301,15 @@ par_scm_init_mp(void)
   group_type = scm_make_foreign_object_type(
       scm_from_utf8_symbol("par-mp-group"),
       scm_list_1(scm_from_utf8_symbol("group")), finalize_group);
-  scm_c_define_gsubr("%mp-group-create", 2, 0, 0, mp_group_create);
-  scm_c_define_gsubr("%mp-group-close!", 1, 0, 0, mp_group_close_x);
-  scm_c_define_gsubr("%mp-group-size", 1, 0, 0, mp_group_size);
-  scm_c_define_gsubr("%mp-group-fork", 1, 0, 0, mp_group_fork);
-  scm_c_define_gsubr("%mp-group-comm", 1, 0, 0, mp_group_comm);
-  scm_c_define_gsubr("%mp-worker-exit", 3, 0, 0, mp_worker_exit);
-  scm_c_define_gsubr("%mp-group-join", 2, 0, 0, mp_group_join);
-  scm_c_define_gsubr("%mp-group-kill", 1, 0, 0, mp_group_kill);
-  scm_c_define_gsubr("%mp-group-unreceived", 1, 0, 0, mp_group_unreceived);
-  scm_c_define_gsubr("%mp-group-detail", 1, 0, 0, mp_group_error_detail);
+  scm_c_define_gsubr("%mp-group-create", 2, 0, 0, prim_mp_group_create);
+  scm_c_define_gsubr("%mp-group-close!", 1, 0, 0, prim_mp_group_close_x);
+  scm_c_define_gsubr("%mp-group-size", 1, 0, 0, prim_mp_group_size);
+  scm_c_define_gsubr("%mp-group-fork", 1, 0, 0, prim_mp_group_fork);
+  scm_c_define_gsubr("%mp-group-comm", 1, 0, 0, prim_mp_group_comm);
+  scm_c_define_gsubr("%mp-worker-exit", 3, 0, 0, prim_mp_worker_exit);
+  scm_c_define_gsubr("%mp-group-join", 2, 0, 0, prim_mp_group_join);
+  scm_c_define_gsubr("%mp-group-kill", 1, 0, 0, prim_mp_group_kill);
+  scm_c_define_gsubr("%mp-group-unreceived", 1, 0, 0,
+                     prim_mp_group_unreceived);
+  scm_c_define_gsubr("%mp-group-detail", 1, 0, 0, prim_mp_group_detail);
 }

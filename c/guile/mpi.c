@@ -12,37 +12,39 @@
 
 #include "glue.h"
 
-/* A communicator over a duplicate of MPI_COMM_WORLD. Collective over the
- * whole job: every rank must call it, in the same order as its other MPI
- * collectives. */
-#define FUNC_NAME "%mpi-world-comm"
+/* (%mpi-world-comm) -> a communicator over a duplicate of MPI_COMM_WORLD.
+ * Collective over the whole job: every rank must call it, in the same
+ * order as its other MPI collectives. */
 static SCM
-mpi_world_comm(void)
+prim_mpi_world_comm(void)
+#define FUNC_NAME "make-mpi-parallelizer"
 {
   par_comm *comm;
   int rc = par_comm_mpi_world(&comm);
 
   if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, "cannot initialize MPI");
+    par_scm_throw_failure(FUNC_NAME, rc, "cannot initialize MPI");
   }
   return par_scm_wrap_comm(comm, 1);
 }
 #undef FUNC_NAME
 
-/* A communicator over the processes of COMM listed in RANKS, renumbered in
- * that order; #f on the processes not listed. Collective over COMM. */
-#define FUNC_NAME "%mpi-subgroup"
+/* (%mpi-subgroup COMM RANKS) -> a communicator over the processes of COMM
+ * listed in RANKS, renumbered in that order; #f on the processes not
+ * listed. Collective over COMM. */
 static SCM
-mpi_subgroup(SCM comm, SCM ranks)
+prim_mpi_subgroup(SCM comm, SCM ranks)
+#define FUNC_NAME "parallelizer-run"
 {
-  par_comm *parent = par_scm_unwrap_comm(comm, 1, FUNC_NAME);
+  par_comm *parent = par_scm_unwrap_comm(comm, FUNC_NAME);
   long n = scm_ilength(ranks);
   int *list;
   par_comm *sub = NULL;
   int rc;
 
   if (n <= 0) {
-    scm_wrong_type_arg_msg(FUNC_NAME, 2, ranks, "non-empty list of ranks");
+    par_scm_throw(FUNC_NAME, PAR_EINVAL, "expected a non-empty list of "
+                  "ranks, got ~s", scm_list_1(ranks));
   }
   list = scm_gc_malloc_pointerless(sizeof *list * (size_t) n, "ranks");
   for (long i = 0; i < n; i++, ranks = scm_cdr(ranks)) {
@@ -50,21 +52,25 @@ mpi_subgroup(SCM comm, SCM ranks)
   }
   rc = par_comm_mpi_subgroup(parent, list, (int) n, &sub);
   if (rc != PAR_OK) {
-    par_scm_throw_code(FUNC_NAME, rc, par_comm_error_detail(parent));
+    par_scm_throw_failure(FUNC_NAME, rc, par_comm_error_detail(parent));
   }
   return sub != NULL ? par_scm_wrap_comm(sub, 1) : SCM_BOOL_F;
 }
 #undef FUNC_NAME
 
+/* (%mpi-set-split-threshold! BYTES): messages and chunks of collectives
+ * longer than BYTES move as several MPI messages of at most BYTES each; 0
+ * restores the default. Every process must use the same threshold. */
 static SCM
-mpi_set_split_threshold_x(SCM bytes)
+prim_mpi_set_split_threshold_x(SCM bytes)
 {
   par_mpi_set_split_threshold(scm_to_size_t(bytes));
   return SCM_UNSPECIFIED;
 }
 
+/* (%mpi-split-threshold) -> the current split threshold in bytes. */
 static SCM
-mpi_split_threshold(void)
+prim_mpi_split_threshold(void)
 {
   return scm_from_size_t(par_mpi_split_threshold());
 }
@@ -82,9 +88,10 @@ par_scm_init_mpi(void)
     return;
   }
   initialized = 1;
-  scm_c_define_gsubr("%mpi-world-comm", 0, 0, 0, mpi_world_comm);
-  scm_c_define_gsubr("%mpi-subgroup", 2, 0, 0, mpi_subgroup);
+  scm_c_define_gsubr("%mpi-world-comm", 0, 0, 0, prim_mpi_world_comm);
+  scm_c_define_gsubr("%mpi-subgroup", 2, 0, 0, prim_mpi_subgroup);
   scm_c_define_gsubr("%mpi-set-split-threshold!", 1, 0, 0,
-                     mpi_set_split_threshold_x);
-  scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0, mpi_split_threshold);
+                     prim_mpi_set_split_threshold_x);
+  scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0,
+                     prim_mpi_split_threshold);
 }

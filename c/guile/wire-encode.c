@@ -90,7 +90,7 @@ struct where {
 
 struct enc {
   par_wbuf *out;
-  const char *subr;
+  const char *who;
   /* Inside an error description, unsendable objects are replaced by their
    * printed form so that a worker's error always reaches the main
    * process. */
@@ -102,7 +102,8 @@ static void encode(struct enc *e, SCM x, int depth, const struct where *at);
 static void
 out_of_memory(struct enc *e)
 {
-  par_scm_throw(e->subr, "out of memory while encoding a value of ~a bytes",
+  par_scm_throw(e->who, PAR_ENOMEM,
+                "out of memory while encoding a value of ~a bytes",
                 scm_list_1(scm_from_size_t(e->out->len)));
 }
 
@@ -291,14 +292,14 @@ unsendable(struct enc *e, SCM x, const struct where *at)
     put_text_owned(e, text, n);
     return;
   }
-  par_scm_throw(e->subr, "cannot send ~s, ~a, found at ~a",
+  par_scm_throw(e->who, PAR_EINVAL, "cannot send ~s, ~a, found at ~a",
                 scm_list_3(x, describe_unsendable(x), describe_where(at)));
 }
 
 static void
 too_deep(struct enc *e, const struct where *at)
 {
-  par_scm_throw(e->subr,
+  par_scm_throw(e->who, PAR_EINVAL,
                 "cannot send a value nested deeper than ~a levels "
                 "(is it circular?), found at ~a",
                 scm_list_2(scm_from_int(PAR_WIRE_MAX_DEPTH),
@@ -366,83 +367,38 @@ encode_number(struct enc *e, SCM x, int depth, const struct where *at)
   }
 }
 
-/* The RFC 8746 typed-array tag of ELEMENT_TYPE in the host's byte order;
- * 0 when the type has none. */
-static uint64_t
-typed_tag(scm_t_array_element_type type)
-{
-  static const uint64_t little[] = {
-    [SCM_ARRAY_ELEMENT_TYPE_U8] = 64,  [SCM_ARRAY_ELEMENT_TYPE_S8] = 72,
-    [SCM_ARRAY_ELEMENT_TYPE_U16] = 69, [SCM_ARRAY_ELEMENT_TYPE_S16] = 77,
-    [SCM_ARRAY_ELEMENT_TYPE_U32] = 70, [SCM_ARRAY_ELEMENT_TYPE_S32] = 78,
-    [SCM_ARRAY_ELEMENT_TYPE_U64] = 71, [SCM_ARRAY_ELEMENT_TYPE_S64] = 79,
-    [SCM_ARRAY_ELEMENT_TYPE_F32] = 85, [SCM_ARRAY_ELEMENT_TYPE_F64] = 86,
-    [SCM_ARRAY_ELEMENT_TYPE_C32] = 85, [SCM_ARRAY_ELEMENT_TYPE_C64] = 86,
-  };
-  uint64_t tag;
-
-  if (type < SCM_ARRAY_ELEMENT_TYPE_U8 || type > SCM_ARRAY_ELEMENT_TYPE_LAST) {
-    return 0;
-  }
-  tag = little[type];
-  /* Big-endian variants clear the endianness bit (4); bytes need none. */
-  if (HOST_BIG_ENDIAN && tag != 64 && tag != 72) {
-    tag &= ~(uint64_t) 4;
-  }
-  return tag;
-}
-
-static size_t
-element_size(scm_t_array_element_type type)
-{
-  static const unsigned char sizes[] = {
-    [SCM_ARRAY_ELEMENT_TYPE_VU8] = 1, [SCM_ARRAY_ELEMENT_TYPE_U8] = 1,
-    [SCM_ARRAY_ELEMENT_TYPE_S8] = 1,  [SCM_ARRAY_ELEMENT_TYPE_U16] = 2,
-    [SCM_ARRAY_ELEMENT_TYPE_S16] = 2, [SCM_ARRAY_ELEMENT_TYPE_U32] = 4,
-    [SCM_ARRAY_ELEMENT_TYPE_S32] = 4, [SCM_ARRAY_ELEMENT_TYPE_U64] = 8,
-    [SCM_ARRAY_ELEMENT_TYPE_S64] = 8, [SCM_ARRAY_ELEMENT_TYPE_F32] = 4,
-    [SCM_ARRAY_ELEMENT_TYPE_F64] = 8, [SCM_ARRAY_ELEMENT_TYPE_C32] = 8,
-    [SCM_ARRAY_ELEMENT_TYPE_C64] = 16,
-  };
-  return type <= SCM_ARRAY_ELEMENT_TYPE_LAST ? sizes[type] : 0;
-}
-
 /* Head of a 1-D numeric vector of NBYTES bytes whose elements are TYPE:
  * a plain byte string for bytevectors, a typed-array tag otherwise, and
  * the complex-vector tag around it for c32/c64. */
 static void
-put_uniform_head(struct enc *e, scm_t_array_element_type type, size_t nbytes,
+put_uniform_head(struct enc *e, const par_scm_etype *type, size_t nbytes,
                  bool align)
 {
-  bool complex = type == SCM_ARRAY_ELEMENT_TYPE_C32
-                 || type == SCM_ARRAY_ELEMENT_TYPE_C64;
-
   if (align && nbytes >= TAKE_THRESHOLD && nbytes <= UINT32_MAX
-      && type != SCM_ARRAY_ELEMENT_TYPE_VU8) {
+      && type->tag != 0) {
     /* A large vector that is the whole message gets a head of exactly 8
      * (16 for complex) bytes, by writing the tag and the length in longer
      * forms than needed, which CBOR allows: its elements then start
      * aligned wherever the message does, and the receiver can keep them
      * where they arrived instead of copying them (par_scm_decode_msg). */
-    uint64_t tag = typed_tag(type);
     uint8_t *p = reserve(e, 16);
     size_t n = 0;
 
-    if (complex) {
+    if (type->complex) {
       p[n++] = 0xda;
       for (int shift = 24; shift >= 0; shift -= 8) {
         p[n++] = (uint8_t) (PTAG_COMPLEX_VECTOR >> shift);
       }
       p[n++] = 0xd8;
-      p[n++] = (uint8_t) tag;
+      p[n++] = (uint8_t) type->tag;
       p[n++] = 0x5b;
       for (int shift = 56; shift >= 0; shift -= 8) {
         p[n++] = (uint8_t) ((uint64_t) nbytes >> shift);
       }
     } else {
       p[n++] = 0xd9;
-      p[n++] = (uint8_t) (tag >> 8);
-      p[n++] = (uint8_t) tag;
+      p[n++] = (uint8_t) (type->tag >> 8);
+      p[n++] = (uint8_t) type->tag;
       p[n++] = 0x5a;
       for (int shift = 24; shift >= 0; shift -= 8) {
         p[n++] = (uint8_t) (nbytes >> shift);
@@ -451,21 +407,14 @@ put_uniform_head(struct enc *e, scm_t_array_element_type type, size_t nbytes,
     e->out->len += n;
     return;
   }
-  if (complex) {
+  if (type->complex) {
     PUT(e, cbor_encode_tag, PTAG_COMPLEX_VECTOR);
   }
-  if (type != SCM_ARRAY_ELEMENT_TYPE_VU8) {
-    PUT(e, cbor_encode_tag, typed_tag(type));
+  if (type->tag != 0) {
+    PUT(e, cbor_encode_tag, type->tag);
   }
   PUT(e, cbor_encode_bytestring_start, nbytes);
 }
-
-/* Visit the elements of the array behind H in row-major order, calling
- * VISIT with the element's offset (in elements) from the handle's base. */
-struct array_walk {
-  scm_t_array_handle *h;
-  size_t count;
-};
 
 static size_t
 array_count(scm_t_array_handle *h)
@@ -555,7 +504,7 @@ put_uniform_elements(struct enc *e, scm_t_array_handle *h, size_t count,
     }
   } else {
     if (!odometer_init(&o, h)) {
-      par_scm_throw(e->subr, "cannot send an array of rank ~a",
+      par_scm_throw(e->who, PAR_EINVAL, "cannot send an array of rank ~a",
                     scm_list_1(scm_from_size_t(o.rank)));
     }
     for (i = 0; i < count; i++, odometer_next(&o)) {
@@ -575,7 +524,7 @@ put_scm_elements(struct enc *e, scm_t_array_handle *h, size_t count,
   size_t i;
 
   if (!odometer_init(&o, h)) {
-    par_scm_throw(e->subr, "cannot send an array of rank ~a",
+    par_scm_throw(e->who, PAR_EINVAL, "cannot send an array of rank ~a",
                   scm_list_1(scm_from_size_t(o.rank)));
   }
   PUT(e, cbor_encode_array_start, count);
@@ -591,15 +540,14 @@ static void
 encode_array(struct enc *e, SCM x, int depth, const struct where *at)
 {
   scm_t_array_handle h;
-  scm_t_array_element_type type;
-  size_t rank, count, k, elsize;
+  const par_scm_etype *type;
+  size_t rank, count, k;
   scm_t_array_dim *dims;
   bool offset = false;
 
   scm_array_get_handle(x, &h);
-  type = h.element_type;
-  if (type == SCM_ARRAY_ELEMENT_TYPE_CHAR
-      || type == SCM_ARRAY_ELEMENT_TYPE_BIT) {
+  type = par_scm_etype_of(h.element_type);
+  if (type == NULL && h.element_type != SCM_ARRAY_ELEMENT_TYPE_SCM) {
     scm_array_handle_release(&h);
     unsendable(e, x, at);
     return;
@@ -607,7 +555,6 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
   rank = scm_array_handle_rank(&h);
   dims = scm_array_handle_dims(&h);
   count = array_count(&h);
-  elsize = element_size(type);
   for (k = 0; k < rank; k++) {
     offset = offset || dims[k].lbnd != 0;
   }
@@ -619,28 +566,22 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
       put_int64(e, dims[k].lbnd);
     }
   }
-  if (rank == 1) {
-    /* A rank-1 array goes as the plain vector of its elements. */
-    if (type == SCM_ARRAY_ELEMENT_TYPE_SCM) {
-      PUT(e, cbor_encode_tag, PTAG_VECTOR);
-      put_scm_elements(e, &h, count, depth, at);
-    } else {
-      put_uniform_head(e, type, count * elsize, false);
-      put_uniform_elements(e, &h, count, elsize);
-    }
-  } else {
+  if (rank != 1) {
     PUT(e, cbor_encode_tag, TAG_NDARRAY);
     PUT(e, cbor_encode_array_start, 2);
     PUT(e, cbor_encode_array_start, rank);
     for (k = 0; k < rank; k++) {
       PUT(e, cbor_encode_uint, (uint64_t) (dims[k].ubnd - dims[k].lbnd + 1));
     }
-    if (type == SCM_ARRAY_ELEMENT_TYPE_SCM) {
-      put_scm_elements(e, &h, count, depth, at);
-    } else {
-      put_uniform_head(e, type, count * elsize, false);
-      put_uniform_elements(e, &h, count, elsize);
-    }
+  } else if (type == NULL) {
+    /* A rank-1 array goes as the plain vector of its elements. */
+    PUT(e, cbor_encode_tag, PTAG_VECTOR);
+  }
+  if (type == NULL) {
+    put_scm_elements(e, &h, count, depth, at);
+  } else {
+    put_uniform_head(e, type, count * type->size, false);
+    put_uniform_elements(e, &h, count, type->size);
   }
   scm_array_handle_release(&h);
 }
@@ -675,7 +616,8 @@ encode_list(struct enc *e, SCM x, int depth, const struct where *at)
     count++;
     slow = SCM_CDR(slow);
     if (scm_is_eq(fast, slow)) {
-      par_scm_throw(e->subr, "cannot send a circular list, found at ~a",
+      par_scm_throw(e->who, PAR_EINVAL,
+                    "cannot send a circular list, found at ~a",
                     scm_list_1(describe_where(at)));
     }
   }
@@ -788,11 +730,13 @@ encode_struct(struct enc *e, SCM x, int depth, const struct where *at)
 static void
 encode(struct enc *e, SCM x, int depth, const struct where *at)
 {
+  int64_t fixnum;
+
   if (depth > PAR_WIRE_MAX_DEPTH) {
     too_deep(e, at);
   }
-  if (SCM_I_INUMP(x)) {
-    put_int64(e, SCM_I_INUM(x));
+  if (par_scm_fixnum(x, &fixnum)) {
+    put_int64(e, fixnum);
   } else if (scm_is_pair(x)) {
     encode_list(e, x, depth, at);
   } else if (scm_is_null(x)) {
@@ -820,9 +764,9 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_tag, PTAG_EOF);
     PUT0(e, cbor_encode_null);
   } else if (scm_is_bytevector(x)) {
-    scm_t_array_element_type type = SCM_BYTEVECTOR_ELEMENT_TYPE(x);
     size_t n = SCM_BYTEVECTOR_LENGTH(x);
-    put_uniform_head(e, type, n, depth == 0);
+    put_uniform_head(e, par_scm_etype_of(SCM_BYTEVECTOR_ELEMENT_TYPE(x)), n,
+                     depth == 0);
     put_bytes(e, SCM_BYTEVECTOR_CONTENTS(x), n);
     scm_remember_upto_here_1(x);
   } else if (scm_is_vector(x)) {
@@ -846,9 +790,9 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
 }
 
 void
-par_scm_encode(SCM value, par_wbuf *out, const char *subr)
+par_scm_encode(SCM value, par_wbuf *out, const char *who)
 {
-  struct enc e = {out, subr, 0};
+  struct enc e = {out, who, 0};
 
   encode(&e, value, 0, NULL);
 }

@@ -1,9 +1,11 @@
 /* wire-internal.h — what the files of the wire codec share. This file is
  * private.
  *
- * wire-encode.c turns values into CBOR, wire-decode.c turns CBOR back into
- * values, wire-symbols.c caches symbol names for both, and wire.c holds the
- * Scheme values they look up, the registry of record types and the
+ * wire-encode.c turns values into CBOR. wire-read.c reads and checks the
+ * heads of CBOR items, wire-decode.c builds values from them, and
+ * wire-decode-array.c the numeric vectors and arrays among them.
+ * wire-symbols.c caches symbol names for both directions, and wire.c holds
+ * the Scheme values they look up, the registry of record types and the
  * primitives. doc/wire-format.texi is the specification.
  */
 #ifndef PAR_WIRE_INTERNAL_H
@@ -13,6 +15,7 @@
 #include <stddef.h>
 
 #include "glue.h"
+#include "guile-internals.h"
 #include "wire.h"
 
 /* --- Tags ---------------------------------------------------------------- */
@@ -52,16 +55,8 @@
 #define WEAK_VALUE 2
 #define WEAK_BOTH 3
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define HOST_BIG_ENDIAN 0
-#else
-#define HOST_BIG_ENDIAN 1
-#endif
-
 /* --- Values looked up once (wire.c) ------------------------------------- */
 
-/* The array type symbol of each element type (vu8, f64...), by type. */
-extern SCM par__wire_element_types[SCM_ARRAY_ELEMENT_TYPE_LAST + 1];
 extern SCM par__wire_exception_p;          /* exception? */
 extern SCM par__wire_exception_description; /* exn -> (kind . args) */
 extern SCM par__wire_make_exception;       /* make-exception-from-throw */
@@ -75,6 +70,94 @@ extern SCM par__wire_names_by_record;
 /* Parallelizer hooks, a vector #(RTD THUNK), both #f until set; see
  * par_scm_wire_set_parallelizer_hooks. */
 extern SCM par__wire_hooks;
+
+/* --- Reading a message (wire-read.c) ------------------------------------- */
+
+enum head_kind {
+  H_NONE,
+  H_UINT,
+  H_NEGINT,
+  H_BYTES,
+  H_TEXT,
+  H_ARRAY,
+  H_MAP,
+  H_TAG,
+  H_FLOAT,
+  H_BOOL,
+  H_NULL,
+  H_UNDEFINED,
+  H_INDEFINITE,
+  H_BREAK
+};
+
+/* One item head as libcbor's streaming decoder reports it. For strings,
+ * DATA/N is the payload inside the message; for arrays and maps N is the
+ * number of elements or entries; for integers and tags U is the value. */
+struct head {
+  enum head_kind kind;
+  uint64_t u;
+  double d;
+  const uint8_t *data;
+  size_t n;
+  size_t at; /* Offset of the head in the message. */
+};
+
+/* A message being decoded: LEN bytes at DATA, read up to POS. Errors are
+ * raised from WHO. */
+struct dec {
+  const uint8_t *data;
+  size_t len;
+  size_t pos;
+  const char *who;
+  scm_thread *thread; /* the decoding thread, for par_scm_inline_cons */
+};
+
+/* Raise an EMALFORMED error about the byte AT of D's message; FMT and what
+ * follows say what is wrong, as for printf. */
+void par__wire_fail(struct dec *d, size_t at, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+/* Read the head of the next item of D into H and move past it (a string's
+ * payload included). Raises for a truncated or ill-formed item, for items
+ * outside the format (indefinite lengths) and for counts of elements that
+ * the rest of the message cannot hold. */
+void par__wire_read_head(struct dec *d, struct head *h);
+
+/* Read the head of an array of exactly N items; if it is anything else,
+ * raise with the sentence WHAT, which says what was expected. */
+void par__wire_expect_array(struct dec *d, size_t n, const char *what);
+
+/* Raise unless the text string of head H is valid UTF-8. */
+void par__wire_check_utf8(struct dec *d, const struct head *h);
+
+/* Read a head that must be a text string of valid UTF-8, which WHAT names
+ * in the error otherwise. */
+void par__wire_read_text(struct dec *d, struct head *h, const char *what);
+
+/* --- Building values (wire-decode.c, wire-decode-array.c) ---------------- */
+
+/* The next value of D, DEPTH containers deep. */
+SCM par__wire_decode(struct dec *d, int depth);
+
+/* Whether head H starts a numeric vector: a byte string, a typed-array tag
+ * or the complex-vector tag. */
+bool par__wire_is_vector_head(const struct head *h);
+
+/* The numeric vector that starts with head H (already read). */
+SCM par__wire_decode_vector(struct dec *d, struct head *h);
+
+/* The array of tag 40 whose tag was at AT; with LBNDS (NLBNDS lower
+ * bounds), the array of tag PTAG_LOWER_BOUNDS around it. */
+SCM par__wire_decode_ndarray(struct dec *d, int depth, size_t at,
+                             const int64_t *lbnds, size_t nlbnds);
+
+/* The array with lower bounds of the tag PTAG_LOWER_BOUNDS at AT. */
+SCM par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at);
+
+/* When MSG is exactly one large numeric vector in this host's byte order
+ * whose elements lie aligned in memory, that vector, made over MSG's own
+ * block (MSG is left empty); #f otherwise, with MSG untouched. */
+SCM par__wire_vector_in_place(par_msg *msg, const char *who);
 
 /* --- Symbol names (wire-symbols.c) -------------------------------------- */
 

@@ -1,7 +1,8 @@
 /* wire.c — the wire format's registry, looked-up values and primitives.
  *
- * The codec itself is in wire-encode.c and wire-decode.c (see
- * wire-internal.h); this file holds what they share at run time and the
+ * The codec itself is in wire-encode.c (values to CBOR) and in
+ * wire-read.c, wire-decode.c and wire-decode-array.c (CBOR to values); see
+ * wire-internal.h. This file holds what they share at run time and the
  * primitives of (parallelizer wire). doc/wire-format.texi is the
  * specification.
  */
@@ -13,7 +14,6 @@
 /* --- Values looked up once ----------------------------------------------- */
 
 /* Described in wire-internal.h; set once by par_scm_init_wire. */
-SCM par__wire_element_types[SCM_ARRAY_ELEMENT_TYPE_LAST + 1];
 SCM par__wire_exception_p;
 SCM par__wire_exception_description;
 SCM par__wire_make_exception;
@@ -40,8 +40,10 @@ free_wbuf(void *buf)
   par_wbuf_free(buf);
 }
 
+/* (%value->cbor VALUE) -> a bytevector holding the CBOR encoding of
+ * VALUE. For value->cbor. */
 static SCM
-value_to_cbor(SCM value)
+prim_value_to_cbor(SCM value)
 #define FUNC_NAME "value->cbor"
 {
   par_wbuf buf = PAR_WBUF_INIT;
@@ -55,7 +57,7 @@ value_to_cbor(SCM value)
     SCM pointer = scm_from_pointer(buf.data, free);
     result = scm_pointer_to_bytevector(pointer, scm_from_size_t(buf.len),
                                        SCM_INUM0,
-                                       scm_from_utf8_symbol("vu8"));
+                                       par_scm_etype_bytevector()->symbol);
     scm_gc_register_allocation(buf.len);
   } else {
     result = scm_c_make_bytevector(buf.len);
@@ -66,8 +68,12 @@ value_to_cbor(SCM value)
 }
 #undef FUNC_NAME
 
+/* (%cbor->value BYTEVECTOR) -> the value encoded by BYTEVECTOR, which must
+ * hold exactly one CBOR item. For cbor->value; a BYTEVECTOR of another
+ * type is a wrong-type-arg error, as for Guile's own bytevector
+ * procedures. */
 static SCM
-cbor_to_value(SCM bv)
+prim_cbor_to_value(SCM bv)
 #define FUNC_NAME "cbor->value"
 {
   SCM value;
@@ -80,8 +86,10 @@ cbor_to_value(SCM bv)
 }
 #undef FUNC_NAME
 
+/* (%wire-register-record-type! RTD NAME): let records of type RTD travel
+ * under NAME (a string), replacing any earlier binding of RTD or NAME. */
 static SCM
-wire_register_record_type(SCM rtd, SCM name)
+prim_wire_register_record_type_x(SCM rtd, SCM name)
 #define FUNC_NAME "register-wire-record-type!"
 {
   SCM old;
@@ -104,8 +112,10 @@ wire_register_record_type(SCM rtd, SCM name)
 }
 #undef FUNC_NAME
 
+/* (%wire-set-parallelizer-hooks! RTD THUNK): see
+ * par_scm_wire_set_parallelizer_hooks. */
 static SCM
-wire_set_parallelizer_hooks(SCM rtd, SCM thunk)
+prim_wire_set_parallelizer_hooks_x(SCM rtd, SCM thunk)
 #define FUNC_NAME "%wire-set-parallelizer-hooks!"
 {
   SCM_VALIDATE_STRUCT(1, rtd);
@@ -115,8 +125,9 @@ wire_set_parallelizer_hooks(SCM rtd, SCM thunk)
 }
 #undef FUNC_NAME
 
+/* (%wire-max-depth) -> the deepest nesting the codec writes and reads. */
 static SCM
-wire_max_depth(void)
+prim_wire_max_depth(void)
 {
   return scm_from_int(PAR_WIRE_MAX_DEPTH);
 }
@@ -151,18 +162,7 @@ static const char exception_description_code[] =
 void
 par_scm_init_wire(void)
 {
-  static const char *const type_names[] = {
-    NULL, "a", "b", "vu8", "u8", "s8", "u16", "s16", "u32", "s32",
-    "u64", "s64", "f32", "f64", "c32", "c64"
-  };
-  size_t i;
-
   par__wire_init_symbols();
-  par__wire_element_types[0] = SCM_BOOL_T;
-  for (i = 1; i <= SCM_ARRAY_ELEMENT_TYPE_LAST; i++) {
-    par__wire_element_types[i] =
-        scm_permanent_object(scm_from_utf8_symbol(type_names[i]));
-  }
   /* make-exception-from-throw is replaced when (ice-9 exceptions) loads;
    * load it now so that decoded errors get the full condition objects. */
   scm_c_resolve_module("ice-9 exceptions");
@@ -183,11 +183,11 @@ par_scm_init_wire(void)
   par__wire_names_by_record = scm_permanent_object(scm_c_make_hash_table(31));
   par__wire_hooks = scm_permanent_object(scm_c_make_vector(2, SCM_BOOL_F));
 
-  scm_c_define_gsubr("%value->cbor", 1, 0, 0, value_to_cbor);
-  scm_c_define_gsubr("%cbor->value", 1, 0, 0, cbor_to_value);
+  scm_c_define_gsubr("%value->cbor", 1, 0, 0, prim_value_to_cbor);
+  scm_c_define_gsubr("%cbor->value", 1, 0, 0, prim_cbor_to_value);
   scm_c_define_gsubr("%wire-register-record-type!", 2, 0, 0,
-                     wire_register_record_type);
+                     prim_wire_register_record_type_x);
   scm_c_define_gsubr("%wire-set-parallelizer-hooks!", 2, 0, 0,
-                     wire_set_parallelizer_hooks);
-  scm_c_define_gsubr("%wire-max-depth", 0, 0, 0, wire_max_depth);
+                     prim_wire_set_parallelizer_hooks_x);
+  scm_c_define_gsubr("%wire-max-depth", 0, 0, 0, prim_wire_max_depth);
 }

@@ -41,25 +41,28 @@ PAR_EXTERN void par_wbuf_free(par_wbuf *buf);
 #define PAR_WIRE_MAX_DEPTH 1024
 
 /* Append the CBOR encoding of VALUE to OUT. Raises parallelizer-error from
- * SUBR for an unsendable value, naming it and its position ("element 3 of a
- * list inside a vector"); nothing is sent. On such a non-local exit OUT
- * still owns its memory (possibly with a partial encoding appended): callers
- * protect it with scm_dynwind_unwind_handler. */
-PAR_EXTERN void par_scm_encode(SCM value, par_wbuf *out, const char *subr);
+ * WHO for an unsendable value (EINVAL), naming it and its position
+ * ("element 3 of a list inside a vector"), or when memory is short
+ * (ENOMEM); nothing is sent. On such a non-local exit OUT still owns its
+ * memory (possibly with a partial encoding appended): callers protect it
+ * with scm_dynwind_unwind_handler. */
+PAR_EXTERN void par_scm_encode(SCM value, par_wbuf *out, const char *who);
 
 /* Decode exactly one value occupying all of DATA/LEN. Raises
- * parallelizer-error from SUBR on malformed input; never crashes, never
- * leaks, never allocates more than a small multiple of LEN. DATA is only
- * borrowed: the value shares no memory with it. */
+ * parallelizer-error from WHO on malformed input (EMALFORMED), for a
+ * record type or a parallelizer that this process cannot make (ENOENT)
+ * and when memory is short (ENOMEM); never crashes, never leaks, never
+ * allocates more than a small multiple of LEN. DATA is only borrowed: the
+ * value shares no memory with it. */
 PAR_EXTERN SCM par_scm_decode(const void *data, size_t len,
-                              const char *subr);
+                              const char *who);
 
 /* Decode the message MSG as par_scm_decode would. When the message is one
  * large numeric vector (as a vector that is a whole message is encoded)
  * whose elements are aligned where they arrived, the vector takes over the
  * message's memory instead of copying it, and MSG is left empty; either
  * way the caller still releases MSG. */
-SCM par_scm_decode_msg(par_msg *msg, const char *subr);
+SCM par_scm_decode_msg(par_msg *msg, const char *who);
 
 /* Hooks set from Scheme by the (parallelizer) module, through
  * %wire-set-parallelizer-hooks!: values whose struct vtable is RTD travel

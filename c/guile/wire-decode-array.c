@@ -1,0 +1,352 @@
+/* wire-decode-array.c — numeric vectors and arrays from CBOR.
+ *
+ * A numeric vector is a byte string (a bytevector), an RFC 8746 typed
+ * array (an SRFI-4 vector) or our complex-vector tag around a float typed
+ * array (c32, c64); its bytes are copied once, byte-swapped only when the
+ * sender's byte order differs from ours, and a large vector that is a
+ * whole message is not copied at all. Arrays are RFC 8746's tag 40, with
+ * our tag for lower bounds around them. Element types come from
+ * element-types.c.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire-internal.h"
+
+/* The payload of a numeric vector, not yet copied anywhere. */
+struct payload {
+  const par_scm_etype *type;
+  bool swap;      /* In the other byte order than this host's. */
+  size_t count;   /* Elements. */
+  const uint8_t *data;
+  size_t n;       /* Bytes. */
+};
+
+/* Read a numeric vector that starts with head H (already read): a byte
+ * string, a typed-array tag or the complex-vector tag. */
+static void
+read_payload(struct dec *d, struct head *h, struct payload *p)
+{
+  bool complex = false;
+  size_t at = h->at;
+
+  p->type = par_scm_etype_bytevector();
+  p->swap = false;
+  if (h->kind == H_TAG && h->u == PTAG_COMPLEX_VECTOR) {
+    complex = true;
+    par__wire_read_head(d, h);
+    if (h->kind != H_TAG
+        || par_scm_etype_of_tag(h->u, true, &p->swap) == NULL) {
+      par__wire_fail(d, h->at, "a complex vector must hold a float32 or "
+                     "float64 typed array");
+    }
+  }
+  if (h->kind == H_TAG) {
+    uint64_t tag = h->u;
+
+    p->type = par_scm_etype_of_tag(tag, complex, &p->swap);
+    if (p->type == NULL) {
+      par__wire_fail(d, h->at, "typed array tag %" PRIu64 " is not "
+                     "supported", tag);
+    }
+    par__wire_read_head(d, h);
+    if (h->kind != H_BYTES) {
+      par__wire_fail(d, h->at, "the content of typed array tag %" PRIu64
+                     " must be a byte string", tag);
+    }
+  }
+  if (h->n % p->type->size != 0) {
+    par__wire_fail(d, at, "typed array of %zu bytes is not a whole number "
+                   "of %zu-byte elements", h->n, p->type->size);
+  }
+  p->count = h->n / p->type->size;
+  p->data = h->data;
+  p->n = h->n;
+}
+
+/* Copy P's bytes to DST, in this host's byte order. */
+static void
+copy_payload(void *dst, const struct payload *p)
+{
+  size_t i;
+
+  if (p->n == 0) {
+    return;
+  }
+  memcpy(dst, p->data, p->n);
+  if (!p->swap) {
+    return;
+  }
+  switch (p->type->unit) {
+  case 2:
+    for (i = 0; i < p->n / 2; i++) {
+      ((uint16_t *) dst)[i] = __builtin_bswap16(((uint16_t *) dst)[i]);
+    }
+    break;
+  case 4:
+    for (i = 0; i < p->n / 4; i++) {
+      ((uint32_t *) dst)[i] = __builtin_bswap32(((uint32_t *) dst)[i]);
+    }
+    break;
+  case 8:
+    for (i = 0; i < p->n / 8; i++) {
+      ((uint64_t *) dst)[i] = __builtin_bswap64(((uint64_t *) dst)[i]);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+bool
+par__wire_is_vector_head(const struct head *h)
+{
+  return h->kind == H_BYTES
+         || (h->kind == H_TAG
+             && ((h->u >= TAG_TYPED_FIRST && h->u <= TAG_TYPED_LAST)
+                 || h->u == PTAG_COMPLEX_VECTOR));
+}
+
+/* A fresh numeric vector holding P: allocated without being cleared and
+ * filled with one memcpy. */
+static SCM
+payload_vector(struct dec *d, const struct payload *p)
+{
+  SCM v;
+
+  if (p->n >= TAKE_THRESHOLD) {
+    /* Big vectors live in malloc'ed memory that the vector owns through a
+     * finalized pointer: the C allocator recycles such blocks without
+     * touching fresh pages, where the collector's large blocks are often
+     * unmapped and faulted in again. The collector is told of the memory
+     * so that it still runs often enough to free it. */
+    void *mem = malloc(p->n);
+    if (mem == NULL) {
+      par_scm_throw(d->who, PAR_ENOMEM,
+                    "out of memory for a vector of ~a bytes",
+                    scm_list_1(scm_from_size_t(p->n)));
+    }
+    copy_payload(mem, p);
+    v = scm_pointer_to_bytevector(scm_from_pointer(mem, free),
+                                  scm_from_size_t(p->count), SCM_INUM0,
+                                  p->type->symbol);
+    scm_gc_register_allocation(p->n);
+    return v;
+  }
+  if (p->type == par_scm_etype_bytevector()) {
+    v = scm_c_make_bytevector(p->count);
+  } else {
+    v = scm_make_srfi_4_vector(p->type->symbol, scm_from_size_t(p->count),
+                               SCM_UNDEFINED);
+  }
+  copy_payload(SCM_BYTEVECTOR_CONTENTS(v), p);
+  return v;
+}
+
+SCM
+par__wire_decode_vector(struct dec *d, struct head *h)
+{
+  struct payload p;
+
+  read_payload(d, h, &p);
+  return payload_vector(d, &p);
+}
+
+/* The uniform array of P's elements and type, of bounds BOUNDS (as for
+ * make-typed-array). */
+static SCM
+payload_array(const struct payload *p, SCM bounds)
+{
+  SCM array = scm_make_typed_array(p->type->symbol, SCM_UNDEFINED, bounds);
+  scm_t_array_handle h;
+
+  scm_array_get_handle(array, &h);
+  copy_payload(scm_array_handle_uniform_writable_elements(&h), p);
+  scm_array_handle_release(&h);
+  return array;
+}
+
+/* The bounds (LBND UBND) of a dimension of LEN elements from LBND. */
+static SCM
+bounds_from(int64_t lbnd, uint64_t len)
+{
+  return scm_list_2(scm_from_int64(lbnd),
+                    scm_from_int64(lbnd + (int64_t) len - 1));
+}
+
+/* A fresh array of SCM values filled from the vector V, of bounds BOUNDS
+ * (as for make-array). */
+static SCM
+vector_array(SCM v, SCM bounds)
+{
+  SCM array = scm_make_typed_array(SCM_BOOL_T, SCM_UNSPECIFIED, bounds);
+  scm_t_array_handle h;
+  SCM *elts;
+
+  scm_array_get_handle(array, &h);
+  elts = scm_array_handle_writable_elements(&h);
+  for (size_t i = 0; i < scm_c_vector_length(v); i++) {
+    elts[i] = SCM_SIMPLE_VECTOR_REF(v, i);
+  }
+  scm_array_handle_release(&h);
+  return array;
+}
+
+/* The dimensions [d0, d1...] of tag 40 as make-array's bounds, from the
+ * lower bounds LBNDS (NLBNDS of them) or from 0 if LBNDS is NULL; the
+ * number of elements they hold goes to *COUNT. */
+static SCM
+read_dimensions(struct dec *d, const int64_t *lbnds, size_t nlbnds,
+                size_t *count)
+{
+  struct head h;
+  SCM dims = SCM_EOL;
+
+  par__wire_read_head(d, &h);
+  if (h.kind != H_ARRAY) {
+    par__wire_fail(d, h.at, "the dimensions of an array must be an array");
+  }
+  if (lbnds != NULL && h.n != nlbnds) {
+    par__wire_fail(d, h.at, "an array of rank %zu has %zu lower bounds",
+                   h.n, nlbnds);
+  }
+  *count = 1;
+  for (size_t k = 0, rank = h.n; k < rank; k++) {
+    par__wire_read_head(d, &h);
+    if (h.kind != H_UINT || h.u > (uint64_t) (LONG_MAX / 2)) {
+      par__wire_fail(d, h.at, "an array dimension must be an unsigned "
+                     "integer below 2^62");
+    }
+    if (h.u != 0 && *count > SIZE_MAX / h.u) {
+      par__wire_fail(d, h.at, "array dimensions overflow");
+    }
+    *count *= h.u;
+    dims = scm_cons(lbnds != NULL ? bounds_from(lbnds[k], h.u)
+                                  : scm_from_uint64(h.u),
+                    dims);
+  }
+  return scm_reverse_x(dims, SCM_EOL);
+}
+
+SCM
+par__wire_decode_ndarray(struct dec *d, int depth, size_t at,
+                         const int64_t *lbnds, size_t nlbnds)
+{
+  struct head h;
+  size_t count;
+  SCM bounds, v;
+
+  par__wire_expect_array(d, 2, "the content of tag 40 must be "
+                         "[dimensions, elements]");
+  bounds = read_dimensions(d, lbnds, nlbnds, &count);
+  par__wire_read_head(d, &h);
+  if (par__wire_is_vector_head(&h)) {
+    struct payload p;
+
+    read_payload(d, &h, &p);
+    if (p.count != count) {
+      par__wire_fail(d, at, "array of %zu elements holds %zu", count,
+                     p.count);
+    }
+    return payload_array(&p, bounds);
+  }
+  if (h.kind != H_ARRAY) {
+    par__wire_fail(d, h.at, "the elements of an array must be an array or "
+                   "a typed array");
+  }
+  if (h.n != count) {
+    par__wire_fail(d, h.at, "array of %zu elements holds %zu", count, h.n);
+  }
+  v = scm_c_make_vector(count, SCM_UNSPECIFIED);
+  for (size_t i = 0; i < count; i++) {
+    SCM_SIMPLE_VECTOR_SET(v, i, par__wire_decode(d, depth + 1));
+  }
+  return vector_array(v, bounds);
+}
+
+SCM
+par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
+{
+  struct head h;
+  int64_t lbnds[64];
+  size_t rank;
+
+  par__wire_expect_array(d, 2, "lower bounds must be [bounds, array]");
+  par__wire_read_head(d, &h);
+  if (h.kind != H_ARRAY || h.n > 64) {
+    par__wire_fail(d, h.at, "lower bounds must be an array of at most 64 "
+                   "integers");
+  }
+  rank = h.n;
+  for (size_t k = 0; k < rank; k++) {
+    par__wire_read_head(d, &h);
+    /* Bounds stay within +-2^61 so that bound + length fits a long. */
+    if (h.kind == H_UINT && h.u < ((uint64_t) 1 << 61)) {
+      lbnds[k] = (int64_t) h.u;
+    } else if (h.kind == H_NEGINT && h.u < ((uint64_t) 1 << 61)) {
+      lbnds[k] = -1 - (int64_t) h.u;
+    } else {
+      par__wire_fail(d, h.at, "a lower bound must be an integer within "
+                     "+-2^61");
+    }
+  }
+  par__wire_read_head(d, &h);
+  if (h.kind == H_TAG && h.u == TAG_NDARRAY) {
+    return par__wire_decode_ndarray(d, depth + 1, h.at, lbnds, rank);
+  }
+  if (rank != 1) {
+    par__wire_fail(d, h.at, "%zu lower bounds for a one-dimensional array",
+                   rank);
+  }
+  if (par__wire_is_vector_head(&h)) {
+    struct payload p;
+
+    read_payload(d, &h, &p);
+    return payload_array(&p, scm_list_1(bounds_from(lbnds[0], p.count)));
+  }
+  if (h.kind == H_TAG && h.u == PTAG_VECTOR) {
+    SCM v;
+
+    d->pos = h.at;
+    v = par__wire_decode(d, depth + 1);
+    return vector_array(v, scm_list_1(bounds_from(lbnds[0],
+                                                  scm_c_vector_length(v))));
+  }
+  par__wire_fail(d, at, "lower bounds must apply to an array or a vector");
+}
+
+SCM
+par__wire_vector_in_place(par_msg *msg, const char *who)
+{
+  struct dec d = {msg->data, msg->len, 0, who, NULL};
+  struct head h;
+  struct payload p;
+  void *block;
+
+  if (msg->len == 0) {
+    return SCM_BOOL_F;
+  }
+  par__wire_read_head(&d, &h);
+  if (!par__wire_is_vector_head(&h)) {
+    return SCM_BOOL_F;
+  }
+  read_payload(&d, &h, &p);
+  if (d.pos != d.len || p.swap || p.n < TAKE_THRESHOLD
+      || p.type == par_scm_etype_bytevector()
+      || (uintptr_t) p.data % (p.type->size > 8 ? 8 : p.type->size) != 0) {
+    return SCM_BOOL_F;
+  }
+  block = par_msg_steal(msg);
+  if (block == NULL) {
+    return SCM_BOOL_F;
+  }
+  /* The vector takes over the block the message arrived in; the pointer
+   * object frees it when the vector is collected. */
+  scm_gc_register_allocation(p.n);
+  return scm_pointer_to_bytevector(
+      scm_from_pointer(block, free), scm_from_size_t(p.count),
+      scm_from_size_t((size_t) (p.data - (const uint8_t *) block)),
+      p.type->symbol);
+}
