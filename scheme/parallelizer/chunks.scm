@@ -14,6 +14,7 @@
   #:use-module ((srfi srfi-1) #:select (fold append-map every split-at))
   #:use-module (rnrs bytevectors)
   #:use-module (parallelizer errors)
+  #:use-module ((parallelizer primitives) #:select (%element-size))
   #:export (container-kind
             split-into-chunks
             split-every
@@ -26,12 +27,9 @@ and the first (remainder LEN N) chunks are the larger."
     (map (lambda (i) (if (< i r) (1+ q) q)) (iota n))))
 
 (define (typed-element-size type)
-  (match type
-    ((or 'vu8 'u8 's8) 1)
-    ((or 'u16 's16) 2)
-    ((or 'u32 's32 'f32) 4)
-    ((or 'u64 's64 'f64 'c32) 8)
-    ('c64 16)))
+  ;; Bytes of one element of a uniform vector of TYPE, from the runtime's
+  ;; table of element types.
+  (%element-size type))
 
 (define (container-kind who data)
   ;; The kind of DATA as a container that can be split and joined.
