@@ -196,6 +196,21 @@
      (map (lambda (a) (car (array-dimensions a)))
           (run scatter-job (make-array 7 5 3))))
 
+   (test-equal "the root's chunk does not share memory with the data"
+     ;; Chunks are cut as views of the data; the root keeps a copy.
+     '((1.0 2.0 3.0 4.0 5.0) (1 2 3 4 5 6))
+     (let ((v (f64vector 1 2 3 4 5))
+           (a (list->typed-array 's32 2 '((1 2) (3 4) (5 6)))))
+       (run (lambda* (#:key parallelizer)
+              (let ((p parallelizer))
+                (let ((cv (scatter p (and (on-main? p) v)))
+                      (ca (scatter p (and (on-main? p) a))))
+                  (when (on-main? p)
+                    (array-fill! cv -1.0)
+                    (array-fill! ca -1))
+                  (barrier p)))))
+       (list (f64vector->list v) (append-map identity (array->list a)))))
+
    (test-equal "gather to the last rank"
      (map (lambda (r) (if (= r (1- n)) (map (lambda (i) (* 10 i)) (iota n))
                           in-worker-process))

@@ -13,9 +13,12 @@
   #:use-module (ice-9 match)
   #:use-module ((srfi srfi-1) #:select (fold append-map every split-at))
   #:use-module (rnrs bytevectors)
+  #:use-module ((system foreign) #:select (bytevector->pointer
+                                           pointer->bytevector))
   #:use-module (parallelizer errors)
   #:use-module ((parallelizer primitives) #:select (%element-size))
   #:export (container-kind
+            copy-chunk
             split-into-chunks
             split-every
             join-chunks))
@@ -48,12 +51,17 @@ bytevector, SRFI-4 vector or array" data))
 SRFI-4 vector or array" data))))
 
 (define (typed-slice bv type start count)
-  (let* ((size (typed-element-size type))
-         (out (if (eq? type 'vu8)
-                  (make-bytevector (* count size))
-                  (make-typed-array type *unspecified* count))))
-    (bytevector-copy! bv (* start size) out 0 (* count size))
-    out))
+  ;; Elements START .. START+COUNT-1 of the uniform vector BV as a view of
+  ;; its memory, not a copy: a chunk on its way to another process is
+  ;; copied once, by the encoder.
+  (let ((size (typed-element-size type)))
+    (if (zero? count)
+        (if (eq? type 'vu8)
+            (make-bytevector 0)
+            (make-typed-array type *unspecified* 0))
+        ;; With an element type, the length is counted in elements.
+        (pointer->bytevector (bytevector->pointer bv (* start size))
+                             count 0 type))))
 
 (define (vector-slice v start count)
   (let ((out (make-vector count)))
@@ -61,17 +69,31 @@ SRFI-4 vector or array" data))))
     out))
 
 (define (array-slice a start count)
-  ;; Rows START .. START+COUNT-1 along the first axis, as a fresh array
-  ;; whose first axis starts at 0 and whose other axes keep their bounds.
+  ;; Rows START .. START+COUNT-1 along the first axis, as a view of A whose
+  ;; first axis starts at 0 and whose other axes keep their bounds.
   (match (array-shape a)
     (((lo hi) . rest)
-     (let ((out (apply make-typed-array (array-type a) *unspecified*
-                       count rest)))
-       (array-copy! (apply make-shared-array a
-                           (lambda (i . more) (cons* (+ lo start i) more))
-                           count rest)
-                    out)
-       out))))
+     (apply make-shared-array a
+            (lambda (i . more) (cons* (+ lo start i) more))
+            count rest))))
+
+(define (copy-chunk chunk)
+  "Return a chunk equal to CHUNK that shares no memory with the data it was
+cut from: typed chunks and array chunks are views until copied."
+  (cond
+   ((bytevector? chunk)
+    (let ((out (if (eq? (array-type chunk) 'vu8)
+                   (make-bytevector (bytevector-length chunk))
+                   (make-typed-array (array-type chunk) *unspecified*
+                                     (array-length chunk)))))
+      (bytevector-copy! chunk 0 out 0 (bytevector-length chunk))
+      out))
+   ((and (array? chunk) (not (vector? chunk)) (not (string? chunk)))
+    (let ((out (apply make-typed-array (array-type chunk) *unspecified*
+                      (array-shape chunk))))
+      (array-copy! chunk out)
+      out))
+   (else chunk)))
 
 (define (container-length kind data)
   (match kind
@@ -130,7 +152,12 @@ results fit one chunk's type but not another's) give a vector."
    ((null? chunks) '())
    ((same-kind? list?) (apply append chunks))
    ((same-kind? vector?)
-    (list->vector (append-map vector->list chunks)))
+    (let ((out (make-vector (apply + (map vector-length chunks)))))
+      (fold (lambda (chunk offset)
+              (vector-move-left! chunk 0 (vector-length chunk) out offset)
+              (+ offset (vector-length chunk)))
+            0 chunks)
+      out))
    ((and (same-kind? bytevector?) (same-array-type?))
     (let* ((type (array-type (car chunks)))
            (total (apply + (map bytevector-length chunks)))

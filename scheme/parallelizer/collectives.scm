@@ -15,7 +15,7 @@
   #:use-module ((srfi srfi-1) #:select (fold))
   #:use-module (parallelizer core)
   #:use-module (parallelizer errors)
-  #:use-module ((parallelizer chunks) #:select (split-into-chunks))
+  #:use-module ((parallelizer chunks) #:select (copy-chunk split-into-chunks))
   #:use-module ((parallelizer primitives)
                 #:select (%comm-allgather
                           %comm-allreduce-uniform
@@ -67,9 +67,13 @@ vector, bytevector, SRFI-4 vector or array; each chunk has DATA's type.
 Chunk sizes differ by at most one, the first (remainder LENGTH NPROCS)
 ranks getting the larger ones. Other processes pass anything as DATA."
   (let* ((comm (require-comm p 'scatter))
-         (chunks (and (= (%comm-rank comm) root)
-                      (split-into-chunks 'scatter data (%comm-size comm)))))
-    (%comm-scatter comm chunks root)))
+         (root? (= (%comm-rank comm) root))
+         (chunks (and root?
+                      (split-into-chunks 'scatter data (%comm-size comm))))
+         (chunk (%comm-scatter comm chunks root)))
+    ;; The other processes' chunks were views of DATA, copied once by the
+    ;; encoder; the root's own must not alias DATA either.
+    (if root? (copy-chunk chunk) chunk)))
 
 (define* (gather p datum #:key (root 0))
   "Return, on process ROOT, the list of every process's DATUM in rank

@@ -16,11 +16,11 @@
   #:use-module (parallelizer core)
   #:use-module (parallelizer errors)
   #:use-module (parallelizer chunks)
-  #:use-module ((parallelizer collectives)
-                #:select (broadcast gather scatter))
+  #:use-module ((parallelizer collectives) #:select (gather))
   #:use-module ((parallelizer primitives)
                 #:select (%comm-rank
                           %comm-receive
+                          %comm-scatter
                           %comm-receive-any
                           %comm-send
                           %comm-size))
@@ -37,7 +37,12 @@
         (lambda (x) (apply proc x extra-args))))
   (cond
    ((list? chunk) (map call chunk))
-   ((vector? chunk) (list->vector (map call (vector->list chunk))))
+   ((vector? chunk)
+    (let* ((n (vector-length chunk))
+           (out (make-vector n)))
+      (do ((i 0 (1+ i)))
+          ((= i n) out)
+        (vector-set! out i (call (vector-ref chunk i))))))
    ((bytevector? chunk)
     (let ((results (map call (array->list chunk)))
           (type (array-type chunk)))
@@ -90,16 +95,26 @@ main process's error port."
          'parallel-map 'EINVAL
          "#:chunk-size must be a positive integer or #f, got ~s"
          chunk-size)))
-    ;; Every process must take the same path: the main process decides.
-    (if (broadcast p (and main? (and chunk-size #t)))
-        (dynamic-map p comm apply-chunk data chunk-size progress?)
-        (let ((parts (gather p (apply-chunk (scatter p data)))))
-          (if main?
-              (begin
-                (when progress?
-                  (report-progress (length parts) (length parts)))
-                (join-chunks 'parallel-map parts))
-              in-worker-process)))))
+    ;; One scatter starts the map everywhere and tells every process which
+    ;; way it goes, as the main process decided: its chunk of DATA, or
+    ;; dynamic, to ask the main process for chunks on demand. The chunks
+    ;; are views of DATA until the encoder copies them.
+    (match (%comm-scatter comm
+                          (and main?
+                               (if chunk-size
+                                   (make-list (%comm-size comm) 'dynamic)
+                                   (split-into-chunks 'parallel-map data
+                                                      (%comm-size comm))))
+                          0)
+      ('dynamic (dynamic-map p comm apply-chunk data chunk-size progress?))
+      (chunk
+       (let ((parts (gather p (apply-chunk chunk))))
+         (if main?
+             (begin
+               (when progress?
+                 (report-progress (length parts) (length parts)))
+               (join-chunks 'parallel-map parts))
+             in-worker-process))))))
 
 (define (report-progress done total)
   (let ((port (current-error-port)))
