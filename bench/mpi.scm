@@ -5,7 +5,8 @@
 ;;; Times, with (make-mpi-parallelizer) inside one parallelizer-run: a
 ;;; barrier, a ping-pong round trip of a small object between ranks 0 and
 ;;; 1, a broadcast of an 8 MB f64vector, a scatter and a broadcast of a
-;;; 100,000-element list, and a gather of one small integer per rank.
+;;; 100,000-element list, a gather of one small integer per rank, and
+;;; parallel-map of 1+ over a 100,000-element list beside serial map.
 ;;; Each figure is the median of 7 repetitions after a warm-up, the ranks
 ;;; lined up on a barrier before each repetition, as bench/mpi_raw.c and
 ;;; bench/mpi4py_peer.py do. Rank 0 prints one line per benchmark,
@@ -76,6 +77,9 @@ prints the figures."
     (bench "scatter_100k" 30 (lambda () (scatter q (and main? lst))))
     (bench "bcast_100k" 30 (lambda () (broadcast q (and main? lst))))
     (bench "gather_int" 5000 (lambda () (gather q rank)))
+    ;; parallel-map against serial map on rank 0 alone.
+    (bench "map_100k" 10 (lambda () (parallel-map q 1+ (and main? lst))))
+    (bench "serial_map_100k" 10 (lambda () (when main? (map 1+ lst))))
     #t))
 
 (parallelizer-run (make-mpi-parallelizer) run-benchmarks)
