@@ -9,6 +9,8 @@
  *   par/types.h   element types of typed buffers, reduction operators
  *   par/comm.h    communicators: point to point and collectives
  *   par/mp.h      forked groups of worker processes over shared memory
+ *   par/kernel.h  C kernels over typed arrays: their signature, registry,
+ *                 helpers, and reductions with a kernel as the operator
  *   par/mpi.h     communicators over Open MPI (includes <mpi.h>; optional)
  */
 #ifndef PARALLELIZER_H
@@ -19,5 +21,6 @@
 #include "par/types.h"
 #include "par/comm.h"
 #include "par/mp.h"
+#include "par/kernel.h"
 
 #endif /* PARALLELIZER_H */
