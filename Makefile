@@ -314,6 +314,30 @@ $(B)/doc/parallelizer.html: $(wildcard doc/*.texi)
 	@mkdir -p $(@D)
 	makeinfo -I doc --html --no-split -o $@ doc/parallelizer.texi
 
+# --- C kernels and embedding ---------------------------------------------
+#
+# Everything the C kernels and the embedding example add to the build,
+# in this one block.
+#
+# compile-kernel compiles against the par/kernel.h of the source tree when
+# the extension is an uninstalled build, and otherwise against the one in
+# INCLUDEDIR, which kernel-cache.o is built with (made again when it
+# changes).
+$(B)/obj/c/guile/kernel-cache.o: $(CONFIG)
+$(B)/obj/c/guile/kernel-cache.o: ALL_CFLAGS += \
+  -DPAR_INCLUDEDIR='"$(INCLUDEDIR)"'
+
+# The kernels that tests/kernels.scm loads with load-kernel, built as any
+# user's library of kernels would be: this header, nothing to link.
+KERNEL_TEST_LIBS := $(B)/tests/libkernels-test.so
+$(KERNEL_TEST_LIBS): tests/kernels-lib.c $(PUBLIC_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
+	  -Ic/include -o $@ $< -lm
+
+# `make check` builds them too (its recipe builds $(CHECK_BIN)).
+CHECK_BIN += $(KERNEL_TEST_LIBS)
+
 # --- Installation --------------------------------------------------------
 #
 # DESTDIR stages the whole tree elsewhere (for packaging); the files still

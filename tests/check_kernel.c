@@ -166,6 +166,16 @@ START_TEST(test_sig_parse)
   ck_assert_int_eq(s.narrays, 1);
   ck_assert_int_eq(s.nscalars, 2);
 
+  /* Every element type by its name. */
+  for (int t = 0; t < PAR_DTYPE_COUNT; t++) {
+    char text[32];
+
+    snprintf(text, sizeof text, "%s -> %s", par_dtype_name((par_dtype) t),
+             par_dtype_name((par_dtype) t));
+    ck_assert_int_eq(par_kernel_sig_parse(text, &s, NULL, 0), PAR_OK);
+    ck_assert_int_eq(s.args[0], t);
+    ck_assert_int_eq(s.result, t);
+  }
   ck_assert_int_eq(par_kernel_sig_parse("-> double", &s, NULL, 0), PAR_OK);
   ck_assert_int_eq(s.nargs, 0);
   ck_assert_int_eq(par_kernel_sig_parse(NULL, &s, NULL, 0), PAR_OK);
@@ -448,6 +458,11 @@ START_TEST(test_registry)
   ck_assert_str_eq(first->signature, "int64 -> int64");
   ck_assert_int_eq(par_kernel_lookup("matmul2", &def), PAR_OK);
   ck_assert_str_eq(def->doc, "2x2 matrix product");
+  /* The same kernel again changes nothing. */
+  first = def;
+  ck_assert_int_eq(par_kernel_register_def(&matmul2_def), PAR_OK);
+  ck_assert_int_eq(par_kernel_lookup("matmul2", &def), PAR_OK);
+  ck_assert_ptr_eq(def, first);
 
   /* What does not pass the check is not registered. */
   ck_assert_int_eq(par_kernel_register("bad", add_user, "f64 ->", 0, NULL),

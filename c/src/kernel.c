@@ -29,8 +29,11 @@ fail(int code, char *detail, size_t size, const char *format, ...)
 
 /* --- Signatures ---------------------------------------------------------- */
 
-/* The code of the type word WORD (LEN bytes), or 1 if it is none of them.
- * AS_RESULT allows "same". */
+/* Not a type word (any value that is no par_dtype and no PAR_KERNEL_*). */
+#define NOT_A_TYPE (-100)
+
+/* The code of the type word WORD (LEN bytes), or NOT_A_TYPE. AS_RESULT
+ * allows "same". */
 static int
 type_word(const char *word, size_t len, bool as_result)
 {
@@ -58,7 +61,7 @@ type_word(const char *word, size_t len, bool as_result)
       return (int) type;
     }
   }
-  return 1;
+  return NOT_A_TYPE;
 }
 
 static bool
@@ -108,7 +111,7 @@ par_kernel_sig_parse(const char *text, par_kernel_sig *sig, char *detail,
     }
     len = (size_t) (p - word);
     code = type_word(word, len, arrow);
-    if (code == 1) {
+    if (code == NOT_A_TYPE) {
       return fail(PAR_EINVAL, detail, size,
                   "signature \"%s\": unknown type \"%.*s\" (expected an "
                   "element type such as f64, *, double or int64%s)",
@@ -281,6 +284,8 @@ par_kernel_plan(const par_kernel_sig *sig, unsigned flags,
                 size_t nscalars, par_array *out, char *detail, size_t size)
 {
   size_t k_array = 0, k_scalar = 0;
+  /* A reduction's result has its inputs' shape too. */
+  unsigned same_shapes = flags & (PAR_KERNEL_ELEMENTWISE | PAR_KERNEL_REDUCTION);
   int result;
 
   memset(out, 0, sizeof *out);
@@ -324,13 +329,14 @@ par_kernel_plan(const par_kernel_sig *sig, unsigned flags,
                   j + 1, par_dtype_name((par_dtype) code),
                   par_dtype_name(in[k_array].type));
     }
-    if ((flags & PAR_KERNEL_ELEMENTWISE) && k_array > 0
-        && !same_shape(&in[k_array], &in[0])) {
+    if (same_shapes && k_array > 0 && !same_shape(&in[k_array], &in[0])) {
       char a[96], b[96];
 
       return fail(PAR_ESIZE, detail, size,
-                  "the kernel is element-wise, but argument %d has shape %s "
-                  "and the first array %s",
+                  "the kernel is %s, but argument %d has shape %s and the "
+                  "first array %s",
+                  (flags & PAR_KERNEL_ELEMENTWISE) ? "element-wise"
+                                                   : "a reduction",
                   j + 1, shape_text(&in[k_array], a, sizeof a),
                   shape_text(&in[0], b, sizeof b));
     }
@@ -351,7 +357,7 @@ par_kernel_plan(const par_kernel_sig *sig, unsigned flags,
   if (result == PAR_KERNEL_DOUBLE || result == PAR_KERNEL_INT64) {
     par_array_init(out, result == PAR_KERNEL_DOUBLE ? PAR_F64 : PAR_S64, 0,
                    NULL, NULL);
-  } else if (flags & PAR_KERNEL_ELEMENTWISE) {
+  } else if (same_shapes) {
     par_array_init(out, (par_dtype) result, in[0].rank, in[0].shape, NULL);
   } else {
     out->type = result >= 0 ? (par_dtype) result : PAR_DTYPE_COUNT;
@@ -387,15 +393,44 @@ copy_string(const char *s, bool *failed)
   return copy;
 }
 
+static bool
+same_string(const char *a, const char *b)
+{
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether the newest kernel registered under DEF's name is DEF already,
+ * as when a library is loaded again: then nothing is registered, and
+ * whoever looks the name up gets the same description as before. */
+static bool
+registered_already(const par_kernel_def *def)
+{
+  for (entry *e = registry; e != NULL; e = e->next) {
+    if (strcmp(e->def.name, def->name) == 0) {
+      return e->def.fn == def->fn && e->def.flags == def->flags
+             && e->def.user == def->user
+             && same_string(e->def.signature, def->signature)
+             && same_string(e->def.doc, def->doc);
+    }
+  }
+  return false;
+}
+
 int
 par_kernel_register_def(const par_kernel_def *def)
 {
   entry *e;
-  bool failed = false;
+  bool failed = false, again;
   int rc = par_kernel_def_check(def, NULL, NULL, 0);
 
   if (rc != PAR_OK) {
     return rc;
+  }
+  pthread_mutex_lock(&registry_lock);
+  again = registered_already(def);
+  pthread_mutex_unlock(&registry_lock);
+  if (again) {
+    return PAR_OK;
   }
   e = malloc(sizeof *e);
   if (e == NULL) {

@@ -93,8 +93,9 @@ typedef int par_kernel_alloc_fn(par_kernel_args *args, par_dtype type,
 /* What a kernel receives. The arrays (IN) and the numbers (SCALARS) of the
  * call are each in the order of the signature. OUT is the result:
  *
- * - For an element-wise kernel (PAR_KERNEL_ELEMENTWISE), and for a kernel
- *   whose result is a number ("double" or "int64"), OUT is ready when the
+ * - For an element-wise kernel (PAR_KERNEL_ELEMENTWISE) or a reduction
+ *   (PAR_KERNEL_REDUCTION), and for a kernel whose result is a number
+ *   ("double" or "int64"), OUT is ready when the
  *   kernel is called: an array of the result type and of the shape of the
  *   first input (rank 0, one element, for a number), whose DATA the kernel
  *   fills.
@@ -125,11 +126,13 @@ enum {
    * the same index only. Such a kernel can be run on any piece of its
    * inputs, which is what parallel-map does with each process's chunk. */
   PAR_KERNEL_ELEMENTWISE = 1u << 0,
-  /* A reduction: two arrays of one type and shape in, the same out, the
-   * combination associative (it need not be commutative). OUT may be the
-   * first input (the caller may pass the same memory): read IN[0][i] and
-   * IN[1][i] before writing OUT[i]. Implies element-wise shapes. Such a
-   * kernel is an operator of allreduce and reduce-to-root. */
+  /* A reduction: two arrays of one type and shape in, the same out,
+   * ready before the call as for an element-wise kernel; the combination
+   * is associative (it need not be commutative), but need not be done
+   * element by element. OUT may be the first input (the caller may pass
+   * the same memory): read what an element of OUT depends on before
+   * writing it. Such a kernel is an operator of allreduce and
+   * reduce-to-root. */
   PAR_KERNEL_REDUCTION = 1u << 1
 };
 
@@ -401,15 +404,16 @@ PAR_EXTERN int par_kernel_def_check(const par_kernel_def *def,
 
 /* Check a call of a kernel of signature SIG and FLAGS on the arrays IN
  * (NIN) and numbers SCALARS (NSCALARS), and plan its result in *OUT (data
- * NULL): for an element-wise kernel or a number result, the type and shape
+ * NULL): for an element-wise kernel, a reduction or a number result, the
+ * type and shape
  * of the result, which the caller provides memory for before the call
  * (a number is a rank-0 array of f64 or s64); otherwise OUT->rank is -1
  * and OUT->type the type the kernel must allocate (PAR_DTYPE_COUNT: any),
  * and the kernel allocates with par_kernel_alloc. Fails
  * with PAR_EINVAL (wrong number of arrays or numbers), PAR_ETYPE (an
  * element type, or an integer where an int64 is expected) or PAR_ESIZE
- * (shapes of an element-wise call differ), saying which argument in
- * DETAIL. */
+ * (shapes of an element-wise call or a reduction differ), saying which
+ * argument in DETAIL. */
 PAR_EXTERN int par_kernel_plan(const par_kernel_sig *sig, unsigned flags,
                                const par_array *in, size_t nin,
                                const par_scalar *scalars, size_t nscalars,
@@ -419,7 +423,9 @@ PAR_EXTERN int par_kernel_plan(const par_kernel_sig *sig, unsigned flags,
  * it: FN, SIGNATURE and FLAGS as in par_kernel_def, USER passed to every
  * call in ARGS->user. The strings are copied. Registering a name again
  * replaces the earlier kernel (as a new definition does in Scheme); the
- * earlier one stays valid for those who hold it. PAR_EINVAL (with no
+ * earlier one stays valid for those who hold it. Registering again the
+ * very kernel that the name has (same function, signature, flags, user
+ * pointer and documentation) changes nothing. PAR_EINVAL (with no
  * effect) if the description does not pass par_kernel_def_check,
  * PAR_ENOMEM. Thread-safe. */
 PAR_EXTERN int par_kernel_register(const char *name, par_kernel_fn *fn,
