@@ -4,6 +4,7 @@
 #   make check        install missing packages, build, run every test suite
 #   make check-quick  the fast tier of the suites (see tests/SUITES)
 #   make demo         install missing packages, build, run the main example
+#   make examples     build the C kernels and the embedding program of examples/
 #   make bench        run the benchmarks (peers side by side, as ratios)
 #   make doc          the Texinfo manual as info and HTML
 #   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
@@ -327,6 +328,13 @@ $(B)/obj/c/guile/kernel-cache.o: $(CONFIG)
 $(B)/obj/c/guile/kernel-cache.o: ALL_CFLAGS += \
   -DPAR_INCLUDEDIR='"$(INCLUDEDIR)"'
 
+# par_guile_init (embed.o) appends the installation's module directories
+# to Guile's load paths.
+$(B)/obj/c/guile/embed.o: $(CONFIG)
+$(B)/obj/c/guile/embed.o: ALL_CFLAGS += \
+  -DPAR_GUILE_SITE_DIR='"$(GUILE_SITE_DIR)"' \
+  -DPAR_GUILE_CCACHE_DIR='"$(GUILE_CCACHE_DIR)"'
+
 # The kernels that tests/kernels.scm loads with load-kernel, built as any
 # user's library of kernels would be: this header, nothing to link.
 KERNEL_TEST_LIBS := $(B)/tests/libkernels-test.so
@@ -335,8 +343,30 @@ $(KERNEL_TEST_LIBS): tests/kernels-lib.c $(PUBLIC_HEADERS)
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
 	  -Ic/include -o $@ $< -lm
 
-# `make check` builds them too (its recipe builds $(CHECK_BIN)).
-CHECK_BIN += $(KERNEL_TEST_LIBS)
+# `make examples`: the kernels of examples/kernels, as the libraries their
+# Scheme drivers load, and the program of examples/embed, both built
+# against this source tree (examples/embed/Makefile builds the program
+# against an installation).
+EXAMPLE_KERNELS := $(patsubst examples/kernels/%.c,$(B)/examples/kernels/lib%.so,\
+                     $(wildcard examples/kernels/*.c))
+EXAMPLE_EMBED   := $(B)/examples/embed/embed
+
+$(B)/examples/kernels/lib%.so: examples/kernels/%.c $(PUBLIC_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
+	  -Ic/include -o $@ $< -lm
+
+$(EXAMPLE_EMBED): examples/embed/embed.c $(LIBGLUE) $(PUBLIC_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -Ic/include $(GUILE_CFLAGS) -o $@ $< \
+	  -L$(B)/lib -lguile-parallelizer -lparallelizer \
+	  -Wl,-rpath,$(abspath $(B)/lib) $(GUILE_LIBS)
+
+.PHONY: examples
+examples: all $(EXAMPLE_KERNELS) $(EXAMPLE_EMBED)
+
+# `make check` builds these too (its recipe builds $(CHECK_BIN)).
+CHECK_BIN += $(KERNEL_TEST_LIBS) $(EXAMPLE_KERNELS) $(EXAMPLE_EMBED)
 
 # --- Installation --------------------------------------------------------
 #
