@@ -307,35 +307,42 @@ in the installation's include directory"))))
           cflags
           '("-lm")))
 
+(define (run-compiler! so c full-source cflags)
+  ;; Write FULL-SOURCE to C and compile it into SO, through a temporary
+  ;; file renamed into place; raise the compiler's messages if it fails.
+  (write-file-atomically! c (lambda (port)
+                              (put-bytevector port
+                                              (string->utf8 full-source))))
+  (let* ((port (mkstemp! (string-append so ".tmp-XXXXXX")))
+         (temporary (port-filename port))
+         (command (compile-command (compiler-words)
+                                   (kernel-include-directory)
+                                   c temporary cflags)))
+    (close-port port)
+    (call-with-values (lambda () (run-command command))
+      (lambda (status output)
+        (unless (zero? status)
+          (false-if-exception (delete-file temporary))
+          (false-if-exception (delete-file c))
+          (raise-parallelizer-error
+           'compile-kernel 'EINVAL
+           "the C compiler failed (exit status ~a):~%~a~%command: ~a"
+           status (string-trim-right output) (string-join command)))
+        (chmod temporary #o600)
+        (rename-file temporary so)))))
+
 (define (compile! dir key full-source cflags)
-  ;; Compile FULL-SOURCE into DIR/KEY.so unless a process did meanwhile;
-  ;; keep the source beside it as DIR/KEY.c. Return the .so's file name.
+  ;; Compile FULL-SOURCE into DIR/KEY.so unless it is there; keep the
+  ;; source beside it as DIR/KEY.c. Return the .so's file name.
   (let ((so (string-append dir "/" key ".so"))
         (c (string-append dir "/" key ".c")))
-    (call-with-cache-lock dir
-      (lambda ()
-        (unless (file-exists? so)
-          (write-file-atomically! c (lambda (port)
-                                      (put-bytevector
-                                       port (string->utf8 full-source))))
-          (let* ((port (mkstemp! (string-append so ".tmp-XXXXXX")))
-                 (temporary (port-filename port))
-                 (command (compile-command (compiler-words)
-                                           (kernel-include-directory)
-                                           c temporary cflags)))
-            (close-port port)
-            (call-with-values (lambda () (run-command command))
-              (lambda (status output)
-                (unless (zero? status)
-                  (false-if-exception (delete-file temporary))
-                  (false-if-exception (delete-file c))
-                  (raise-parallelizer-error
-                   'compile-kernel 'EINVAL
-                   "the C compiler failed (exit status ~a):~%~a~%command: ~a"
-                   status (string-trim-right output)
-                   (string-join command)))
-                (chmod temporary #o600)
-                (rename-file temporary so)))))))
+    ;; Compiled already: no need to wait for the lock.
+    (unless (file-exists? so)
+      (call-with-cache-lock dir
+        (lambda ()
+          ;; Another process may have compiled it while this one waited.
+          (unless (file-exists? so)
+            (run-compiler! so c full-source cflags)))))
     so))
 
 ;;;
