@@ -154,6 +154,18 @@
        (run map-job increment (c64vector 1+1i 2 3 4 5)))
      (test-equal #f64(2.0 3.0 4.0)
        (run map-job increment (list->typed-array 'f64 '((5 7)) '(1 2 3))))
+     ;; Data that moves in several rounds (of 4 MiB per process), the
+     ;; last one short: more than a million doubles, and rows of 100,000
+     ;; elements, fewer rows per round than there are processes.
+     (let ((big (list->f64vector (iota (+ (expt 2 20) 7)))))
+       (test-equal "several rounds"
+         (serial-map increment big)
+         (run map-job increment big)))
+     (let ((rows (make-typed-array 's16 7 11 100000)))
+       (array-set! rows 3 10 99999)
+       (test-equal "several rounds of long rows"
+         (serial-map increment rows)
+         (run map-job increment rows)))
      ;; With a chunk size, chunks are handed out on demand, still in C.
      (test-equal (serial-map increment (list->f64vector (iota 20)))
        (run map-job increment (list->f64vector (iota 20)) #:chunk-size 3))

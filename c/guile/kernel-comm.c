@@ -34,12 +34,24 @@ chunk_rows(size_t rows, int n, int r)
   return rows / (size_t) n + ((size_t) r < rows % (size_t) n ? 1 : 0);
 }
 
+/* The bytes of input, and of result, that a process handles per round of
+ * a map. The data moves in rounds rather than in one piece per process,
+ * so that a worker holds one round's rows, not its whole share, and the
+ * transport never carries one huge message. */
+#define ROUND_BYTES ((size_t) 4 << 20)
+
 /* (%kernel-map COMM KERNEL DATA EXTRA-ARGS PLAN) -> on rank 0 of COMM, the
- * array that the element-wise KERNEL makes from DATA, computed chunk by
- * chunk along the first axis on every process of COMM, each call being
- * (KERNEL CHUNK EXTRA-ARGS ...); #f elsewhere. PLAN, the same on every
+ * array that the element-wise KERNEL makes from DATA, computed on every
+ * process of COMM, each call being (KERNEL ROWS EXTRA-ARGS ...) on rows
+ * of DATA along its first axis; #f elsewhere. PLAN, the same on every
  * process, is (TYPE LENGTH ...): the element type and the lengths of
- * DATA, which only rank 0 passes. */
+ * DATA, which only rank 0 passes.
+ *
+ * The rows go in rounds: each round takes the next rows of DATA, up to
+ * ROUND_BYTES per process, deals them out in rank order (rank 0 first)
+ * and gathers the results into the same rows of the result. Rank 0's
+ * share of every round stays where it is: it is scattered and gathered
+ * with a count of zero, and the kernel reads and writes it in place. */
 static SCM
 prim_kernel_map(SCM comm, SCM kernel, SCM data, SCM extra, SCM plan)
 #define FUNC_NAME "parallel-map"
@@ -48,108 +60,132 @@ prim_kernel_map(SCM comm, SCM kernel, SCM data, SCM extra, SCM plan)
   const par_kernel_sig *sig;
   const par_kernel_def *def = par_scm_kernel_def(kernel, FUNC_NAME, &sig);
   int n = par_comm_size(c), self = par_comm_rank(c);
-  size_t dims[PAR_ARRAY_MAX_RANK], rank = 0, rows, row_size = 1;
-  size_t *counts;
+  size_t rows, row_size = 1, rank = 0, per_round, in_size, out_size;
+  size_t *counts, start;
   par_dtype type;
   par_scm_kernel_call call;
   par_array out_plan, out;
   scm_t_array_handle result_handle;
-  SCM chunk = data, result = SCM_BOOL_F, dim_list;
+  SCM chunk = data, result = SCM_BOOL_F, buffer = SCM_BOOL_F, rest;
   char *type_name, detail[PAR_KERNEL_MESSAGE_MAX + 64];
+  char *in_base = NULL, *out_base = NULL;
   int rc;
 
   type_name = scm_to_utf8_string(scm_symbol_to_string(scm_car(plan)));
   rc = par_dtype_from_name(type_name, &type);
   free(type_name);
-  if (rc != PAR_OK) {
-    par_scm_throw(FUNC_NAME, PAR_ETYPE, "cannot map a kernel over ~s",
-                  scm_list_1(plan));
+  if (rc != PAR_OK || !(def->flags & PAR_KERNEL_ELEMENTWISE)) {
+    par_scm_throw(FUNC_NAME, PAR_EINVAL,
+                  "cannot map the kernel ~a over an array of ~s",
+                  scm_list_2(scm_from_utf8_string(def->name), plan));
   }
-  dim_list = scm_cdr(plan);
-  for (SCM d = dim_list; scm_is_pair(d) && rank < PAR_ARRAY_MAX_RANK;
-       d = scm_cdr(d)) {
-    dims[rank] = scm_to_size_t(scm_car(d));
-    if (rank > 0) {
-      row_size *= dims[rank];
-    }
-    rank++;
+  rows = scm_to_size_t(scm_cadr(plan));
+  rest = scm_cddr(plan);
+  for (SCM d = rest; scm_is_pair(d); d = scm_cdr(d), rank++) {
+    row_size *= scm_to_size_t(scm_car(d));
   }
-  rows = dims[0];
+  /* Rows per process and round: at least one, and no more than
+   * ROUND_BYTES of input or of result (of at most 16 bytes an element). */
+  in_size = par_dtype_size(type);
+  per_round = ROUND_BYTES / ((row_size > 0 ? row_size : 1) * 16);
+  if (per_round == 0) {
+    per_round = 1;
+  }
   counts = scm_gc_malloc_pointerless(sizeof *counts * (size_t) n,
                                      "kernel-map counts");
-  for (int r = 0; r < n; r++) {
-    counts[r] = r == 0 ? 0 : chunk_rows(rows, n, r) * row_size;
-  }
 
   scm_dynwind_begin(0);
   if (self != 0) {
-    /* This process's chunk, received into a Guile array that the kernel
-     * then reads like any argument. */
-    SCM chunk_dims = scm_cons(scm_from_size_t(chunk_rows(rows, n, self)),
-                              scm_cdr(dim_list));
-
-    chunk = scm_make_typed_array(scm_car(plan), SCM_UNSPECIFIED, chunk_dims);
+    /* The rows this process receives in a round go into one Guile array,
+     * which the kernel then reads like any argument. */
+    buffer = scm_make_typed_array(
+        scm_car(plan), SCM_UNSPECIFIED,
+        scm_cons(scm_from_size_t(rows < per_round ? rows : per_round),
+                 rest));
+    chunk = buffer;
   }
   par_scm_kernel_args(def->name, sig,
                       def->signature ? def->signature : "any",
                       scm_cons(chunk, extra), &call);
-  if (self == 0) {
-    /* The kernel sees the first rows of DATA only. */
-    call.in[0].shape[0] = chunk_rows(rows, n, 0);
-    call.in[0].count = call.in[0].shape[0] * row_size;
-  }
-  if (n > 1) {
-    const char *base = call.in[0].data;
-    size_t offset = self == 0 ? call.in[0].count * par_dtype_size(type) : 0;
+  in_base = call.in[0].data;
 
-    check(c,
-          par_comm_scatterv(c, 0, base + offset, counts,
-                            self == 0 ? (void *) base : call.in[0].data,
-                            self == 0 ? 0 : call.in[0].count, type),
-          FUNC_NAME);
-  }
-
+  /* The result's type comes from a plan of one row. */
+  call.in[0].shape[0] = 1;
+  call.in[0].count = row_size;
   rc = par_kernel_plan(sig, def->flags, call.in, call.nin, call.scalars,
                        call.nscalars, &out_plan, detail, sizeof detail);
   if (rc != PAR_OK) {
     par_scm_throw(def->name, rc, "~a",
                   scm_list_1(scm_from_utf8_string(detail)));
   }
-  if (!(def->flags & PAR_KERNEL_ELEMENTWISE) || out_plan.rank < 0) {
-    par_scm_throw(FUNC_NAME, PAR_EINVAL,
-                  "~a is not an element-wise kernel",
-                  scm_list_1(scm_from_utf8_string(def->name)));
-  }
+  out_size = par_dtype_size(out_plan.type);
   if (self == 0) {
-    /* The whole result, whose first rows this process computes in
-     * place. */
     par_array whole = out_plan;
 
     whole.shape[0] = rows;
     whole.count = rows * row_size;
     result = par_scm_kernel_result(&whole, &result_handle, &out);
-    out.shape[0] = out_plan.shape[0];
-    out.count = out_plan.count;
   } else {
-    par_scm_kernel_result(&out_plan, &result_handle, &out);
-  }
-  rc = par_kernel_invoke(def, call.in, call.nin, call.scalars, call.nscalars,
-                         &out, NULL, NULL, detail, sizeof detail);
-  if (rc != PAR_OK) {
-    par_scm_kernel_failed(def->name, rc, detail);
-  }
-  if (n > 1) {
-    char *base = out.data;
-    size_t offset = self == 0 ? out.count * par_dtype_size(out.type) : 0;
+    par_array block = out_plan;
 
-    check(c,
-          par_comm_gatherv(c, 0, out.data, self == 0 ? 0 : out.count,
-                           base + offset, counts, out.type),
-          FUNC_NAME);
+    block.shape[0] = rows < per_round ? rows : per_round;
+    block.count = block.shape[0] * row_size;
+    par_scm_kernel_result(&block, &result_handle, &out);
+  }
+  out_base = out.data;
+
+  for (start = 0; start < rows;) {
+    size_t round = rows - start < per_round * (size_t) n
+                       ? rows - start
+                       : per_round * (size_t) n;
+    size_t mine = chunk_rows(round, n, self), first = chunk_rows(round, n, 0);
+
+    for (int r = 0; r < n; r++) {
+      counts[r] = r == 0 ? 0 : chunk_rows(round, n, r) * row_size;
+    }
+    if (n > 1) {
+      /* Rank 0 sends the rows after its own share of the round. */
+      check(c,
+            par_comm_scatterv(c, 0,
+                              self == 0 ? in_base
+                                              + (start + first) * row_size
+                                                    * in_size
+                                        : in_base,
+                              counts, in_base,
+                              self == 0 ? 0 : mine * row_size, type),
+            FUNC_NAME);
+    }
+    call.in[0].shape[0] = mine;
+    call.in[0].count = mine * row_size;
+    call.in[0].data = self == 0 ? in_base + start * row_size * in_size
+                                : in_base;
+    out = out_plan;
+    out.shape[0] = mine;
+    out.count = mine * row_size;
+    out.data = self == 0 ? out_base + start * row_size * out_size : out_base;
+    rc = par_kernel_invoke(def, call.in, call.nin, call.scalars,
+                           call.nscalars, &out, NULL, NULL, detail,
+                           sizeof detail);
+    if (rc != PAR_OK) {
+      par_scm_kernel_failed(def->name, rc, detail);
+    }
+    if (n > 1) {
+      check(c,
+            par_comm_gatherv(c, 0, out.data,
+                             self == 0 ? 0 : mine * row_size,
+                             self == 0 ? out_base
+                                             + (start + first) * row_size
+                                                   * out_size
+                                       : out_base,
+                             counts, out_plan.type),
+            FUNC_NAME);
+    }
+    start += round;
   }
   scm_dynwind_end();
   scm_remember_upto_here_2(chunk, data);
   scm_remember_upto_here_2(extra, result);
+  scm_remember_upto_here_1(buffer);
   return result;
 }
 #undef FUNC_NAME
