@@ -31,46 +31,21 @@
   (add-to-load-path (dirname (dirname (canonicalize-path (current-filename))))))
 
 (use-modules (bench lib)
+             (bench kernels-common)
              (parallelizer)
              (srfi srfi-4)
              (ice-9 format))
 
-(define scratch (mkdtemp (string-append (or (getenv "TMPDIR") "/tmp")
-                                        "/kernels-bench-XXXXXX")))
-(setenv "XDG_CACHE_HOME" scratch)
+(use-scratch-cache!)
 
-(define source "#include <math.h>
-
-static double
-plus(double a, double b)
-{
-  return a + b;
-}
-
-static double
-light(double x)
-{
-  return x * x + 1;
-}
-
-static double
-heavy(double x)
-{
-  return sin(x) * exp(-x * x * 1e-14) + sqrt(fabs(x)) + log1p(fabs(x));
-}
-
-PAR_KERNEL_COMBINE(vsum, plus, \"element-wise sum\");
-PAR_KERNEL_MAP(light_kernel, light, NULL);
-PAR_KERNEL_MAP(heavy_kernel, heavy, NULL);
-")
-
-(define (f64-iota n)
-  (let ((v (make-f64vector n)))
-    (let loop ((i 0))
-      (when (< i n)
-        (f64vector-set! v i (exact->inexact i))
-        (loop (1+ i))))
-    v))
+;; A sum as a reduction operator, and the functions of
+;; bench/kernels_raw.c's loops, as kernels.
+(define source
+  (kernel-source
+   "static double plus(double a, double b) { return a + b; }"
+   "PAR_KERNEL_COMBINE(vsum, plus, \"element-wise sum\");"
+   "PAR_KERNEL_MAP(light_kernel, light, NULL);"
+   "PAR_KERNEL_MAP(heavy_kernel, heavy, NULL);"))
 
 (define vec (f64-iota (expt 2 20)))
 (define data (f64-iota 10000000))
@@ -100,6 +75,6 @@ PAR_KERNEL_MAP(heavy_kernel, heavy, NULL);
     #t))
 
 (parallelizer-run (make-mpi-parallelizer) run-benchmarks)
-(system* "rm" "-rf" scratch)
+(remove-scratch-cache!)
 
 ;;; kernels-mpi.scm ends here

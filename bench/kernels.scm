@@ -2,11 +2,11 @@
 
 ;;; Commentary:
 ;;;
-;;; Over 10^7 doubles, two functions: light (x * x + 1, as fast as memory
-;;; goes) and heavy (a few transcendental functions per element), the
-;;; same C as bench/kernels_raw.c's loops, compiled with compile-kernel
-;;; (-O2, as the raw loops are). Times, each the median of several
-;;; repetitions after a warm-up:
+;;; Over 10^7 doubles, two functions of bench/kernel_functions.h: light
+;;; (x * x + 1, as fast as memory goes) and heavy (a few functions of the
+;;; C library per element), the same C as bench/kernels_raw.c's loops,
+;;; compiled with compile-kernel (-O2, as the raw loops are). Times, each
+;;; the median of several repetitions after a warm-up:
 ;;;
 ;;;   kernel_call_*      the kernel called directly on the vector
 ;;;   kernel_map_*_1     parallel-map of the kernel in a serial run
@@ -33,33 +33,20 @@
   (add-to-load-path (dirname (dirname (canonicalize-path (current-filename))))))
 
 (use-modules (bench lib)
+             (bench kernels-common)
              (parallelizer)
              (srfi srfi-4)
              (ice-9 format))
 
-(define scratch (mkdtemp (string-append (or (getenv "TMPDIR") "/tmp")
-                                        "/kernels-bench-XXXXXX")))
-(setenv "XDG_CACHE_HOME" scratch)
+(use-scratch-cache!)
 
 (define points 10000000)
 
-(define functions "#include <math.h>
-
-static double
-light(double x)
-{
-  return x * x + 1;
-}
-
-static double
-heavy(double x)
-{
-  return sin(x) * exp(-x * x * 1e-14) + sqrt(fabs(x)) + log1p(fabs(x));
-}
-
-PAR_KERNEL_MAP(light_kernel, light, \"x * x + 1\");
-PAR_KERNEL_MAP(heavy_kernel, heavy, \"a few transcendental functions\");
-")
+;; The functions of bench/kernels_raw.c's loops, as kernels.
+(define functions
+  (kernel-source
+   "PAR_KERNEL_MAP(light_kernel, light, \"x * x + 1\");"
+   "PAR_KERNEL_MAP(heavy_kernel, heavy, \"functions of the C library\");"))
 
 (define light-kernel (compile-kernel functions #:name "light_kernel"))
 (define heavy-kernel (compile-kernel functions #:name "heavy_kernel"))
@@ -72,19 +59,13 @@ PAR_KERNEL_MAP(heavy_kernel, heavy, \"a few transcendental functions\");
                   (sqrt (abs x))
                   (log (+ 1.0 (abs x)))))))
 
-(define data
-  (let ((v (make-f64vector points)))
-    (let loop ((i 0))
-      (when (< i points)
-        (f64vector-set! v i (exact->inexact i))
-        (loop (1+ i))))
-    v))
+(define data (f64-iota points))
 
 (define (report name seconds)
   (format #t "~a\t~,3f~%" name (* seconds 1e6))
   (force-output))
 
-(define* (time-map p proc #:key (repetitions 5) (warm-up 1))
+(define* (time-map p proc #:key (repetitions 5) (warm-up 1) (vectorized? #t))
   ;; The time of one parallel-map of PROC over DATA in a run on P, as
   ;; rank 0 sees it.
   (parallelizer-run
@@ -94,19 +75,8 @@ PAR_KERNEL_MAP(heavy_kernel, heavy, \"a few transcendental functions\");
                     (lambda ()
                       (parallel-map parallelizer proc
                                     (and (on-main? parallelizer) data)
-                                    #:vectorized? #t))
+                                    #:vectorized? vectorized?))
                     #:repetitions repetitions #:warm-up warm-up))))
-
-(define* (time-scheme-map p proc)
-  ;; Element by element: not vectorized.
-  (parallelizer-run
-   p (lambda* (#:key parallelizer)
-       (time-in-job (lambda () (barrier parallelizer))
-                    (parallelizer-id parallelizer)
-                    (lambda ()
-                      (parallel-map parallelizer proc
-                                    (and (on-main? parallelizer) data)))
-                    #:repetitions 1 #:warm-up 0))))
 
 (define serial (make-serial-parallelizer))
 (define two (make-multiprocessing-parallelizer #:processes 2))
@@ -119,8 +89,11 @@ PAR_KERNEL_MAP(heavy_kernel, heavy, \"a few transcendental functions\");
 (report "kernel_map_heavy_1" (time-map serial heavy-kernel))
 (report "kernel_map_light_2" (time-map two light-kernel #:repetitions 7))
 (report "kernel_map_heavy_2" (time-map two heavy-kernel))
-(report "scheme_map_light_2" (time-scheme-map two light-scheme))
-(report "scheme_map_heavy_2" (time-scheme-map two heavy-scheme))
+;; Element by element, once: it takes seconds.
+(report "scheme_map_light_2" (time-map two light-scheme #:vectorized? #f
+                                       #:repetitions 1 #:warm-up 0))
+(report "scheme_map_heavy_2" (time-map two heavy-scheme #:vectorized? #f
+                                       #:repetitions 1 #:warm-up 0))
 
 ;; Sources never compiled before: a comment makes each one new.
 (let ((n 0))
@@ -136,6 +109,6 @@ PAR_KERNEL_MAP(heavy_kernel, heavy, \"a few transcendental functions\");
                          (compile-kernel functions #:name "light_kernel"))
                        #:iterations 100))
 
-(system* "rm" "-rf" scratch)
+(remove-scratch-cache!)
 
 ;;; kernels.scm ends here

@@ -5,9 +5,8 @@
  *   mpirun -n 2 build/bench/kernels_raw allreduce
  *
  * "loop" times, in one process, the loops that bench/kernels.scm runs as
- * kernels over 10^7 doubles: the same functions (light: x * x + 1, which
- * is as fast as memory; heavy: a few transcendental functions per
- * element) compiled by the same compiler with the same flags. "allreduce"
+ * kernels over 10^7 doubles: the same functions (kernel_functions.h)
+ * compiled by the same compiler with the same flags. "allreduce"
  * times MPI_Allreduce of 2^20 doubles (8 MB), with MPI_SUM and with a
  * user-defined operator (MPI_Op_create) doing the same sum, against which
  * bench/kernels-mpi.scm's reduction kernel is measured. Each prints one
@@ -22,22 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernel_functions.h"
+
 enum { REPS = 7 };
 
 #define POINTS 10000000
-
-/* The functions of bench/kernels.scm. */
-static double
-light(double x)
-{
-  return x * x + 1;
-}
-
-static double
-heavy(double x)
-{
-  return sin(x) * exp(-x * x * 1e-14) + sqrt(fabs(x)) + log1p(fabs(x));
-}
 
 static double
 now(void)

@@ -210,33 +210,29 @@ par_scm_kernel_args(const char *who, const par_kernel_sig *sig,
   }
   for (long j = 0; j < n; j++, args = SCM_CDR(args)) {
     SCM x = SCM_CAR(args);
-    int code = sig->nargs >= 0 ? sig->args[j] : 0;
-    bool number = sig->nargs >= 0
-                      ? (code == PAR_KERNEL_DOUBLE || code == PAR_KERNEL_INT64)
-                      : scm_is_number(x);
+    bool number;
+    int code, rc;
 
-    if (number) {
-      if (to_scalar(x, &c->scalars[c->nscalars]) != 0) {
-        par_scm_throw(who, PAR_ETYPE, "argument ~a must be ~a, got ~s",
-                      scm_list_3(scm_from_long(j + 1),
-                                 expected_text(sig->nargs >= 0
-                                                   ? code
-                                                   : PAR_KERNEL_DOUBLE),
-                                 x));
-      }
-      c->nscalars++;
+    /* What argument J must be: the signature says, or, for the signature
+     * that accepts anything, the argument itself. */
+    if (sig->nargs >= 0) {
+      code = sig->args[j];
+      number = code == PAR_KERNEL_DOUBLE || code == PAR_KERNEL_INT64;
     } else {
-      if (par_scm_kernel_array(x, &c->in[c->nin], &c->handles[c->nin],
-                               &c->keep[c->nin])
-          != 0) {
-        par_scm_throw(who, PAR_ETYPE, "argument ~a must be ~a, got ~s",
-                      scm_list_3(scm_from_long(j + 1),
-                                 expected_text(sig->nargs >= 0
-                                                   ? code
-                                                   : PAR_KERNEL_ANY),
-                                 x));
-      }
+      number = scm_is_number(x);
+      code = number ? PAR_KERNEL_DOUBLE : PAR_KERNEL_ANY;
+    }
+    if (number) {
+      rc = to_scalar(x, &c->scalars[c->nscalars++]);
+    } else {
+      rc = par_scm_kernel_array(x, &c->in[c->nin], &c->handles[c->nin],
+                                &c->keep[c->nin]);
       c->nin++;
+    }
+    if (rc != 0) {
+      par_scm_throw(who, PAR_ETYPE, "argument ~a must be ~a, got ~s",
+                    scm_list_3(scm_from_long(j + 1), expected_text(code),
+                               x));
     }
   }
 }
