@@ -21,9 +21,7 @@
 
 (define-module (parallelizer kernels)
   #:use-module (ice-9 binary-ports)
-  #:use-module (ice-9 format)
   #:use-module (ice-9 match)
-  #:use-module (ice-9 popen)
   #:use-module (ice-9 regex)
   #:use-module (ice-9 textual-ports)
   #:use-module ((rnrs bytevectors) #:select (string->utf8))
@@ -262,11 +260,15 @@ readable by its owner only, when first needed."
 
 (define (run-command words)
   ;; Run WORDS, a program and its arguments; return its exit status and
-  ;; what it wrote on its standard output and error, together.
-  (let* ((port (apply open-pipe* OPEN_READ "/bin/sh" "-c" "exec \"$@\" 2>&1"
-                      "sh" words))
+  ;; what it wrote on its standard output and error, together. (ice-9
+  ;; popen) is loaded here, when a kernel is compiled: its guardian would
+  ;; otherwise keep Guile's finalizer thread busy in every program that
+  ;; imports (parallelizer), and make forks slower.
+  (let* ((popen (resolve-interface '(ice-9 popen)))
+         (port (apply (module-ref popen 'open-pipe*) OPEN_READ
+                      "/bin/sh" "-c" "exec \"$@\" 2>&1" "sh" words))
          (output (get-string-all port))
-         (status (close-pipe port)))
+         (status ((module-ref popen 'close-pipe) port)))
     (values (or (status:exit-val status) 255) output)))
 
 (define %compiler-identity
@@ -395,16 +397,16 @@ in the installation's include directory"))))
 
 (define (on-root comm thunk)
   ;; Rank 0 of COMM calls THUNK, and every process gets its value, or
-  ;; raises its parallelizer-error.
+  ;; raises the error it raised.
   (match (%comm-broadcast
           comm
           (and (zero? (%comm-rank comm))
-               (catch 'parallelizer-error
+               (catch #t
                  (lambda () (list 'ok (thunk)))
-                 (lambda (key . args) (cons 'error args))))
+                 (lambda (key . args) (list 'error key args))))
           0)
     (('ok value) value)
-    (('error . args) (apply throw 'parallelizer-error args))))
+    (('error key args) (apply throw key args))))
 
 (define (compile-everywhere comm dir full-source cflags)
   ;; Collective over COMM: rank 0 names the compiled object (only it
@@ -584,8 +586,10 @@ par__a->scalars[~a].~a;\n" (element-c-type type) j j
              (string-append
               (string-join (map (lambda (a) (symbol->string (cdr a))) args))
               " -> " (symbol->string result))
-             (format #f "(~a~{ ~a~}) -> ~a: ~a" name
-                     (map (lambda (a) (list (car a) (cdr a))) args)
+             (format #f "(~a ~a) -> ~a: ~a" name
+                     (string-join (map (lambda (a)
+                                         (format #f "(~a ~a)" (car a) (cdr a)))
+                                       args))
                      result body)))))
 
 (define* (compile-elementwise-kernel name args result body

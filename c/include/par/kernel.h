@@ -95,10 +95,9 @@ typedef int par_kernel_alloc_fn(par_kernel_args *args, par_dtype type,
  *
  * - For an element-wise kernel (PAR_KERNEL_ELEMENTWISE) or a reduction
  *   (PAR_KERNEL_REDUCTION), and for a kernel whose result is a number
- *   ("double" or "int64"), OUT is ready when the
- *   kernel is called: an array of the result type and of the shape of the
- *   first input (rank 0, one element, for a number), whose DATA the kernel
- *   fills.
+ *   ("double" or "int64"), OUT is ready when the kernel is called: an
+ *   array of the result type and of the shape of the first input (rank 0,
+ *   one element, for a number), whose DATA the kernel fills.
  * - Otherwise OUT->data is NULL, and the kernel makes the result with
  *   par_kernel_alloc, once, then fills it. A kernel that allocates nothing
  *   returns no value (Scheme: the unspecified value).
