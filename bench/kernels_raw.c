@@ -6,7 +6,8 @@
  *
  * "loop" times, in one process, the loops that bench/kernels.scm runs as
  * kernels over 10^7 doubles: the same functions (kernel_functions.h)
- * compiled by the same compiler with the same flags. "allreduce"
+ * compiled by the same compiler with the same flags, and the light loop
+ * again writing into freshly allocated memory each time. "allreduce"
  * times MPI_Allreduce of 2^20 doubles (8 MB), with MPI_SUM and with a
  * user-defined operator (MPI_Op_create) doing the same sum, against which
  * bench/kernels-mpi.scm's reduction kernel is measured. Each prints one
@@ -85,6 +86,26 @@ loops(void)
   }
   TIME_LOOP("c_loop_light", light, x, y);
   TIME_LOOP("c_loop_heavy", heavy, x, y);
+  /* A kernel called from Scheme returns a fresh array each time, whose
+   * pages the system must provide: the same loop into fresh memory. */
+  {
+    double t[REPS];
+
+    for (int r = 0; r < REPS; r++) {
+      double t0 = now(), *fresh = malloc(sizeof *fresh * POINTS);
+
+      if (fresh == NULL) {
+        return 1;
+      }
+      for (size_t i = 0; i < POINTS; i++) {
+        fresh[i] = light(x[i]);
+      }
+      sink = fresh[r];
+      free(fresh);
+      t[r] = now() - t0;
+    }
+    printf("c_loop_light_fresh\t%.3f\n", median(t) * 1e6);
+  }
   free(x);
   free(y);
   return 0;
