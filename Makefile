@@ -335,13 +335,18 @@ $(B)/obj/c/guile/embed.o: ALL_CFLAGS += \
   -DPAR_GUILE_SITE_DIR='"$(GUILE_SITE_DIR)"' \
   -DPAR_GUILE_CCACHE_DIR='"$(GUILE_CCACHE_DIR)"'
 
-# The kernels that tests/kernels.scm loads with load-kernel, built as any
-# user's library of kernels would be: this header, nothing to link.
+# A library of kernels is built as any user's would be: with the headers,
+# as compile-kernel builds, and nothing to link.
+define build-kernel-library
+@mkdir -p $(@D)
+$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
+  -Ic/include -o $@ $< -lm
+endef
+
+# The kernels that tests/kernels*.scm load with load-kernel.
 KERNEL_TEST_LIBS := $(B)/tests/libkernels-test.so
 $(KERNEL_TEST_LIBS): tests/kernels-lib.c $(PUBLIC_HEADERS)
-	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
-	  -Ic/include -o $@ $< -lm
+	$(build-kernel-library)
 
 # `make examples`: the kernels of examples/kernels, as the libraries their
 # Scheme drivers load, and the program of examples/embed, both built
@@ -352,9 +357,7 @@ EXAMPLE_KERNELS := $(patsubst examples/kernels/%.c,$(B)/examples/kernels/lib%.so
 EXAMPLE_EMBED   := $(B)/examples/embed/embed
 
 $(B)/examples/kernels/lib%.so: examples/kernels/%.c $(PUBLIC_HEADERS)
-	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
-	  -Ic/include -o $@ $< -lm
+	$(build-kernel-library)
 
 $(EXAMPLE_EMBED): examples/embed/embed.c $(LIBGLUE) $(PUBLIC_HEADERS)
 	@mkdir -p $(@D)
