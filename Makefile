@@ -4,6 +4,7 @@
 #   make check        install missing packages, build, run every test suite
 #   make check-quick  the fast tier of the suites (see tests/SUITES)
 #   make demo         install missing packages, build, run the main example
+#   make examples     build the C kernels and the embedding program of examples/
 #   make bench        run the benchmarks (peers side by side, as ratios)
 #   make doc          the Texinfo manual as info and HTML
 #   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
@@ -313,6 +314,62 @@ $(B)/doc/parallelizer.info: $(wildcard doc/*.texi)
 $(B)/doc/parallelizer.html: $(wildcard doc/*.texi)
 	@mkdir -p $(@D)
 	makeinfo -I doc --html --no-split -o $@ doc/parallelizer.texi
+
+# --- C kernels and embedding ---------------------------------------------
+#
+# Everything the C kernels and the embedding example add to the build,
+# in this one block.
+#
+# compile-kernel compiles against the par/kernel.h of the source tree when
+# the extension is an uninstalled build, and otherwise against the one in
+# INCLUDEDIR, which kernel-cache.o is built with (made again when it
+# changes).
+$(B)/obj/c/guile/kernel-cache.o: $(CONFIG)
+$(B)/obj/c/guile/kernel-cache.o: ALL_CFLAGS += \
+  -DPAR_INCLUDEDIR='"$(INCLUDEDIR)"'
+
+# par_guile_init (embed.o) appends the installation's module directories
+# to Guile's load paths.
+$(B)/obj/c/guile/embed.o: $(CONFIG)
+$(B)/obj/c/guile/embed.o: ALL_CFLAGS += \
+  -DPAR_GUILE_SITE_DIR='"$(GUILE_SITE_DIR)"' \
+  -DPAR_GUILE_CCACHE_DIR='"$(GUILE_CCACHE_DIR)"'
+
+# A library of kernels is built as any user's would be: with the headers,
+# as compile-kernel builds, and nothing to link.
+define build-kernel-library
+@mkdir -p $(@D)
+$(CC) -std=gnu11 $(WARN) $(CFLAGS) -shared -fPIC -fvisibility=hidden \
+  -Ic/include -o $@ $< -lm
+endef
+
+# The kernels that tests/kernels*.scm load with load-kernel.
+KERNEL_TEST_LIBS := $(B)/tests/libkernels-test.so
+$(KERNEL_TEST_LIBS): tests/kernels-lib.c $(PUBLIC_HEADERS)
+	$(build-kernel-library)
+
+# `make examples`: the kernels of examples/kernels, as the libraries their
+# Scheme drivers load, and the program of examples/embed, both built
+# against this source tree (examples/embed/Makefile builds the program
+# against an installation).
+EXAMPLE_KERNELS := $(patsubst examples/kernels/%.c,$(B)/examples/kernels/lib%.so,\
+                     $(wildcard examples/kernels/*.c))
+EXAMPLE_EMBED   := $(B)/examples/embed/embed
+
+$(B)/examples/kernels/lib%.so: examples/kernels/%.c $(PUBLIC_HEADERS)
+	$(build-kernel-library)
+
+$(EXAMPLE_EMBED): examples/embed/embed.c $(LIBGLUE) $(PUBLIC_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -Ic/include $(GUILE_CFLAGS) -o $@ $< \
+	  -L$(B)/lib -lguile-parallelizer -lparallelizer \
+	  -Wl,-rpath,$(abspath $(B)/lib) $(GUILE_LIBS)
+
+.PHONY: examples
+examples: all $(EXAMPLE_KERNELS) $(EXAMPLE_EMBED)
+
+# `make check` builds these too (its recipe builds $(CHECK_BIN)).
+CHECK_BIN += $(KERNEL_TEST_LIBS) $(EXAMPLE_KERNELS) $(EXAMPLE_EMBED)
 
 # --- Installation --------------------------------------------------------
 #

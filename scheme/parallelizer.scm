@@ -26,6 +26,7 @@
   #:use-module (parallelizer point-to-point)
   #:use-module (parallelizer collectives)
   #:use-module (parallelizer map)
+  #:use-module (parallelizer kernels)
   #:use-module (parallelizer print)
   #:use-module (parallelizer serve)
   #:use-module (parallelizer backend serial)
@@ -95,6 +96,17 @@
                parallel-map
                parallel-starmap
                parallelizer-print
+
+               ;; C kernels.
+               load-kernel
+               compile-kernel
+               define-elementwise-kernel
+               kernel-ref
+               kernel?
+               kernel-name
+               kernel-signature
+               kernel-library
+               kernel-cache-directory
 
                ;; Values as bytes.
                value->cbor

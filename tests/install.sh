@@ -18,10 +18,11 @@
 #    current user. From a clean environment (env -i), the installed
 #    launcher runs examples/run-job.scm on the multiprocessing and MPI
 #    backends and passes tests/launcher.sh, a plain guile finds the
-#    modules with the variables the README gives, C programs build with
-#    pkg-config (parallelizer, parallelizer-mpi, parallelizer-guile) and
-#    run, info opens the manual, and uninstall leaves only what was there
-#    before. A plain make then makes the files that name the directories
+#    modules with the variables the README gives (and compiles a kernel
+#    against the installed par/kernel.h), C programs build with
+#    pkg-config (parallelizer, parallelizer-mpi, parallelizer-guile, and
+#    examples/embed) and run, info opens the manual, and uninstall leaves
+#    only what was there before. A plain make then makes the files that name the directories
 #    again, for the default PREFIX.
 #
 # Every command runs under a hard timeout. Prints "N passed, N failed".
@@ -328,10 +329,11 @@ main(void)
   return 0;
 }
 EOF
-chown "$test_user:" "$work"/use*.c 2>/dev/null || true
+cp "$src/examples/embed/embed.c" "$work/embed.c"
+chown "$test_user:" "$work"/use*.c "$work/embed.c" 2>/dev/null || true
 pkgpath=PKG_CONFIG_PATH=$user_prefix/lib/pkgconfig
 for prog in use:parallelizer use-mpi:parallelizer-mpi \
-            use-guile:parallelizer-guile; do
+            use-guile:parallelizer-guile embed:parallelizer-guile; do
   name=${prog%%:*} pkg=${prog#*:}
   # shellcheck disable=SC2016
   clean env "$pkgpath" sh -c 'cc -o "$1" "$1.c" $(pkg-config --cflags --libs "$2")' \
@@ -347,6 +349,18 @@ check "the MPI program runs under mpirun" $?
 clean "$work/use-guile"
 grep -q '^2 bytes, 42$' "$log"
 check "the program that embeds Guile runs the codec" $?
+# examples/embed: par_guile_init finds the installed modules by itself.
+clean "$work/embed"
+grep -q '^scale-by on 3 processes: #f64(0.0 2.5 5.0 7.5 10.0 12.5 15.0 17.5)$' \
+  "$log"
+check "examples/embed runs a job with its C kernel, no variable set" $?
+# compile-kernel finds the installed par/kernel.h.
+clean env GUILE_LOAD_PATH="$usite" GUILE_LOAD_COMPILED_PATH="$uccache" \
+  GUILE_EXTENSIONS_PATH="$uext" guile -c '(use-modules (parallelizer))
+    (define-elementwise-kernel (sq (x f64)) f64 "x * x")
+    (write (sq #f64(1 2 3)))'
+grep -q '^#f64(1.0 4.0 9.0)$' "$log"
+check "define-elementwise-kernel compiles against the installed header" $?
 
 clean env INFOPATH="$user_prefix/share/info:" info --output=- parallelizer
 grep -q 'Node: Top' "$log" && grep -q '^Parallelizer$' "$log"

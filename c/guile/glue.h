@@ -106,5 +106,8 @@ void par_scm_init_element_types(void);
 void par_scm_init_wire(void);
 void par_scm_init_comm(void);
 void par_scm_init_mp(void);
+void par_scm_init_kernel(void);
+void par_scm_init_kernel_cache(void);
+void par_scm_init_kernel_comm(void);
 
 #endif /* PAR_GLUE_H */

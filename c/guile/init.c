@@ -73,4 +73,7 @@ par_scm_init(void)
   par_scm_init_wire();
   par_scm_init_comm();
   par_scm_init_mp();
+  par_scm_init_kernel();
+  par_scm_init_kernel_cache();
+  par_scm_init_kernel_comm();
 }

@@ -16,14 +16,18 @@
   #:use-module (parallelizer core)
   #:use-module (parallelizer errors)
   #:use-module ((parallelizer chunks) #:select (copy-chunk split-into-chunks))
+  #:use-module ((parallelizer kernels)
+                #:select (kernel-handle reduction-kernel?))
   #:use-module ((parallelizer primitives)
                 #:select (%comm-allgather
+                          %comm-allreduce-kernel
                           %comm-allreduce-uniform
                           %comm-barrier
                           %comm-broadcast
                           %comm-broadcast-uniform!
                           %comm-gather
                           %comm-rank
+                          %comm-reduce-kernel
                           %comm-reduce-uniform
                           %comm-scatter
                           %comm-size
@@ -94,8 +98,8 @@ order."
     ('max max)
     ((? procedure?) op)
     (_ (raise-parallelizer-error
-        who 'EINVAL "the operator must be sum, prod, min, max or a procedure \
-of two arguments, got ~s" op))))
+        who 'EINVAL "the operator must be sum, prod, min, max, a procedure \
+of two arguments or a reduction kernel, got ~s" op))))
 
 (define (fold-in-rank-order who op values)
   ;; ((v0 op v1) op v2) ..., as MPI does: OP must be associative but need
@@ -113,21 +117,33 @@ vectors on every process, got ~s" op v)))
 (define* (reduce-to-root p op datum #:key (root 0))
   "Combine every process's DATUM with OP in rank order and return the
 result on process ROOT (in-worker-process elsewhere). OP is sum, prod, min
-or max (element-wise in C on uniform numeric vectors) or a procedure of two
-arguments, which must be associative."
+or max (element-wise in C on uniform numeric vectors), a procedure of two
+arguments, which must be associative, or a reduction kernel (see
+load-kernel), which combines uniform numeric vectors in C."
   (let ((comm (require-comm p 'reduce-to-root)))
     (op->procedure 'reduce-to-root op)
-    (if (and (symbol? op) (%uniform-reducible? datum))
-        (or (%comm-reduce-uniform comm op datum root) in-worker-process)
-        (let ((all (%comm-gather comm datum root)))
-          (if all
-              (fold-in-rank-order 'reduce-to-root op all)
-              in-worker-process)))))
+    (cond
+     ((and (symbol? op) (%uniform-reducible? datum))
+      (or (%comm-reduce-uniform comm op datum root) in-worker-process))
+     ;; A reduction kernel over uniform vectors: gathered and folded in C.
+     ((and (reduction-kernel? op) (%uniform-reducible? datum))
+      (or (%comm-reduce-kernel comm (kernel-handle op) datum root)
+          in-worker-process))
+     (else
+      (let ((all (%comm-gather comm datum root)))
+        (if all
+            (fold-in-rank-order 'reduce-to-root op all)
+            in-worker-process))))))
 
 (define (allreduce p op datum)
   "Like reduce-to-root, but every process gets the result."
   (let ((comm (require-comm p 'allreduce)))
     (op->procedure 'allreduce op)
-    (if (and (symbol? op) (%uniform-reducible? datum))
-        (%comm-allreduce-uniform comm op datum)
-        (fold-in-rank-order 'allreduce op (%comm-allgather comm datum)))))
+    (cond
+     ((and (symbol? op) (%uniform-reducible? datum))
+      (%comm-allreduce-uniform comm op datum))
+     ;; A reduction kernel over uniform vectors: gathered and folded in C.
+     ((and (reduction-kernel? op) (%uniform-reducible? datum))
+      (%comm-allreduce-kernel comm (kernel-handle op) datum))
+     (else
+      (fold-in-rank-order 'allreduce op (%comm-allgather comm datum))))))

@@ -17,13 +17,19 @@
   #:use-module (parallelizer errors)
   #:use-module (parallelizer chunks)
   #:use-module ((parallelizer collectives) #:select (gather))
+  #:use-module ((parallelizer kernels)
+                #:select (elementwise-kernel?
+                          kernel-handle
+                          kernel-result-type
+                          kernel?))
   #:use-module ((parallelizer primitives)
                 #:select (%comm-rank
                           %comm-receive
                           %comm-scatter
                           %comm-receive-any
                           %comm-send
-                          %comm-size))
+                          %comm-size
+                          %kernel-map))
   #:export (parallel-map
             parallel-starmap))
 
@@ -80,9 +86,17 @@ returning a container. Without CHUNK-SIZE each process gets one chunk of
 DATA (sizes differ by at most one); with CHUNK-SIZE the main process hands
 out chunks of that many elements on demand and works on them too, which
 balances irregular work. PROGRESS? prints the chunks done so far on the
-main process's error port."
+main process's error port.
+
+PROC may be a C kernel (see load-kernel). An element-wise kernel is
+always given whole chunks, as if VECTORIZED? were true; mapped over a
+uniform array (SRFI-4 vector, typed array) without CHUNK-SIZE, it runs on
+each process's chunk in C, the data moving as typed buffers, and the
+result is an array of the kernel's result type and DATA's shape."
   (let* ((comm (require-comm p 'parallel-map))
          (main? (zero? (%comm-rank comm)))
+         ;; An element-wise kernel is always given whole chunks.
+         (vectorized? (or vectorized? (elementwise-kernel? proc)))
          (apply-chunk (lambda (chunk)
                         (if vectorized?
                             (apply proc chunk extra-args)
@@ -96,18 +110,19 @@ main process's error port."
          "#:chunk-size must be a positive integer or #f, got ~s"
          chunk-size)))
     ;; One scatter starts the map everywhere and tells every process which
-    ;; way it goes, as the main process decided: its chunk of DATA, or
-    ;; dynamic, to ask the main process for chunks on demand. The chunks
-    ;; are views of DATA until the encoder copies them.
+    ;; way it goes, as the main process decided (see map-plans): its chunk
+    ;; of DATA, a kernel's plan, or dynamic, to ask the main process for
+    ;; chunks on demand. The chunks are views of DATA until the encoder
+    ;; copies them.
     (match (%comm-scatter comm
                           (and main?
-                               (if chunk-size
-                                   (make-list (%comm-size comm) 'dynamic)
-                                   (split-into-chunks 'parallel-map data
-                                                      (%comm-size comm))))
+                               (map-plans proc data chunk-size
+                                          (%comm-size comm)))
                           0)
-      ('dynamic (dynamic-map p comm apply-chunk data chunk-size progress?))
-      (chunk
+      (('dynamic . _)
+       (dynamic-map p comm apply-chunk data chunk-size progress?))
+      (('kernel . plan) (kernel-map comm proc data extra-args plan progress?))
+      (('static . chunk)
        (let ((parts (gather p (apply-chunk chunk))))
          (if main?
              (begin
@@ -115,6 +130,44 @@ main process's error port."
                  (report-progress (length parts) (length parts)))
                (join-chunks 'parallel-map parts))
              in-worker-process))))))
+
+;;; Kernels. An element-wise C kernel over a uniform array runs on each
+;;; process's chunk in C, its data moving as typed buffers (see
+;;; %kernel-map); every other case takes the general paths above.
+
+(define (map-plans proc data chunk-size n)
+  ;; On the main process, what each of the N processes is told: (dynamic)
+  ;; for a chunk size; (kernel TYPE LENGTH ...) for an element-wise kernel
+  ;; over a uniform array of a type it takes; otherwise (static . CHUNK),
+  ;; each process's own chunk of DATA.
+  (cond
+   (chunk-size (make-list n '(dynamic)))
+   ((and (elementwise-kernel? proc)
+         (array? data) (not (string? data)) (not (vector? data))
+         (<= 1 (array-rank data) 8)
+         (kernel-result-type proc (array-type data)))
+    (make-list n (cons* 'kernel (array-type data)
+                        (map (match-lambda
+                               ((lo hi) (1+ (- hi lo))))
+                             (array-shape data)))))
+   (else
+    (map (lambda (chunk) (cons 'static chunk))
+         (split-into-chunks 'parallel-map data n)))))
+
+(define (kernel-map comm proc data extra-args plan progress?)
+  (unless (kernel? proc)
+    (raise-parallelizer-error
+     'parallel-map 'EINVAL "the main process maps a C kernel, but this \
+process was given ~s" proc))
+  (let ((result (%kernel-map comm (kernel-handle proc)
+                             (and (zero? (%comm-rank comm)) data)
+                             extra-args plan)))
+    (cond
+     ((not result) in-worker-process)
+     (else
+      (when progress?
+        (report-progress (%comm-size comm) (%comm-size comm)))
+      result))))
 
 (define (report-progress done total)
   (let ((port (current-error-port)))

@@ -40,10 +40,22 @@ the kernel lists them for each of its threads."
      tasks)))
 
 (define (open-fd-count)
-  "Return the number of file descriptors this process has open."
+  "Return the number of file descriptors this process has open, apart
+from pipes."
   ;; scandir's own directory stream is one of them, the same every time.
+  ;; Pipes are left out: Guile's own threads (finalization, signal
+  ;; delivery) open theirs whenever a collection leaves something to
+  ;; finalize, and each fork closes them, so their number depends on when
+  ;; the collector last ran; the runtime itself opens no pipe.
   (length (scandir "/proc/self/fd"
-                   (lambda (name) (string->number name)))))
+                   (lambda (name)
+                     (and (string->number name)
+                          (not (string-prefix?
+                                "pipe:"
+                                (or (false-if-exception
+                                     (readlink (string-append
+                                                "/proc/self/fd/" name)))
+                                    ""))))))))
 
 (define (open-mpi-segment? name)
   ;; Open MPI's shared-memory transport names its segments so; MPI jobs of
