@@ -24,9 +24,12 @@
 ;; needs, far below the driver's limit for the whole suite.
 (define %run-timeout 60)
 
-;; DESIGN: a worker that dies, raises or times out is an error on the main
-;; process within a second.
-(define %detection-bound 1.0)
+;; A worker that dies, raises or times out is an error on the main process
+;; within a second on a quiet machine (DESIGN); the tests allow five, so
+;; that a machine busy with other work does not fail them. What they catch
+;; is a failure that is noticed late or never: a wait that does not poll
+;; its peers, a kill that is not reaped. Speed is measured in bench/.
+(define %detection-bound 5.0)
 
 (define tmp-dir
   (let ((dir (string-append (or (getenv "TMPDIR") "/tmp")
