@@ -352,6 +352,92 @@ END_TEST
 
 /* --- limits ------------------------------------------------------------- */
 
+/* Encode EXPR, which must be refused with the error CODE and a message
+ * that contains NEEDLE. */
+static void
+expect_encode_refused(const char *expr, const char *code, const char *needle)
+{
+  par_wbuf buf = PAR_WBUF_INIT;
+  struct attempt a = try_encode(ev(expr), &buf);
+
+  ck_assert_msg(is_wire_error(&a), "%s was encoded (%zu bytes)", expr,
+                buf.len);
+  par_wbuf_free(&buf);
+  ck_assert_msg(has_code(&a, code), "%s: not refused with %s: %s", expr,
+                code, a.message);
+  ck_assert_msg(strstr(a.message, needle) != NULL,
+                "%s: message \"%s\" lacks \"%s\"", expr, a.message, needle);
+}
+
+START_TEST(test_encode_sizes)
+{
+  /* Shared arrays over one element whose size in bytes, or whose number
+   * of elements, does not fit a size_t: refused before anything is
+   * written, not a write past the buffer or a short message. */
+  expect_encode_refused("(make-shared-array (f64vector 1.0) "
+                        "(lambda (i) '(0)) (expt 2 61))",
+                        "ETOOBIG", "(2305843009213693952)");
+  expect_encode_refused("(make-shared-array (f64vector 1.0) "
+                        "(lambda (i j) '(0)) (expt 2 31) (expt 2 30))",
+                        "ETOOBIG", "more bytes than a message can hold");
+  expect_encode_refused("(make-shared-array (f64vector 1.0) "
+                        "(lambda (i j) '(0)) (expt 2 32) (expt 2 32))",
+                        "ETOOBIG", "more elements than a message can hold");
+  expect_encode_refused("(make-shared-array (vector 1) "
+                        "(lambda (i j) '(0)) (expt 2 32) (expt 2 32))",
+                        "ETOOBIG", "more elements than a message can hold");
+  expect_encode_refused("(list 1 (make-shared-array (s16vector 1) "
+                        "(lambda (i j k) '(0)) (expt 2 21) (expt 2 21) "
+                        "(expt 2 21)))",
+                        "ETOOBIG", "element 1 of a list");
+  /* Too many elements to hold even at one byte each: memory is refused
+   * at once rather than after filling it. */
+  expect_encode_refused("(make-shared-array (vector 1) "
+                        "(lambda (i j) '(0)) (expt 2 31) (expt 2 30))",
+                        "ENOMEM", "out of memory");
+  /* An empty array is empty whatever its other dimensions. */
+  ck_assert(scm_is_true(scm_equal_p(
+      round_trip(ev("(make-shared-array (f64vector 1.0) "
+                    "(lambda (i j) '(0)) 0 (expt 2 40))")),
+      ev("(make-typed-array 'f64 0.0 0 (expt 2 40))"))));
+}
+END_TEST
+
+START_TEST(test_rank_limit)
+{
+  /* The encoder and the decoder agree on the largest rank, 64: an array
+   * of rank 65 is refused by the one and not accepted by the other. */
+  SCM ones64 = ev("(make-list 64 1)");
+  SCM r = round_trip(scm_apply_2(ev("make-typed-array"),
+                                 scm_from_utf8_symbol("u8"),
+                                 scm_from_int(7), ones64));
+  uint8_t msg[96], *p = msg;
+  struct attempt a;
+
+  ck_assert_int_eq(scm_to_int(scm_call_1(ev("array-rank"), r)), 64);
+  expect_encode_refused("(apply make-typed-array 'u8 7 (make-list 65 1))",
+                        "EINVAL", "rank 65");
+  expect_encode_refused("(apply make-array 'x (make-list 65 1))", "EINVAL",
+                        "rank 65");
+  /* Tag 40: [[1 x 65], h'07'] */
+  *p++ = 0xd8;
+  *p++ = 0x28;
+  *p++ = 0x82;
+  *p++ = 0x98;
+  *p++ = 65;
+  for (int k = 0; k < 65; k++) {
+    *p++ = 0x01;
+  }
+  *p++ = 0x41;
+  *p++ = 0x07;
+  a = try_decode(msg, (size_t) (p - msg));
+  ck_assert_msg(has_code(&a, "EMALFORMED"), "rank 65 decoded: %s",
+                a.message);
+  ck_assert_msg(strstr(a.message, "rank 65") != NULL, "%s", a.message);
+}
+END_TEST
+
+
 struct bad {
   const char *what;
   const char *bytes;    /* Hex. */
@@ -700,6 +786,8 @@ wire_suite(void)
   suite_add_tcase(s, core);
 
   tcase_add_test(limits, test_malformed);
+  tcase_add_test(limits, test_encode_sizes);
+  tcase_add_test(limits, test_rank_limit);
   tcase_add_test(limits, test_big_endian_typed_arrays);
   tcase_add_test(limits, test_depth);
   tcase_add_test(limits, test_long_list);

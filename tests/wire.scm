@@ -220,6 +220,31 @@ contents and weakness."
        (error-key (value->cbor (fold (lambda (i acc) (list acc)) '()
                                      (iota (+ (wire-max-depth) 5)))))))
 
+   (test-group "sizes"
+     ;; Arrays whose size overflows a size_t: refused on the sender with
+     ;; ETOOBIG (a crash, or a 25-byte message, before).
+     (define (refusal-code value)
+       (catch 'parallelizer-error
+         (lambda () (value->cbor value) #f)
+         (lambda (key who message irritants rest) (car rest))))
+     (define (over-one-element vector . dimensions)
+       (apply make-shared-array vector (lambda indices '(0)) dimensions))
+     (test-eq "2^61 f64 elements" 'ETOOBIG
+       (refusal-code (over-one-element (f64vector 1.0) (expt 2 61))))
+     (test-eq "2^31 x 2^30 f64 elements" 'ETOOBIG
+       (refusal-code (over-one-element (f64vector 1.0)
+                                       (expt 2 31) (expt 2 30))))
+     (test-eq "2^32 x 2^32 f64 elements" 'ETOOBIG
+       (refusal-code (over-one-element (f64vector 1.0)
+                                       (expt 2 32) (expt 2 32))))
+     (test-eq "2^32 x 2^32 elements of any type" 'ETOOBIG
+       (refusal-code (over-one-element (vector 1) (expt 2 32) (expt 2 32))))
+     (test-eq "rank 65 is refused" 'EINVAL
+       (refusal-code (apply make-typed-array 'u8 0 (make-list 65 1))))
+     (test-assert "rank 64 travels"
+       (let ((a (apply make-typed-array 'u8 3 (make-list 64 1))))
+         (same? a (round-trip a)))))
+
    (test-group "malformed messages"
      (for-each
       (lambda (case)

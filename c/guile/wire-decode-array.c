@@ -208,6 +208,10 @@ read_dimensions(struct dec *d, const int64_t *lbnds, size_t nlbnds,
   if (h.kind != H_ARRAY) {
     par__wire_fail(d, h.at, "the dimensions of an array must be an array");
   }
+  if (h.n > PAR_WIRE_MAX_RANK) {
+    par__wire_fail(d, h.at, "an array of rank %zu: the format carries at "
+                   "most %d dimensions", h.n, PAR_WIRE_MAX_RANK);
+  }
   if (lbnds != NULL && h.n != nlbnds) {
     par__wire_fail(d, h.at, "an array of rank %zu has %zu lower bounds",
                    h.n, nlbnds);
@@ -270,14 +274,14 @@ SCM
 par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
 {
   struct head h;
-  int64_t lbnds[64];
+  int64_t lbnds[PAR_WIRE_MAX_RANK];
   size_t rank;
 
   par__wire_expect_array(d, 2, "lower bounds must be [bounds, array]");
   par__wire_read_head(d, &h);
-  if (h.kind != H_ARRAY || h.n > 64) {
-    par__wire_fail(d, h.at, "lower bounds must be an array of at most 64 "
-                   "integers");
+  if (h.kind != H_ARRAY || h.n > PAR_WIRE_MAX_RANK) {
+    par__wire_fail(d, h.at, "lower bounds must be an array of at most %d "
+                   "integers", PAR_WIRE_MAX_RANK);
   }
   rank = h.n;
   for (size_t k = 0; k < rank; k++) {

@@ -40,10 +40,15 @@ PAR_EXTERN void par_wbuf_free(par_wbuf *buf);
  * the encoder writes and the decoder accepts. */
 #define PAR_WIRE_MAX_DEPTH 1024
 
+/* The largest rank of an array that the encoder writes and the decoder
+ * accepts. */
+#define PAR_WIRE_MAX_RANK 64
+
 /* Append the CBOR encoding of VALUE to OUT. Raises parallelizer-error from
  * WHO for an unsendable value (EINVAL), naming it and its position
- * ("element 3 of a list inside a vector"), or when memory is short
- * (ENOMEM); nothing is sent. On such a non-local exit OUT still owns its
+ * ("element 3 of a list inside a vector"), for an array whose size in
+ * elements or bytes does not fit a size_t (ETOOBIG), or when memory is
+ * short (ENOMEM); nothing is sent. On such a non-local exit OUT still owns its
  * memory (possibly with a partial encoding appended): callers protect it
  * with scm_dynwind_unwind_handler. */
 PAR_EXTERN void par_scm_encode(SCM value, par_wbuf *out, const char *who);
