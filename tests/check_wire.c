@@ -451,6 +451,16 @@ static const struct bad malformed[] = {
   {"truncated uint64", "1b0000", "truncated"},
   {"truncated text", "6568656c", "truncated"},
   {"huge byte string", "5bfffffffffffffff0", "truncated"},
+  /* The length of the string is read, not libcbor's count of the bytes
+   * needed, which wraps around near 2^64. */
+  {"2^64-1 byte string", "5bffffffffffffffff010203040506070809",
+   "byte string of 18446744073709551615 bytes but only 9 bytes remain"},
+  {"2^64-1 byte string, nothing after", "5bffffffffffffffff",
+   "byte string of 18446744073709551615 bytes but only 0 bytes remain"},
+  {"text string longer than the rest", "7b00000000000000050102",
+   "text string of 5 bytes but only 2 bytes remain"},
+  {"truncated string head", "5bffffff", "head of the item needs 9 bytes, "
+   "4 remain"},
   {"huge array count", "9bffffffffffffffff00", "elements but only"},
   {"map count lie", "a501", "map of 5 entries"},
   {"trailing garbage", "0102", "trailing garbage"},
@@ -505,6 +515,14 @@ static const struct bad malformed[] = {
   {"record name int", "d81b820101", "text string"},
   {"record empty", "d81b80", "[type name, fields...]"},
   {"simple value", "f0", "not a well-formed"},
+  /* RFC 8949 5.6: a map's keys are distinct; a repeated one is refused
+   * rather than one of its values kept. */
+  {"duplicate key", "a2010201 03", "repeats the key 1"},
+  {"duplicate text key", "a3616101616202616103", "entry 2 of the map"},
+  {"duplicate key, equal? only", "a2820102 f5 820102 f4",
+   "repeats the key (1 2)"},
+  {"duplicate key in a weak table", "d9e7488201a2010201 03",
+   "repeats the key 1"},
   {NULL, NULL, NULL}
 };
 

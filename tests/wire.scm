@@ -262,10 +262,24 @@ contents and weakness."
                                                  #xff #xff #xff #xff 0))
         ("shared-object handle" ,(bytes #xd9 #xe7 #x46 #xf6))
         ("unknown record" ,(bytes #xd8 #x1b #x82 #x61 #x71 1))
+        ("duplicate map key" ,(bytes #xa2 1 2 1 3))
+        ("duplicate key of a weak table"
+         ,(bytes #xd9 #xe7 #x48 #x82 1 #xa2 1 2 1 3))
         ("too deep" ,(u8-list->bytevector
                       (append (make-list 2000 #x81) '(#x80))))))
      (test-eq "not a bytevector" 'wrong-type-arg
-       (error-key (cbor->value "text"))))
+       (error-key (cbor->value "text")))
+     (test-assert "a repeated key is named"
+       (string-contains (error-message (cbor->value (bytes #xa2 1 2 1 3)))
+                        "entry 1 of the map repeats the key 1"))
+     (test-eq "a table whose keys differ only under eq? arrives refused"
+       'parallelizer-error
+       ;; Decoded tables are equal?-keyed: two keys that are equal? but
+       ;; not eq? would collapse into one entry, and are refused instead.
+       (let ((t (make-hash-table)))
+         (hashq-set! t (string #\a) 1)
+         (hashq-set! t (string #\a) 2)
+         (error-key (cbor->value (value->cbor t))))))
 
    (test-group "interoperable encodings"
      (test-equal "list is a plain array" (bytes #x83 1 2 3)

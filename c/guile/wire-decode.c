@@ -59,8 +59,28 @@ decode_bignum(struct dec *d, uint64_t tag)
   return result;
 }
 
+/* Refuse the map at AT whose entry I repeats KEY. The key is shown as
+ * written, cut short: it comes from the message. */
+static void
+duplicate_key(struct dec *d, size_t at, size_t i, SCM key)
+{
+  char *text = scm_to_utf8_string(scm_object_to_string(key, SCM_UNDEFINED));
+  size_t n = strlen(text);
+
+  scm_dynwind_begin(0);
+  scm_dynwind_free(text);
+  par__wire_fail(d, at, "entry %zu of the map repeats the key %.*s%s", i,
+                 (int) (n > 60 ? 60 : n), text, n > 60 ? "..." : "");
+  scm_dynwind_end();
+}
+
+/* A map of N entries whose head was at AT, as a hash table of weakness
+ * WEAK (0 for a strong table). Keys are compared with equal?, as the
+ * table does; a key that repeats an earlier one makes the message
+ * malformed (RFC 8949, section 5.6), rather than one of its values being
+ * dropped without a word. */
 static SCM
-decode_hash_table(struct dec *d, int depth, size_t n, int weak)
+decode_hash_table(struct dec *d, int depth, size_t at, size_t n, int weak)
 {
   SCM table;
   size_t i;
@@ -82,7 +102,23 @@ decode_hash_table(struct dec *d, int depth, size_t n, int weak)
   for (i = 0; i < n; i++) {
     SCM key = decode(d, depth + 1);
     SCM value = decode(d, depth + 1);
-    scm_hash_set_x(table, key, value);
+
+    if (weak == 0) {
+      /* The count of a strong table grows with each new key: one lookup,
+       * not two. */
+      unsigned long before = SCM_HASHTABLE_N_ITEMS(table);
+
+      scm_hash_set_x(table, key, value);
+      if (SCM_HASHTABLE_N_ITEMS(table) == before) {
+        duplicate_key(d, at, i, key);
+      }
+    } else {
+      if (!scm_is_eq(scm_hash_ref(table, key, par__wire_absent),
+                     par__wire_absent)) {
+        duplicate_key(d, at, i, key);
+      }
+      scm_hash_set_x(table, key, value);
+    }
   }
   return table;
 }
@@ -282,7 +318,7 @@ decode_weak_table(struct dec *d, int depth)
   if (h.kind != H_MAP) {
     par__wire_fail(d, h.at, "a weak hash table must hold a map");
   }
-  return decode_hash_table(d, depth, h.n, weak);
+  return decode_hash_table(d, depth, h.at, h.n, weak);
 }
 
 /* The value of the tag of head T, its content still to read. */
@@ -465,7 +501,7 @@ decode(struct dec *d, int depth)
     return decode_list(d, depth, h.n, false);
   case H_MAP:
     check_depth(d, depth + 1, h.at);
-    return decode_hash_table(d, depth, h.n, 0);
+    return decode_hash_table(d, depth, h.at, h.n, 0);
   case H_TAG:
     check_depth(d, depth + 1, h.at);
     return decode_tag(d, depth + 1, &h);

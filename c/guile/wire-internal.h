@@ -71,6 +71,10 @@ extern SCM par__wire_names_by_record;
  * par_scm_wire_set_parallelizer_hooks. */
 extern SCM par__wire_hooks;
 
+/* An object of our own that no message can hold: the default of a lookup
+ * that must tell "absent" from any value. */
+extern SCM par__wire_absent;
+
 /* --- Reading a message (wire-read.c) ------------------------------------- */
 
 enum head_kind {
