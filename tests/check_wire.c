@@ -403,6 +403,131 @@ START_TEST(test_encode_sizes)
 }
 END_TEST
 
+/* A message of a CBOR array of N items, each the ITEM_LEN bytes at ITEM;
+ * *LEN gets its length. The caller frees it. */
+static uint8_t *
+array_of(size_t n, const void *item, size_t item_len, size_t *len)
+{
+  uint8_t *msg = malloc(9 + n * item_len), *p = msg;
+
+  *p++ = 0x9b;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    *p++ = (uint8_t) ((uint64_t) n >> shift);
+  }
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p, item, item_len);
+    p += item_len;
+  }
+  *len = (size_t) (p - msg);
+  return msg;
+}
+
+/* A map of N entries whose keys all have one hash value in Guile: lists
+ * of LEN zeros and then the entry's number, which Guile's hash function
+ * does not reach. */
+static uint8_t *
+colliding_map(size_t n, size_t len, size_t *msg_len)
+{
+  uint8_t *msg = malloc(16 + n * (len + 8)), *p = msg;
+
+  *p++ = 0xba; /* map, 32-bit count */
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    *p++ = (uint8_t) (n >> shift);
+  }
+  for (size_t i = 0; i < n; i++) {
+    *p++ = 0x98; /* array, 8-bit count */
+    *p++ = (uint8_t) (len + 1);
+    memset(p, 0, len);
+    p += len;
+    *p++ = 0x19; /* uint16 */
+    *p++ = (uint8_t) (i >> 8);
+    *p++ = (uint8_t) i;
+    *p++ = 0xf5; /* the value: true */
+  }
+  *msg_len = (size_t) (p - msg);
+  return msg;
+}
+
+START_TEST(test_budget)
+{
+  /* Tag 40 of shape (2^62-1, 0): 15 bytes, no element, and array->list
+   * of it would make 2^62-1 empty lists. */
+  static const uint8_t rows_of_nothing[] = {
+    0xd8, 0x28, 0x82, 0x82, 0x1b, 0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0x00, 0x80};
+  /* Shape (5, 0) and (0, 2^61): cheap to walk, accepted. */
+  static const uint8_t few_rows[] = {0xd8, 0x28, 0x82, 0x82, 0x05, 0x00,
+                                     0x80};
+  static const uint8_t no_rows[] = {
+    0xd8, 0x28, 0x82, 0x82, 0x00, 0x1b, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x80};
+  static const uint8_t weak_empty[] = {0xd9, 0xe7, 0x48, 0x82, 0x01, 0xa0};
+  struct attempt a;
+  uint8_t *msg, zero = 0, empty_map = 0xa0;
+  size_t len;
+
+  ck_assert_uint_eq(sizeof rows_of_nothing, 15);
+  a = try_decode(rows_of_nothing, sizeof rows_of_nothing);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "(2^62-1, 0): %s", a.message);
+  a = try_decode(few_rows, sizeof few_rows);
+  ck_assert_msg(scm_is_false(a.key), "(5, 0): %s", a.message);
+  ck_assert(scm_is_true(scm_equal_p(scm_call_1(ev("array-dimensions"),
+                                               a.value),
+                                    ev("'(5 0)"))));
+  a = try_decode(no_rows, sizeof no_rows);
+  ck_assert_msg(scm_is_false(a.key), "(0, 2^61): %s", a.message);
+
+  /* A million empty maps (1 MB) would take 350 MB of hash tables: refused
+   * once the budget of 64 MB + 16 MiB is spent. Weak tables too. */
+  msg = array_of(1000000, &empty_map, 1, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "empty maps: %s", a.message);
+  ck_assert_msg(strstr(a.message, "within its bound of 80777792 bytes")
+                    != NULL,
+                "%s", a.message);
+  free(msg);
+  msg = array_of(200000, weak_empty, sizeof weak_empty, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "empty weak tables: %s",
+                a.message);
+  free(msg);
+
+  /* What stays within the bound decodes: a million small integers. */
+  msg = array_of(1000000, &zero, 1, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(scm_is_false(a.key), "integers: %s", a.message);
+  free(msg);
+
+  /* Keys that all have one hash value: 3,000 of them cost 4.5 million
+   * comparisons of lists of 40 zeros; refused once the comparisons cost
+   * more than the bound. */
+  msg = colliding_map(3000, 40, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "colliding keys: %s", a.message);
+  ck_assert_msg(strstr(a.message, "fall together in the hash table") != NULL, "%s",
+                a.message);
+  free(msg);
+  /* The same keys in a weak table, whose buckets the decoder cannot see:
+   * it counts the keys of each hash value itself. */
+  msg = colliding_map(3000, 40, &len);
+  msg = realloc(msg, len + 5);
+  memmove(msg + 5, msg, len);
+  memcpy(msg, "\xd9\xe7\x48\x82\x01", 5);
+  a = try_decode(msg, len + 5);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "colliding weak keys: %s",
+                a.message);
+  free(msg);
+  /* A few hundred of them are within the bound. */
+  msg = colliding_map(300, 40, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(scm_is_false(a.key), "300 colliding keys: %s", a.message);
+  ck_assert_int_eq(scm_to_int(scm_call_2(ev("hash-count"), ev("(const #t)"),
+                                         a.value)),
+                   300);
+  free(msg);
+}
+END_TEST
+
 START_TEST(test_rank_limit)
 {
   /* The encoder and the decoder agree on the largest rank, 64: an array
@@ -806,6 +931,7 @@ wire_suite(void)
   tcase_add_test(limits, test_malformed);
   tcase_add_test(limits, test_encode_sizes);
   tcase_add_test(limits, test_rank_limit);
+  tcase_add_test(limits, test_budget);
   tcase_add_test(limits, test_big_endian_typed_arrays);
   tcase_add_test(limits, test_depth);
   tcase_add_test(limits, test_long_list);

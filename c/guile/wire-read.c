@@ -129,6 +129,27 @@ par__wire_fail(struct dec *d, size_t at, const char *fmt, ...)
                            scm_from_utf8_string(buf)));
 }
 
+size_t
+par__wire_budget(size_t len)
+{
+  return par__wire_cost(len, PAR_WIRE_BUDGET_PER_BYTE, PAR_WIRE_BUDGET_BASE);
+}
+
+void
+par__wire_over_budget(struct dec *d, size_t at, size_t cost)
+{
+  par_scm_throw(d->who, PAR_ETOOBIG,
+                "cannot decode a message of ~a bytes within its bound of ~a "
+                "bytes (~a per byte of the message plus ~a): the item at "
+                "byte ~a needs ~a more, and ~a remain",
+                scm_list_n(scm_from_size_t(d->len),
+                           scm_from_size_t(par__wire_budget(d->len)),
+                           scm_from_int(PAR_WIRE_BUDGET_PER_BYTE),
+                           scm_from_size_t(PAR_WIRE_BUDGET_BASE),
+                           scm_from_size_t(at), scm_from_size_t(cost),
+                           scm_from_size_t(d->budget), SCM_UNDEFINED));
+}
+
 /* Raise the error for an item at D's position that does not fit in the
  * bytes that remain. libcbor's count of the bytes needed wraps around for
  * a string of nearly 2^64 bytes, so the sizes are read here. */

@@ -164,6 +164,7 @@ void
 par_scm_init_wire(void)
 {
   par__wire_init_symbols();
+  par__wire_init_decode();
   /* make-exception-from-throw is replaced when (ice-9 exceptions) loads;
    * load it now so that decoded errors get the full condition objects. */
   scm_c_resolve_module("ice-9 exceptions");
