@@ -8,6 +8,7 @@
 #   make doc          the Texinfo manual as info and HTML
 #   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
 #   make deps         install the Debian packages the targets above need
+#   make fuzz         run the fuzz targets (FUZZ_SECONDS each, default 600)
 #
 # Everything is built under build/; ./pre-inst-env runs a command against
 # that uninstalled build.
@@ -131,6 +132,9 @@ BENCH_C_BIN := $(BENCH_C_SRC:bench/%.c=$(B)/bench/%)
 DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
                 libcbor-dev libgmp-dev make gcc pkg-config python3-cbor2 \
                 python3-mpi4py python3-numpy texinfo info tmux
+# The fuzz targets (clang with libFuzzer and the sanitizers' runtimes),
+# check-asan (GCC's ASan and UBSan runtimes) and check-valgrind.
+DEB_PACKAGES += clang libclang-rt-14-dev libasan8 libubsan1 valgrind
 
 .PHONY: all deps check check-quick demo bench doc install uninstall clean \
         FORCE
@@ -376,6 +380,65 @@ uninstall:
 	    d=$$(dirname "$$d"); \
 	  done; \
 	done
+
+# --- Fuzzing (make fuzz, and a short pass in make check) -----------------
+#
+# libFuzzer targets built with clang, ASan and UBSan (doc/fuzzing.texi):
+# fuzz_cbor feeds any bytes to the wire decoder through the extension's C
+# entry, par_scm_decode; fuzz_frames feeds frames of any header to the
+# message protocol that the multiprocessing backend runs over its rings.
+# They are separate builds of the sources, under $(FUZZ_B). `make fuzz`
+# runs each for FUZZ_SECONDS from a corpus kept in $(FUZZ_B)/corpus and
+# seeded from the value zoo; tests/fuzz-pass.sh, a suite of make check,
+# runs a fixed number of inputs with a fixed seed.
+
+FUZZ_CC      ?= clang
+FUZZ_B       := $(B)/fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 -fno-omit-frame-pointer \
+                $(FUZZ_SAN) -fsanitize=fuzzer-no-link -D_GNU_SOURCE \
+                -Ic/include -Ic/src -Ic/guile
+FUZZ_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_GLUE_OBJ    := $(GLUE_SRC:%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_BINS := $(FUZZ_B)/fuzz_cbor $(FUZZ_B)/fuzz_frames
+FUZZ_SEED := $(FUZZ_B)/seed/stamp
+
+.PHONY: fuzz fuzz-build
+
+$(FUZZ_B)/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(if $(filter c/guile/% fuzz/fuzz_cbor%,$<),\
+	  $(GUILE_CFLAGS)) -MMD -MP -c $< -o $@
+
+$(FUZZ_B)/fuzz_cbor: $(FUZZ_B)/obj/fuzz/fuzz_cbor.o $(FUZZ_GLUE_OBJ) \
+                     $(FUZZ_RUNTIME_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(GUILE_LIBS) \
+	  $(CBOR_LIBS) -lgmp -lm -lpthread -lrt
+
+$(FUZZ_B)/fuzz_frames: $(FUZZ_B)/obj/fuzz/fuzz_frames.o $(FUZZ_RUNTIME_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -lm -lpthread -lrt
+
+# The seeds: the value zoo of the test suites, encoded by this build.
+$(FUZZ_SEED): fuzz/seed-corpus.scm tests/lib/zoo.scm $(LIBGLUE) $(SCHEME_GO)
+	rm -rf $(@D) && mkdir -p $(@D)
+	GUILE_AUTO_COMPILE=0 ./pre-inst-env $(GUILE) -L tests/lib \
+	  fuzz/seed-corpus.scm $(@D)
+	touch $@
+
+fuzz-build: $(FUZZ_BINS) $(FUZZ_SEED)
+
+fuzz: fuzz-build
+	fuzz/run --time $(FUZZ_SECONDS) cbor
+	fuzz/run --time $(FUZZ_SECONDS) frames
+
+# make check builds the fuzz targets too: tests/SUITES runs a short pass.
+check: fuzz-build
+
+-include $(FUZZ_RUNTIME_OBJ:.o=.d) $(FUZZ_GLUE_OBJ:.o=.d) \
+  $(FUZZ_BINS:$(FUZZ_B)/%=$(FUZZ_B)/obj/fuzz/%.d)
+
+# --- End of fuzzing ------------------------------------------------------
 
 clean:
 	rm -rf $(B)
