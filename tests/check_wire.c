@@ -10,11 +10,14 @@
  * safe place to run the collector.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "glue.h"
 #include "wire.h"
@@ -528,6 +531,83 @@ START_TEST(test_budget)
 }
 END_TEST
 
+static size_t unhex(const char *hex, uint8_t *out, size_t cap);
+
+/* MSG copied to the very end of a page that a page nobody may read
+ * follows: a decoder that reads one byte too far faults. The caller
+ * unmaps the two pages at *BASE. */
+static const uint8_t *
+before_guard_page(const void *msg, size_t len, void **base)
+{
+  size_t page = (size_t) sysconf(_SC_PAGESIZE);
+  uint8_t *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+  ck_assert(p != MAP_FAILED);
+  ck_assert_int_eq(mprotect(p + page, page, PROT_NONE), 0);
+  memcpy(p + page - len, msg, len);
+  *base = p;
+  return p + page - len;
+}
+
+struct guarded {
+  const uint8_t *msg;
+  size_t len;
+  struct attempt result;
+};
+
+static void *
+decode_in_guile(void *p)
+{
+  struct guarded *g = p;
+
+  g->result = try_decode(g->msg, g->len);
+  return NULL;
+}
+
+static void *
+decode_thread(void *p)
+{
+  return scm_with_guile(decode_in_guile, p);
+}
+
+START_TEST(test_reads_within_message)
+{
+  /* Messages that end with an item of no content: nothing past the last
+   * byte is read (Guile's hash of a symbol's name reads up to three bytes
+   * of an empty name). Each is decoded in a thread of its own, which the
+   * codec's cache of symbols does not serve: the name goes to Guile. */
+  static const struct {
+    const char *what;
+    const char *hex;
+  } cases[] = {
+    {"empty symbol", "d82760"},
+    {"empty keyword", "d9e74160"},
+    {"list ending with an empty symbol", "82 01 d82760"},
+    {"empty text", "60"},
+    {"empty byte string", "40"},
+    {"empty typed array", "d85640"},
+    {"record of an empty name", "d81b8160"},
+    {NULL, NULL},
+  };
+  size_t page = (size_t) sysconf(_SC_PAGESIZE);
+
+  for (size_t i = 0; cases[i].what != NULL; i++) {
+    uint8_t bytes[16];
+    size_t n = unhex(cases[i].hex, bytes, sizeof bytes);
+    void *base;
+    struct guarded g = {before_guard_page(bytes, n, &base), n, {0}};
+    pthread_t thread;
+
+    ck_assert_int_eq(pthread_create(&thread, NULL, decode_thread, &g), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    ck_assert_msg(scm_is_false(g.result.key) || is_wire_error(&g.result),
+                  "%s: %s", cases[i].what, g.result.message);
+    munmap(base, 2 * page);
+  }
+}
+END_TEST
+
 START_TEST(test_rank_limit)
 {
   /* The encoder and the decoder agree on the largest rank, 64: an array
@@ -932,6 +1012,7 @@ wire_suite(void)
   tcase_add_test(limits, test_encode_sizes);
   tcase_add_test(limits, test_rank_limit);
   tcase_add_test(limits, test_budget);
+  tcase_add_test(limits, test_reads_within_message);
   tcase_add_test(limits, test_big_endian_typed_arrays);
   tcase_add_test(limits, test_depth);
   tcase_add_test(limits, test_long_list);
