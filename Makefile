@@ -9,6 +9,8 @@
 #   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
 #   make deps         install the Debian packages the targets above need
 #   make fuzz         run the fuzz targets (FUZZ_SECONDS each, default 600)
+#   make check-asan   the C and Scheme suites built with ASan and UBSan
+#   make check-valgrind  the C suites under valgrind's memcheck
 #
 # Everything is built under build/; ./pre-inst-env runs a command against
 # that uninstalled build.
@@ -439,6 +441,63 @@ check: fuzz-build
   $(FUZZ_BINS:$(FUZZ_B)/%=$(FUZZ_B)/obj/fuzz/%.d)
 
 # --- End of fuzzing ------------------------------------------------------
+
+# --- Sanitizers (make check-asan) ----------------------------------------
+#
+# The runtime, the extensions and the Check suites built again with GCC's
+# AddressSanitizer and UndefinedBehaviorSanitizer into $(ASAN_B), and the
+# C and Scheme suites of tests/SUITES run against them by
+# tests/check-asan.sh (the shell suites test installation and the
+# launcher, not memory). They run from $(ASAN_B)/tree, a view of the
+# source tree whose build/ holds the instrumented libraries and tests and
+# the compiled modules of the plain build; `guile' there is a wrapper that
+# preloads the ASan runtime, which must come first in an uninstrumented
+# program. doc/fuzzing.texi gives the options and why.
+
+ASAN_B     := $(B)/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+ASAN_LIB    = $(shell $(CC) -print-file-name=libasan.so)
+ASAN_GUILE  = $(shell command -v $(GUILE))
+
+.PHONY: check-asan asan-build asan-c
+
+# Run in the sub-make, where B is $(ASAN_B).
+asan-c: $(RUNTIME_LIBS) $(EXTENSIONS) $(CHECK_BIN)
+
+asan-build: all
+	$(MAKE) B=$(ASAN_B) CC=gcc CFLAGS='-O1 -g $(ASAN_FLAGS)' \
+	  LDFLAGS='$(ASAN_FLAGS)' asan-c
+	mkdir -p $(ASAN_B)/tree/build/test-logs $(ASAN_B)/wrap
+	for d in scheme bin examples doc pre-inst-env; do \
+	  ln -sfn ../../../$$d $(ASAN_B)/tree/$$d || exit 1; done
+	ln -sfn ../../lib $(ASAN_B)/tree/build/lib
+	ln -sfn ../../tests $(ASAN_B)/tree/build/tests
+	ln -sfn ../../../go $(ASAN_B)/tree/build/go
+	printf '%s\n' '#!/bin/sh' \
+	  'LD_PRELOAD="$(ASAN_LIB)$${LD_PRELOAD:+ $$LD_PRELOAD}" \' \
+	  '  exec $(ASAN_GUILE) "$$@"' > $(ASAN_B)/wrap/guile
+	chmod 755 $(ASAN_B)/wrap/guile
+
+check-asan: deps
+	$(MAKE) asan-build
+	tests/check-asan.sh
+
+# --- End of sanitizers ---------------------------------------------------
+
+# --- Valgrind (make check-valgrind) --------------------------------------
+#
+# The C suites of the plain build under memcheck, with the suppressions of
+# tests/valgrind.supp (Guile's collector scans memory conservatively) and,
+# for MPI, tests/valgrind-mpi.supp; see tests/valgrind.sh.
+
+.PHONY: check-valgrind
+
+check-valgrind: deps
+	$(MAKE) all $(CHECK_BIN)
+	tests/valgrind.sh
+
+# --- End of valgrind -----------------------------------------------------
 
 clean:
 	rm -rf $(B)

@@ -507,8 +507,9 @@ START_TEST(test_budget)
   msg = colliding_map(3000, 40, &len);
   a = try_decode(msg, len);
   ck_assert_msg(has_code(&a, "ETOOBIG"), "colliding keys: %s", a.message);
-  ck_assert_msg(strstr(a.message, "fall together in the hash table") != NULL, "%s",
-                a.message);
+  ck_assert_msg(strstr(a.message, "fall together in the hash table")
+                    != NULL,
+                "%s", a.message);
   free(msg);
   /* The same keys in a weak table, whose buckets the decoder cannot see:
    * it counts the keys of each hash value itself. */
