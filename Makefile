@@ -406,9 +406,9 @@ FUZZ_GLUE_OBJ    := $(GLUE_SRC:%.c=$(FUZZ_B)/obj/%.o)
 FUZZ_BINS := $(FUZZ_B)/fuzz_cbor $(FUZZ_B)/fuzz_frames
 FUZZ_SEED := $(FUZZ_B)/seed/stamp
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-targets
 
-$(FUZZ_B)/obj/%.o: %.c | deps
+$(FUZZ_B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(if $(filter c/guile/% fuzz/fuzz_cbor%,$<),\
 	  $(GUILE_CFLAGS)) -MMD -MP -c $< -o $@
@@ -428,7 +428,12 @@ $(FUZZ_SEED): fuzz/seed-corpus.scm tests/lib/zoo.scm $(LIBGLUE) $(SCHEME_GO)
 	  fuzz/seed-corpus.scm $(@D)
 	touch $@
 
-fuzz-build: $(FUZZ_BINS) $(FUZZ_SEED)
+# After deps, which installs the compilers, in a make of its own: the
+# prerequisites of the targets would otherwise start before it ends.
+fuzz-build: | deps
+	$(MAKE) fuzz-targets
+
+fuzz-targets: $(FUZZ_BINS) $(FUZZ_SEED)
 
 fuzz: fuzz-build
 	fuzz/run --time $(FUZZ_SECONDS) cbor
