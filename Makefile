@@ -9,6 +9,9 @@
 #   make doc          the Texinfo manual as info and HTML
 #   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
 #   make deps         install the Debian packages the targets above need
+#   make fuzz         run the fuzz targets (FUZZ_SECONDS each, default 600)
+#   make check-asan   the C and Scheme suites built with ASan and UBSan
+#   make check-valgrind  the C suites under valgrind's memcheck
 #
 # Everything is built under build/; ./pre-inst-env runs a command against
 # that uninstalled build.
@@ -132,6 +135,9 @@ BENCH_C_BIN := $(BENCH_C_SRC:bench/%.c=$(B)/bench/%)
 DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
                 libcbor-dev libgmp-dev make gcc pkg-config python3-cbor2 \
                 python3-mpi4py python3-numpy texinfo info tmux
+# The fuzz targets (clang with libFuzzer and the sanitizers' runtimes),
+# check-asan (GCC's ASan and UBSan runtimes) and check-valgrind.
+DEB_PACKAGES += clang libclang-rt-14-dev libasan8 libubsan1 valgrind
 
 .PHONY: all deps check check-quick demo bench doc install uninstall clean \
         FORCE
@@ -433,6 +439,127 @@ uninstall:
 	    d=$$(dirname "$$d"); \
 	  done; \
 	done
+
+# --- Fuzzing (make fuzz, and a short pass in make check) -----------------
+#
+# libFuzzer targets built with clang, ASan and UBSan (doc/fuzzing.texi):
+# fuzz_cbor feeds any bytes to the wire decoder through the extension's C
+# entry, par_scm_decode; fuzz_frames feeds frames of any header to the
+# message protocol that the multiprocessing backend runs over its rings.
+# They are separate builds of the sources, under $(FUZZ_B). `make fuzz`
+# runs each for FUZZ_SECONDS from a corpus kept in $(FUZZ_B)/corpus and
+# seeded from the value zoo; tests/fuzz-pass.sh, a suite of make check,
+# runs a fixed number of inputs with a fixed seed.
+
+FUZZ_CC      ?= clang
+FUZZ_B       := $(B)/fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = -std=gnu11 $(WARN) -g -O1 -fno-omit-frame-pointer \
+                $(FUZZ_SAN) -fsanitize=fuzzer-no-link -D_GNU_SOURCE \
+                -Ic/include -Ic/src -Ic/guile
+FUZZ_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_GLUE_OBJ    := $(GLUE_SRC:%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_BINS := $(FUZZ_B)/fuzz_cbor $(FUZZ_B)/fuzz_frames
+FUZZ_SEED := $(FUZZ_B)/seed/stamp
+
+.PHONY: fuzz fuzz-build fuzz-targets
+
+$(FUZZ_B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(if $(filter c/guile/% fuzz/fuzz_cbor%,$<),\
+	  $(GUILE_CFLAGS)) -MMD -MP -c $< -o $@
+
+$(FUZZ_B)/fuzz_cbor: $(FUZZ_B)/obj/fuzz/fuzz_cbor.o $(FUZZ_GLUE_OBJ) \
+                     $(FUZZ_RUNTIME_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(GUILE_LIBS) \
+	  $(CBOR_LIBS) -lgmp -lm -lpthread -lrt
+
+$(FUZZ_B)/fuzz_frames: $(FUZZ_B)/obj/fuzz/fuzz_frames.o $(FUZZ_RUNTIME_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -lm -lpthread -lrt
+
+# The seeds: the value zoo of the test suites, encoded by this build.
+$(FUZZ_SEED): fuzz/seed-corpus.scm tests/lib/zoo.scm $(LIBGLUE) $(SCHEME_GO)
+	rm -rf $(@D) && mkdir -p $(@D)
+	GUILE_AUTO_COMPILE=0 ./pre-inst-env $(GUILE) -L tests/lib \
+	  fuzz/seed-corpus.scm $(@D)
+	touch $@
+
+# After deps, which installs the compilers, in a make of its own: the
+# prerequisites of the targets would otherwise start before it ends.
+fuzz-build: | deps
+	$(MAKE) fuzz-targets
+
+fuzz-targets: $(FUZZ_BINS) $(FUZZ_SEED)
+
+fuzz: fuzz-build
+	fuzz/run --time $(FUZZ_SECONDS) cbor
+	fuzz/run --time $(FUZZ_SECONDS) frames
+
+# make check builds the fuzz targets too: tests/SUITES runs a short pass.
+check: fuzz-build
+
+-include $(FUZZ_RUNTIME_OBJ:.o=.d) $(FUZZ_GLUE_OBJ:.o=.d) \
+  $(FUZZ_BINS:$(FUZZ_B)/%=$(FUZZ_B)/obj/fuzz/%.d)
+
+# --- End of fuzzing ------------------------------------------------------
+
+# --- Sanitizers (make check-asan) ----------------------------------------
+#
+# The runtime, the extensions and the Check suites built again with GCC's
+# AddressSanitizer and UndefinedBehaviorSanitizer into $(ASAN_B), and the
+# C and Scheme suites of tests/SUITES run against them by
+# tests/check-asan.sh (the shell suites test installation and the
+# launcher, not memory). They run from $(ASAN_B)/tree, a view of the
+# source tree whose build/ holds the instrumented libraries and tests and
+# the compiled modules of the plain build; `guile' there is a wrapper that
+# preloads the ASan runtime, which must come first in an uninstrumented
+# program. doc/fuzzing.texi gives the options and why.
+
+ASAN_B     := $(B)/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+ASAN_LIB    = $(shell $(CC) -print-file-name=libasan.so)
+ASAN_GUILE  = $(shell command -v $(GUILE))
+
+.PHONY: check-asan asan-build asan-c
+
+# Run in the sub-make, where B is $(ASAN_B).
+asan-c: $(RUNTIME_LIBS) $(EXTENSIONS) $(CHECK_BIN)
+
+asan-build: all
+	$(MAKE) B=$(ASAN_B) CC=gcc CFLAGS='-O1 -g $(ASAN_FLAGS)' \
+	  LDFLAGS='$(ASAN_FLAGS)' asan-c
+	mkdir -p $(ASAN_B)/tree/build/test-logs $(ASAN_B)/wrap
+	for d in scheme bin examples doc pre-inst-env; do \
+	  ln -sfn ../../../$$d $(ASAN_B)/tree/$$d || exit 1; done
+	ln -sfn ../../lib $(ASAN_B)/tree/build/lib
+	ln -sfn ../../tests $(ASAN_B)/tree/build/tests
+	ln -sfn ../../../go $(ASAN_B)/tree/build/go
+	printf '%s\n' '#!/bin/sh' \
+	  'LD_PRELOAD="$(ASAN_LIB)$${LD_PRELOAD:+ $$LD_PRELOAD}" \' \
+	  '  exec $(ASAN_GUILE) "$$@"' > $(ASAN_B)/wrap/guile
+	chmod 755 $(ASAN_B)/wrap/guile
+
+check-asan: deps
+	$(MAKE) asan-build
+	tests/check-asan.sh
+
+# --- End of sanitizers ---------------------------------------------------
+
+# --- Valgrind (make check-valgrind) --------------------------------------
+#
+# The C suites of the plain build under memcheck, with the suppressions of
+# tests/valgrind.supp (Guile's collector scans memory conservatively) and,
+# for MPI, tests/valgrind-mpi.supp; see tests/valgrind.sh.
+
+.PHONY: check-valgrind
+
+check-valgrind: deps
+	$(MAKE) all $(CHECK_BIN)
+	tests/valgrind.sh
+
+# --- End of valgrind -----------------------------------------------------
 
 clean:
 	rm -rf $(B)

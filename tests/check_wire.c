@@ -10,11 +10,14 @@
  * safe place to run the collector.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "glue.h"
 #include "wire.h"
@@ -352,6 +355,295 @@ END_TEST
 
 /* --- limits ------------------------------------------------------------- */
 
+/* Encode EXPR, which must be refused with the error CODE and a message
+ * that contains NEEDLE. */
+static void
+expect_encode_refused(const char *expr, const char *code, const char *needle)
+{
+  par_wbuf buf = PAR_WBUF_INIT;
+  struct attempt a = try_encode(ev(expr), &buf);
+
+  ck_assert_msg(is_wire_error(&a), "%s was encoded (%zu bytes)", expr,
+                buf.len);
+  par_wbuf_free(&buf);
+  ck_assert_msg(has_code(&a, code), "%s: not refused with %s: %s", expr,
+                code, a.message);
+  ck_assert_msg(strstr(a.message, needle) != NULL,
+                "%s: message \"%s\" lacks \"%s\"", expr, a.message, needle);
+}
+
+START_TEST(test_encode_sizes)
+{
+  /* Shared arrays over one element whose size in bytes, or whose number
+   * of elements, does not fit a size_t: refused before anything is
+   * written, not a write past the buffer or a short message. */
+  expect_encode_refused("(make-shared-array (f64vector 1.0) "
+                        "(lambda (i) '(0)) (expt 2 61))",
+                        "ETOOBIG", "(2305843009213693952)");
+  expect_encode_refused("(make-shared-array (f64vector 1.0) "
+                        "(lambda (i j) '(0)) (expt 2 31) (expt 2 30))",
+                        "ETOOBIG", "more bytes than a message can hold");
+  expect_encode_refused("(make-shared-array (f64vector 1.0) "
+                        "(lambda (i j) '(0)) (expt 2 32) (expt 2 32))",
+                        "ETOOBIG", "more elements than a message can hold");
+  expect_encode_refused("(make-shared-array (vector 1) "
+                        "(lambda (i j) '(0)) (expt 2 32) (expt 2 32))",
+                        "ETOOBIG", "more elements than a message can hold");
+  expect_encode_refused("(list 1 (make-shared-array (s16vector 1) "
+                        "(lambda (i j k) '(0)) (expt 2 21) (expt 2 21) "
+                        "(expt 2 21)))",
+                        "ETOOBIG", "element 1 of a list");
+  /* Too many elements to hold even at one byte each: memory is refused
+   * at once rather than after filling it. */
+  expect_encode_refused("(make-shared-array (vector 1) "
+                        "(lambda (i j) '(0)) (expt 2 31) (expt 2 30))",
+                        "ENOMEM", "out of memory");
+  /* An empty array is empty whatever its other dimensions. */
+  ck_assert(scm_is_true(scm_equal_p(
+      round_trip(ev("(make-shared-array (f64vector 1.0) "
+                    "(lambda (i j) '(0)) 0 (expt 2 40))")),
+      ev("(make-typed-array 'f64 0.0 0 (expt 2 40))"))));
+}
+END_TEST
+
+/* A message of a CBOR array of N items, each the ITEM_LEN bytes at ITEM;
+ * *LEN gets its length. The caller frees it. */
+static uint8_t *
+array_of(size_t n, const void *item, size_t item_len, size_t *len)
+{
+  uint8_t *msg = malloc(9 + n * item_len), *p = msg;
+
+  *p++ = 0x9b;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    *p++ = (uint8_t) ((uint64_t) n >> shift);
+  }
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p, item, item_len);
+    p += item_len;
+  }
+  *len = (size_t) (p - msg);
+  return msg;
+}
+
+/* A map of N entries whose keys all have one hash value in Guile: lists
+ * of LEN zeros and then the entry's number, which Guile's hash function
+ * does not reach. */
+static uint8_t *
+colliding_map(size_t n, size_t len, size_t *msg_len)
+{
+  uint8_t *msg = malloc(16 + n * (len + 8)), *p = msg;
+
+  *p++ = 0xba; /* map, 32-bit count */
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    *p++ = (uint8_t) (n >> shift);
+  }
+  for (size_t i = 0; i < n; i++) {
+    *p++ = 0x98; /* array, 8-bit count */
+    *p++ = (uint8_t) (len + 1);
+    memset(p, 0, len);
+    p += len;
+    *p++ = 0x19; /* uint16 */
+    *p++ = (uint8_t) (i >> 8);
+    *p++ = (uint8_t) i;
+    *p++ = 0xf5; /* the value: true */
+  }
+  *msg_len = (size_t) (p - msg);
+  return msg;
+}
+
+START_TEST(test_budget)
+{
+  /* Tag 40 of shape (2^62-1, 0): 15 bytes, no element, and array->list
+   * of it would make 2^62-1 empty lists. */
+  static const uint8_t rows_of_nothing[] = {
+    0xd8, 0x28, 0x82, 0x82, 0x1b, 0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0x00, 0x80};
+  /* Shape (5, 0) and (0, 2^61): cheap to walk, accepted. */
+  static const uint8_t few_rows[] = {0xd8, 0x28, 0x82, 0x82, 0x05, 0x00,
+                                     0x80};
+  static const uint8_t no_rows[] = {
+    0xd8, 0x28, 0x82, 0x82, 0x00, 0x1b, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x80};
+  static const uint8_t weak_empty[] = {0xd9, 0xe7, 0x48, 0x82, 0x01, 0xa0};
+  struct attempt a;
+  uint8_t *msg, zero = 0, empty_map = 0xa0;
+  size_t len;
+
+  ck_assert_uint_eq(sizeof rows_of_nothing, 15);
+  a = try_decode(rows_of_nothing, sizeof rows_of_nothing);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "(2^62-1, 0): %s", a.message);
+  a = try_decode(few_rows, sizeof few_rows);
+  ck_assert_msg(scm_is_false(a.key), "(5, 0): %s", a.message);
+  ck_assert(scm_is_true(scm_equal_p(scm_call_1(ev("array-dimensions"),
+                                               a.value),
+                                    ev("'(5 0)"))));
+  a = try_decode(no_rows, sizeof no_rows);
+  ck_assert_msg(scm_is_false(a.key), "(0, 2^61): %s", a.message);
+
+  /* A million empty maps (1 MB) would take 350 MB of hash tables: refused
+   * once the budget of 64 MB + 16 MiB is spent. Weak tables too. */
+  msg = array_of(1000000, &empty_map, 1, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "empty maps: %s", a.message);
+  ck_assert_msg(strstr(a.message, "within its bound of 80777792 bytes")
+                    != NULL,
+                "%s", a.message);
+  free(msg);
+  msg = array_of(200000, weak_empty, sizeof weak_empty, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "empty weak tables: %s",
+                a.message);
+  free(msg);
+
+  /* What stays within the bound decodes: a million small integers. */
+  msg = array_of(1000000, &zero, 1, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(scm_is_false(a.key), "integers: %s", a.message);
+  free(msg);
+
+  /* Keys that all have one hash value: 3,000 of them cost 4.5 million
+   * comparisons of lists of 40 zeros; refused once the comparisons cost
+   * more than the bound. */
+  msg = colliding_map(3000, 40, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "colliding keys: %s", a.message);
+  ck_assert_msg(strstr(a.message, "fall together in the hash table")
+                    != NULL,
+                "%s", a.message);
+  free(msg);
+  /* The same keys in a weak table, whose buckets the decoder cannot see:
+   * it counts the keys of each hash value itself. */
+  msg = colliding_map(3000, 40, &len);
+  msg = realloc(msg, len + 5);
+  memmove(msg + 5, msg, len);
+  memcpy(msg, "\xd9\xe7\x48\x82\x01", 5);
+  a = try_decode(msg, len + 5);
+  ck_assert_msg(has_code(&a, "ETOOBIG"), "colliding weak keys: %s",
+                a.message);
+  free(msg);
+  /* A few hundred of them are within the bound. */
+  msg = colliding_map(300, 40, &len);
+  a = try_decode(msg, len);
+  ck_assert_msg(scm_is_false(a.key), "300 colliding keys: %s", a.message);
+  ck_assert_int_eq(scm_to_int(scm_call_2(ev("hash-count"), ev("(const #t)"),
+                                         a.value)),
+                   300);
+  free(msg);
+}
+END_TEST
+
+static size_t unhex(const char *hex, uint8_t *out, size_t cap);
+
+/* MSG copied to the very end of a page that a page nobody may read
+ * follows: a decoder that reads one byte too far faults. The caller
+ * unmaps the two pages at *BASE. */
+static const uint8_t *
+before_guard_page(const void *msg, size_t len, void **base)
+{
+  size_t page = (size_t) sysconf(_SC_PAGESIZE);
+  uint8_t *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+  ck_assert(p != MAP_FAILED);
+  ck_assert_int_eq(mprotect(p + page, page, PROT_NONE), 0);
+  memcpy(p + page - len, msg, len);
+  *base = p;
+  return p + page - len;
+}
+
+struct guarded {
+  const uint8_t *msg;
+  size_t len;
+  struct attempt result;
+};
+
+static void *
+decode_in_guile(void *p)
+{
+  struct guarded *g = p;
+
+  g->result = try_decode(g->msg, g->len);
+  return NULL;
+}
+
+static void *
+decode_thread(void *p)
+{
+  return scm_with_guile(decode_in_guile, p);
+}
+
+START_TEST(test_reads_within_message)
+{
+  /* Messages that end with an item of no content: nothing past the last
+   * byte is read (Guile's hash of a symbol's name reads up to three bytes
+   * of an empty name). Each is decoded in a thread of its own, which the
+   * codec's cache of symbols does not serve: the name goes to Guile. */
+  static const struct {
+    const char *what;
+    const char *hex;
+  } cases[] = {
+    {"empty symbol", "d82760"},
+    {"empty keyword", "d9e74160"},
+    {"list ending with an empty symbol", "82 01 d82760"},
+    {"empty text", "60"},
+    {"empty byte string", "40"},
+    {"empty typed array", "d85640"},
+    {"record of an empty name", "d81b8160"},
+    {NULL, NULL},
+  };
+  size_t page = (size_t) sysconf(_SC_PAGESIZE);
+
+  for (size_t i = 0; cases[i].what != NULL; i++) {
+    uint8_t bytes[16];
+    size_t n = unhex(cases[i].hex, bytes, sizeof bytes);
+    void *base;
+    struct guarded g = {before_guard_page(bytes, n, &base), n, {0}};
+    pthread_t thread;
+
+    ck_assert_int_eq(pthread_create(&thread, NULL, decode_thread, &g), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    ck_assert_msg(scm_is_false(g.result.key) || is_wire_error(&g.result),
+                  "%s: %s", cases[i].what, g.result.message);
+    munmap(base, 2 * page);
+  }
+}
+END_TEST
+
+START_TEST(test_rank_limit)
+{
+  /* The encoder and the decoder agree on the largest rank, 64: an array
+   * of rank 65 is refused by the one and not accepted by the other. */
+  SCM ones64 = ev("(make-list 64 1)");
+  SCM r = round_trip(scm_apply_2(ev("make-typed-array"),
+                                 scm_from_utf8_symbol("u8"),
+                                 scm_from_int(7), ones64));
+  uint8_t msg[96], *p = msg;
+  struct attempt a;
+
+  ck_assert_int_eq(scm_to_int(scm_call_1(ev("array-rank"), r)), 64);
+  expect_encode_refused("(apply make-typed-array 'u8 7 (make-list 65 1))",
+                        "EINVAL", "rank 65");
+  expect_encode_refused("(apply make-array 'x (make-list 65 1))", "EINVAL",
+                        "rank 65");
+  /* Tag 40: [[1 x 65], h'07'] */
+  *p++ = 0xd8;
+  *p++ = 0x28;
+  *p++ = 0x82;
+  *p++ = 0x98;
+  *p++ = 65;
+  for (int k = 0; k < 65; k++) {
+    *p++ = 0x01;
+  }
+  *p++ = 0x41;
+  *p++ = 0x07;
+  a = try_decode(msg, (size_t) (p - msg));
+  ck_assert_msg(has_code(&a, "EMALFORMED"), "rank 65 decoded: %s",
+                a.message);
+  ck_assert_msg(strstr(a.message, "rank 65") != NULL, "%s", a.message);
+}
+END_TEST
+
+
 struct bad {
   const char *what;
   const char *bytes;    /* Hex. */
@@ -365,6 +657,16 @@ static const struct bad malformed[] = {
   {"truncated uint64", "1b0000", "truncated"},
   {"truncated text", "6568656c", "truncated"},
   {"huge byte string", "5bfffffffffffffff0", "truncated"},
+  /* The length of the string is read, not libcbor's count of the bytes
+   * needed, which wraps around near 2^64. */
+  {"2^64-1 byte string", "5bffffffffffffffff010203040506070809",
+   "byte string of 18446744073709551615 bytes but only 9 bytes remain"},
+  {"2^64-1 byte string, nothing after", "5bffffffffffffffff",
+   "byte string of 18446744073709551615 bytes but only 0 bytes remain"},
+  {"text string longer than the rest", "7b00000000000000050102",
+   "text string of 5 bytes but only 2 bytes remain"},
+  {"truncated string head", "5bffffff", "head of the item needs 9 bytes, "
+   "4 remain"},
   {"huge array count", "9bffffffffffffffff00", "elements but only"},
   {"map count lie", "a501", "map of 5 entries"},
   {"trailing garbage", "0102", "trailing garbage"},
@@ -419,6 +721,14 @@ static const struct bad malformed[] = {
   {"record name int", "d81b820101", "text string"},
   {"record empty", "d81b80", "[type name, fields...]"},
   {"simple value", "f0", "not a well-formed"},
+  /* RFC 8949 5.6: a map's keys are distinct; a repeated one is refused
+   * rather than one of its values kept. */
+  {"duplicate key", "a2010201 03", "repeats the key 1"},
+  {"duplicate text key", "a3616101616202616103", "entry 2 of the map"},
+  {"duplicate key, equal? only", "a2820102 f5 820102 f4",
+   "repeats the key (1 2)"},
+  {"duplicate key in a weak table", "d9e7488201a2010201 03",
+   "repeats the key 1"},
   {NULL, NULL, NULL}
 };
 
@@ -700,6 +1010,10 @@ wire_suite(void)
   suite_add_tcase(s, core);
 
   tcase_add_test(limits, test_malformed);
+  tcase_add_test(limits, test_encode_sizes);
+  tcase_add_test(limits, test_rank_limit);
+  tcase_add_test(limits, test_budget);
+  tcase_add_test(limits, test_reads_within_message);
   tcase_add_test(limits, test_big_endian_typed_arrays);
   tcase_add_test(limits, test_depth);
   tcase_add_test(limits, test_long_list);

@@ -220,6 +220,31 @@ contents and weakness."
        (error-key (value->cbor (fold (lambda (i acc) (list acc)) '()
                                      (iota (+ (wire-max-depth) 5)))))))
 
+   (test-group "sizes"
+     ;; Arrays whose size overflows a size_t: refused on the sender with
+     ;; ETOOBIG (a crash, or a 25-byte message, before).
+     (define (refusal-code value)
+       (catch 'parallelizer-error
+         (lambda () (value->cbor value) #f)
+         (lambda (key who message irritants rest) (car rest))))
+     (define (over-one-element vector . dimensions)
+       (apply make-shared-array vector (lambda indices '(0)) dimensions))
+     (test-eq "2^61 f64 elements" 'ETOOBIG
+       (refusal-code (over-one-element (f64vector 1.0) (expt 2 61))))
+     (test-eq "2^31 x 2^30 f64 elements" 'ETOOBIG
+       (refusal-code (over-one-element (f64vector 1.0)
+                                       (expt 2 31) (expt 2 30))))
+     (test-eq "2^32 x 2^32 f64 elements" 'ETOOBIG
+       (refusal-code (over-one-element (f64vector 1.0)
+                                       (expt 2 32) (expt 2 32))))
+     (test-eq "2^32 x 2^32 elements of any type" 'ETOOBIG
+       (refusal-code (over-one-element (vector 1) (expt 2 32) (expt 2 32))))
+     (test-eq "rank 65 is refused" 'EINVAL
+       (refusal-code (apply make-typed-array 'u8 0 (make-list 65 1))))
+     (test-assert "rank 64 travels"
+       (let ((a (apply make-typed-array 'u8 3 (make-list 64 1))))
+         (same? a (round-trip a)))))
+
    (test-group "malformed messages"
      (for-each
       (lambda (case)
@@ -237,10 +262,24 @@ contents and weakness."
                                                  #xff #xff #xff #xff 0))
         ("shared-object handle" ,(bytes #xd9 #xe7 #x46 #xf6))
         ("unknown record" ,(bytes #xd8 #x1b #x82 #x61 #x71 1))
+        ("duplicate map key" ,(bytes #xa2 1 2 1 3))
+        ("duplicate key of a weak table"
+         ,(bytes #xd9 #xe7 #x48 #x82 1 #xa2 1 2 1 3))
         ("too deep" ,(u8-list->bytevector
                       (append (make-list 2000 #x81) '(#x80))))))
      (test-eq "not a bytevector" 'wrong-type-arg
-       (error-key (cbor->value "text"))))
+       (error-key (cbor->value "text")))
+     (test-assert "a repeated key is named"
+       (string-contains (error-message (cbor->value (bytes #xa2 1 2 1 3)))
+                        "entry 1 of the map repeats the key 1"))
+     (test-eq "a table whose keys differ only under eq? arrives refused"
+       'parallelizer-error
+       ;; Decoded tables are equal?-keyed: two keys that are equal? but
+       ;; not eq? would collapse into one entry, and are refused instead.
+       (let ((t (make-hash-table)))
+         (hashq-set! t (string #\a) 1)
+         (hashq-set! t (string #\a) 2)
+         (error-key (cbor->value (value->cbor t))))))
 
    (test-group "interoperable encodings"
      (test-equal "list is a plain array" (bytes #x83 1 2 3)

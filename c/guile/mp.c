@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "par/mp.h"
 
@@ -67,6 +68,63 @@ guile_fork(void *data)
 {
   return (pid_t) scm_to_int(
       scm_internal_catch(SCM_BOOL_T, fork_body, NULL, fork_failed, NULL));
+}
+
+/* How long a fork waits for other threads to leave Guile's list of
+ * threads, and how long it naps between looks. */
+#define ENDING_WAIT 0.5
+#define ENDING_NAP_NS 100000
+
+static void *
+nap(void *data)
+{
+  struct timespec ts = {0, ENDING_NAP_NS};
+
+  (void) data;
+  nanosleep(&ts, NULL);
+  return NULL;
+}
+
+static double
+seconds_since(const struct timespec *start)
+{
+  struct timespec now;
+
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double) (now.tv_sec - start->tv_sec)
+         + 1e-9 * (double) (now.tv_nsec - start->tv_nsec);
+}
+
+/* The number of Guile threads other than this one that can still run.
+ *
+ * A thread stays in scm_all_threads until it has unregistered itself,
+ * which it does after its thunk has returned, and after join-thread has
+ * returned in the thread that joined it (join-thread waits for the
+ * thunk's values, not for the thread's end; thread-exited? turns true
+ * only as it unregisters). Such a thread runs no more Scheme, but it
+ * holds Guile's locks while it leaves, and primitive-fork counts it too
+ * (and warns). So the fork waits, up to ENDING_WAIT, for the other
+ * threads to leave the list; a thread that is still there then is
+ * counted as one that runs. */
+static int
+other_threads(void)
+{
+  struct timespec start;
+
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    SCM self = scm_current_thread(), all = scm_all_threads();
+    int others = 0;
+
+    for (; scm_is_pair(all); all = SCM_CDR(all)) {
+      others += !scm_is_eq(SCM_CAR(all), self);
+    }
+    if (others == 0 || seconds_since(&start) >= ENDING_WAIT) {
+      return others;
+    }
+    /* Out of Guile mode: the leaving thread may need the collector. */
+    scm_without_guile(nap, NULL);
+  }
 }
 
 /* (%mp-group-create NPROCS TIMEOUT) -> a group of NPROCS processes (this
@@ -138,15 +196,15 @@ prim_mp_group_fork(SCM group)
    * finalization thread is stopped for the fork and restarted after;
    * any other thread is the user's, and makes the fork unsafe. */
   finalizing = scm_set_automatic_finalization_enabled(0);
-  threads = scm_ilength(scm_all_threads());
-  if (threads > 1) {
+  threads = other_threads();
+  if (threads > 0) {
     scm_set_automatic_finalization_enabled(finalizing);
     par_scm_throw(FUNC_NAME, PAR_EFORK,
                   "cannot fork workers while other Guile threads run "
                   "(~a of them; futures and par-map leave threads behind "
                   "too): the workers would inherit their locks but not "
                   "the threads",
-                  scm_list_1(scm_from_int(threads - 1)));
+                  scm_list_1(scm_from_int(threads)));
   }
   rc = par_mp_group_fork(g, &rank);
   scm_set_automatic_finalization_enabled(finalizing);

@@ -112,10 +112,11 @@ par__wire_is_vector_head(const struct head *h)
 /* A fresh numeric vector holding P: allocated without being cleared and
  * filled with one memcpy. */
 static SCM
-payload_vector(struct dec *d, const struct payload *p)
+payload_vector(struct dec *d, const struct payload *p, size_t at)
 {
   SCM v;
 
+  par__wire_charge(d, par__wire_cost(p->n, 1, COST_BYTEVECTOR), at);
   if (p->n >= TAKE_THRESHOLD) {
     /* Big vectors live in malloc'ed memory that the vector owns through a
      * finalized pointer: the C allocator recycles such blocks without
@@ -149,19 +150,22 @@ SCM
 par__wire_decode_vector(struct dec *d, struct head *h)
 {
   struct payload p;
+  size_t at = h->at;
 
   read_payload(d, h, &p);
-  return payload_vector(d, &p);
+  return payload_vector(d, &p, at);
 }
 
 /* The uniform array of P's elements and type, of bounds BOUNDS (as for
  * make-typed-array). */
 static SCM
-payload_array(const struct payload *p, SCM bounds)
+payload_array(struct dec *d, const struct payload *p, SCM bounds, size_t at)
 {
-  SCM array = scm_make_typed_array(p->type->symbol, SCM_UNDEFINED, bounds);
+  SCM array;
   scm_t_array_handle h;
 
+  par__wire_charge(d, par__wire_cost(p->n, 1, COST_ARRAY), at);
+  array = scm_make_typed_array(p->type->symbol, SCM_UNDEFINED, bounds);
   scm_array_get_handle(array, &h);
   copy_payload(scm_array_handle_uniform_writable_elements(&h), p);
   scm_array_handle_release(&h);
@@ -177,14 +181,17 @@ bounds_from(int64_t lbnd, uint64_t len)
 }
 
 /* A fresh array of SCM values filled from the vector V, of bounds BOUNDS
- * (as for make-array). */
+ * (as for make-array), which starts at byte AT of D's message. */
 static SCM
-vector_array(SCM v, SCM bounds)
+vector_array(struct dec *d, SCM v, SCM bounds, size_t at)
 {
-  SCM array = scm_make_typed_array(SCM_BOOL_T, SCM_UNSPECIFIED, bounds);
+  SCM array;
   scm_t_array_handle h;
   SCM *elts;
 
+  par__wire_charge(d, par__wire_cost(scm_c_vector_length(v), 8, COST_ARRAY),
+                   at);
+  array = scm_make_typed_array(SCM_BOOL_T, SCM_UNSPECIFIED, bounds);
   scm_array_get_handle(array, &h);
   elts = scm_array_handle_writable_elements(&h);
   for (size_t i = 0; i < scm_c_vector_length(v); i++) {
@@ -196,24 +203,38 @@ vector_array(SCM v, SCM bounds)
 
 /* The dimensions [d0, d1...] of tag 40 as make-array's bounds, from the
  * lower bounds LBNDS (NLBNDS of them) or from 0 if LBNDS is NULL; the
- * number of elements they hold goes to *COUNT. */
+ * number of elements they hold goes to *COUNT.
+ *
+ * The array is charged for its shape: 16 units (a pair) for each element
+ * of the product of its dimensions up to the first empty one. For an
+ * array that holds elements that is their number; one that holds none is
+ * cheap to send but not always to walk: array->list of an array of 2^62
+ * rows of nothing makes 2^62 empty lists. */
 static SCM
 read_dimensions(struct dec *d, const int64_t *lbnds, size_t nlbnds,
                 size_t *count)
 {
   struct head h;
+  uint64_t lens[PAR_WIRE_MAX_RANK];
   SCM dims = SCM_EOL;
+  size_t shape = 1, rank, at = d->pos;
+  bool empty = false;
 
   par__wire_read_head(d, &h);
   if (h.kind != H_ARRAY) {
     par__wire_fail(d, h.at, "the dimensions of an array must be an array");
   }
+  if (h.n > PAR_WIRE_MAX_RANK) {
+    par__wire_fail(d, h.at, "an array of rank %zu: the format carries at "
+                   "most %d dimensions", h.n, PAR_WIRE_MAX_RANK);
+  }
   if (lbnds != NULL && h.n != nlbnds) {
     par__wire_fail(d, h.at, "an array of rank %zu has %zu lower bounds",
                    h.n, nlbnds);
   }
+  rank = h.n;
   *count = 1;
-  for (size_t k = 0, rank = h.n; k < rank; k++) {
+  for (size_t k = 0; k < rank; k++) {
     par__wire_read_head(d, &h);
     if (h.kind != H_UINT || h.u > (uint64_t) (LONG_MAX / 2)) {
       par__wire_fail(d, h.at, "an array dimension must be an unsigned "
@@ -223,11 +244,23 @@ read_dimensions(struct dec *d, const int64_t *lbnds, size_t nlbnds,
       par__wire_fail(d, h.at, "array dimensions overflow");
     }
     *count *= h.u;
-    dims = scm_cons(lbnds != NULL ? bounds_from(lbnds[k], h.u)
-                                  : scm_from_uint64(h.u),
+    /* Past an empty dimension nothing more is walked. */
+    if (h.u == 0) {
+      empty = true;
+    } else if (!empty) {
+      shape = par__wire_cost(shape, (size_t) h.u, 0);
+    }
+    lens[k] = h.u;
+  }
+  par__wire_charge(d, par__wire_cost(shape, COST_PAIR,
+                                     COST_DIMENSION * rank),
+                   at);
+  for (size_t k = rank; k-- > 0;) {
+    dims = scm_cons(lbnds != NULL ? bounds_from(lbnds[k], lens[k])
+                                  : scm_from_uint64(lens[k]),
                     dims);
   }
-  return scm_reverse_x(dims, SCM_EOL);
+  return dims;
 }
 
 SCM
@@ -250,7 +283,7 @@ par__wire_decode_ndarray(struct dec *d, int depth, size_t at,
       par__wire_fail(d, at, "array of %zu elements holds %zu", count,
                      p.count);
     }
-    return payload_array(&p, bounds);
+    return payload_array(d, &p, bounds, at);
   }
   if (h.kind != H_ARRAY) {
     par__wire_fail(d, h.at, "the elements of an array must be an array or "
@@ -259,25 +292,26 @@ par__wire_decode_ndarray(struct dec *d, int depth, size_t at,
   if (h.n != count) {
     par__wire_fail(d, h.at, "array of %zu elements holds %zu", count, h.n);
   }
+  /* The shape has paid for this vector (read_dimensions). */
   v = scm_c_make_vector(count, SCM_UNSPECIFIED);
   for (size_t i = 0; i < count; i++) {
     SCM_SIMPLE_VECTOR_SET(v, i, par__wire_decode(d, depth + 1));
   }
-  return vector_array(v, bounds);
+  return vector_array(d, v, bounds, at);
 }
 
 SCM
 par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
 {
   struct head h;
-  int64_t lbnds[64];
+  int64_t lbnds[PAR_WIRE_MAX_RANK];
   size_t rank;
 
   par__wire_expect_array(d, 2, "lower bounds must be [bounds, array]");
   par__wire_read_head(d, &h);
-  if (h.kind != H_ARRAY || h.n > 64) {
-    par__wire_fail(d, h.at, "lower bounds must be an array of at most 64 "
-                   "integers");
+  if (h.kind != H_ARRAY || h.n > PAR_WIRE_MAX_RANK) {
+    par__wire_fail(d, h.at, "lower bounds must be an array of at most %d "
+                   "integers", PAR_WIRE_MAX_RANK);
   }
   rank = h.n;
   for (size_t k = 0; k < rank; k++) {
@@ -304,15 +338,18 @@ par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
     struct payload p;
 
     read_payload(d, &h, &p);
-    return payload_array(&p, scm_list_1(bounds_from(lbnds[0], p.count)));
+    return payload_array(d, &p, scm_list_1(bounds_from(lbnds[0], p.count)),
+                         at);
   }
   if (h.kind == H_TAG && h.u == PTAG_VECTOR) {
     SCM v;
 
     d->pos = h.at;
     v = par__wire_decode(d, depth + 1);
-    return vector_array(v, scm_list_1(bounds_from(lbnds[0],
-                                                  scm_c_vector_length(v))));
+    return vector_array(d, v,
+                        scm_list_1(bounds_from(lbnds[0],
+                                               scm_c_vector_length(v))),
+                        at);
   }
   par__wire_fail(d, at, "lower bounds must apply to an array or a vector");
 }
@@ -320,7 +357,8 @@ par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
 SCM
 par__wire_vector_in_place(par_msg *msg, const char *who)
 {
-  struct dec d = {msg->data, msg->len, 0, who, NULL};
+  /* Nothing is decoded here but the vector's head: no budget. */
+  struct dec d = {msg->data, msg->len, 0, who, NULL, SIZE_MAX};
   struct head h;
   struct payload p;
   void *block;

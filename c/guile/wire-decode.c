@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <gmp.h>
 
 #include "wire-internal.h"
@@ -46,6 +50,7 @@ decode_bignum(struct dec *d, uint64_t tag)
     par__wire_fail(d, h.at, "the content of tag %" PRIu64 " (bignum) must "
                    "be a byte string", tag);
   }
+  par__wire_charge(d, par__wire_cost(h.n, 2, COST_BOXED), h.at);
   mpz_init(z);
   if (h.n > 0) {
     mpz_import(z, h.n, 1, 1, 1, 0, h.data);
@@ -59,12 +64,212 @@ decode_bignum(struct dec *d, uint64_t tag)
   return result;
 }
 
-static SCM
-decode_hash_table(struct dec *d, int depth, size_t n, int weak)
+/* --- Maps --------------------------------------------------------------- */
+
+/* Keys that Guile's hash function cannot tell apart are compared with
+ * each other on every insertion: n of them cost n^2/2 comparisons, which
+ * a hostile message can make as long as it likes (Guile hashes a list by
+ * its first four elements only, an integer modulo the largest fixnum).
+ * The decoder charges the comparisons each insertion makes to the budget,
+ * a unit per byte of the key for each earlier key it is compared with.
+ * Maps this small are not counted: their comparisons cost at most a few
+ * times their own size. */
+#define FEW_KEYS 16
+
+static void
+too_many_collisions(struct dec *d, size_t at, size_t keys)
 {
-  SCM table;
+  par_scm_throw(d->who, PAR_ETOOBIG,
+                "cannot decode a message of ~a bytes within its bound: ~a "
+                "keys of the map at byte ~a fall together in the hash table "
+                "(keys that differ only past what Guile's hash function "
+                "looks at, such as long lists with a common beginning), "
+                "and comparing them would cost more than the ~a units that "
+                "remain",
+                scm_list_4(scm_from_size_t(d->len), scm_from_size_t(keys),
+                           scm_from_size_t(at), scm_from_size_t(d->budget)));
+}
+
+/* Charge the comparisons that inserting KEY, whose encoding took
+ * KEY_BYTES, into the strong TABLE will make: one per entry of the bucket
+ * it goes to. The bucket is read through the public macros of hashtab.h;
+ * Guile walks the same chain right after, so this costs little more than
+ * the hash of KEY. */
+static void
+charge_bucket(struct dec *d, size_t at, SCM table, SCM key, size_t key_bytes)
+{
+  unsigned long i = scm_ihash(key, SCM_HASHTABLE_N_BUCKETS(table));
+  size_t chain = 0, cost;
+
+  for (SCM e = SCM_HASHTABLE_BUCKET(table, i); scm_is_pair(e);
+       e = SCM_CDR(e)) {
+    chain++;
+  }
+  cost = par__wire_cost(chain, key_bytes, 0);
+  if (cost > d->budget) {
+    too_many_collisions(d, at, chain + 1);
+  }
+  d->budget -= cost;
+}
+
+/* Weak tables keep their entries out of reach, so for them the decoder
+ * counts the keys of each hash value itself, in a table of slots: HASH + 1
+ * (0 marks an empty slot; Guile's hash values are below 2^62) and how
+ * many keys had it so far. */
+struct hash_count {
+  uint64_t hash;
+  uint64_t keys;
+};
+
+/* A key of our own for spreading the hash values over the slots: the
+ * values come from the message, and slot numbers it could predict would
+ * let it make our own count quadratic. */
+static uint64_t spread_key;
+
+void
+par__wire_init_decode(void)
+{
+  if (getrandom(&spread_key, sizeof spread_key, GRND_NONBLOCK)
+      != (ssize_t) sizeof spread_key) {
+    spread_key = (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 32)
+                 ^ (uint64_t) (uintptr_t) &spread_key;
+  }
+}
+
+/* The slot of hash value HASH in SLOTS, MASK + 1 of them. */
+static size_t
+hash_slot(const struct hash_count *slots, size_t mask, uint64_t hash)
+{
+  /* MurmurHash3's finalizer over the keyed value: every bit of the hash
+   * value reaches the bits of the slot number. */
+  uint64_t x = hash ^ spread_key;
   size_t i;
 
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdu;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53u;
+  x ^= x >> 33;
+  i = (size_t) x & mask;
+  while (slots[i].hash != 0 && slots[i].hash != hash + 1) {
+    i = (i + 1) & mask;
+  }
+  return i;
+}
+
+/* Charge the comparisons that inserting KEY, whose encoding took
+ * KEY_BYTES, into a weak table will make: one per earlier key of its hash
+ * value, which SLOTS (MASK + 1 of them) count. */
+static void
+charge_hash_value(struct dec *d, size_t at, struct hash_count *slots,
+                  size_t mask, SCM key, size_t key_bytes)
+{
+  uint64_t hash = scm_ihash(key, ULONG_MAX);
+  size_t i = hash_slot(slots, mask, hash);
+  size_t cost = par__wire_cost(slots[i].keys, key_bytes, 0);
+
+  if (cost > d->budget) {
+    too_many_collisions(d, at, slots[i].keys + 1);
+  }
+  d->budget -= cost;
+  slots[i].hash = hash + 1;
+  slots[i].keys++;
+}
+
+/* Refuse the map at AT whose entry I repeats KEY. The key is shown as
+ * written, cut short: it comes from the message. */
+static void
+duplicate_key(struct dec *d, size_t at, size_t i, SCM key)
+{
+  char *text = scm_to_utf8_string(scm_object_to_string(key, SCM_UNDEFINED));
+  size_t n = strlen(text);
+
+  scm_dynwind_begin(0);
+  scm_dynwind_free(text);
+  par__wire_fail(d, at, "entry %zu of the map repeats the key %.*s%s", i,
+                 (int) (n > 60 ? 60 : n), text, n > 60 ? "..." : "");
+  scm_dynwind_end();
+}
+
+/* The entries of a strong table. */
+static void
+fill_table(struct dec *d, int depth, size_t at, SCM table, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    size_t key_at = d->pos;
+    SCM key = decode(d, depth + 1);
+    SCM value = decode(d, depth + 1);
+    unsigned long before;
+
+    if (n > FEW_KEYS) {
+      charge_bucket(d, at, table, key, d->pos - key_at);
+    }
+    /* The count of a strong table grows with each new key: one lookup
+     * finds a repeated key, not two. */
+    before = SCM_HASHTABLE_N_ITEMS(table);
+    scm_hash_set_x(table, key, value);
+    if (SCM_HASHTABLE_N_ITEMS(table) == before) {
+      duplicate_key(d, at, i, key);
+    }
+  }
+}
+
+/* The entries of a weak table. */
+static void
+fill_weak_table(struct dec *d, int depth, size_t at, SCM table, size_t n)
+{
+  struct hash_count *slots = NULL;
+  size_t mask = 0;
+
+  scm_dynwind_begin(0);
+  if (n > FEW_KEYS) {
+    /* At least twice as many slots as keys, a power of two. N is at most
+     * half the message, so this cannot overflow. */
+    for (mask = 63; mask / 2 < n; mask = mask * 2 + 1) {
+    }
+    par__wire_charge(d, (mask + 1) * sizeof *slots, at);
+    slots = calloc(mask + 1, sizeof *slots);
+    if (slots == NULL) {
+      par_scm_throw(d->who, PAR_ENOMEM, "out of memory for a map of ~a "
+                    "entries", scm_list_1(scm_from_size_t(n)));
+    }
+    scm_dynwind_free(slots);
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t key_at = d->pos;
+    SCM key = decode(d, depth + 1);
+    SCM value = decode(d, depth + 1);
+
+    if (slots != NULL) {
+      charge_hash_value(d, at, slots, mask, key, d->pos - key_at);
+    }
+    if (!scm_is_eq(scm_hash_ref(table, key, par__wire_absent),
+                   par__wire_absent)) {
+      duplicate_key(d, at, i, key);
+    }
+    scm_hash_set_x(table, key, value);
+  }
+  scm_dynwind_end();
+}
+
+/* A map of N entries whose head was at AT, as a hash table of weakness
+ * WEAK (0 for a strong table). Keys are compared with equal?, as the
+ * table does; a key that repeats an earlier one makes the message
+ * malformed (RFC 8949, section 5.6), rather than one of its values being
+ * dropped without a word. */
+static SCM
+decode_hash_table(struct dec *d, int depth, size_t at, size_t n, int weak)
+{
+  SCM table;
+
+  if (weak == 0) {
+    par__wire_charge(d, par__wire_cost(n, COST_TABLE_ENTRY, COST_TABLE), at);
+    table = scm_c_make_hash_table(n);
+    fill_table(d, depth, at, table, n);
+    return table;
+  }
+  par__wire_charge(d, par__wire_cost(n, COST_WEAK_ENTRY, COST_WEAK_TABLE),
+                   at);
   switch (weak) {
   case WEAK_KEY:
     table = scm_make_weak_key_hash_table(scm_from_size_t(n));
@@ -72,20 +277,15 @@ decode_hash_table(struct dec *d, int depth, size_t n, int weak)
   case WEAK_VALUE:
     table = scm_make_weak_value_hash_table(scm_from_size_t(n));
     break;
-  case WEAK_BOTH:
+  default:
     table = scm_make_doubly_weak_hash_table(scm_from_size_t(n));
     break;
-  default:
-    table = scm_c_make_hash_table(n);
-    break;
   }
-  for (i = 0; i < n; i++) {
-    SCM key = decode(d, depth + 1);
-    SCM value = decode(d, depth + 1);
-    scm_hash_set_x(table, key, value);
-  }
+  fill_weak_table(d, depth, at, table, n);
   return table;
 }
+
+/* --- Other containers ---------------------------------------------------- */
 
 /* A CBOR array holding a list: N elements, the last being the tail when
  * IMPROPER. Built front to back without recursion along the spine. */
@@ -95,6 +295,7 @@ decode_list(struct dec *d, int depth, size_t n, bool improper)
   SCM head = SCM_EOL, tail = SCM_BOOL_F;
   size_t i, elements = improper ? n - 1 : n;
 
+  par__wire_charge(d, par__wire_cost(elements, COST_PAIR, 0), d->pos);
   for (i = 0; i < elements; i++) {
     /* The thread's own free list: scm_cons goes through the collector's
      * general allocator, which costs more than the rest of the loop. */
@@ -137,6 +338,7 @@ decode_error(struct dec *d, int depth, size_t at)
   struct exn_call c;
   SCM exn;
 
+  par__wire_charge(d, COST_ERROR, at);
   par__wire_expect_array(d, 2, "an error description must be [kind, "
                          "arguments]");
   c.kind = decode(d, depth + 1);
@@ -164,6 +366,7 @@ decode_record(struct dec *d, int depth, size_t at)
     par__wire_fail(d, h.at, "a record must be [type name, fields...]");
   }
   nfields = h.n - 1;
+  par__wire_charge(d, par__wire_cost(nfields, 8, COST_RECORD), at);
   par__wire_read_text(d, &name, "the type name of a record");
   rtd = scm_hash_ref(par__wire_records_by_name,
                      scm_from_utf8_stringn((const char *) name.data, name.n),
@@ -192,6 +395,7 @@ decode_rational(struct dec *d, int depth, size_t at)
 {
   SCM num, den;
 
+  par__wire_charge(d, COST_BOXED, at);
   par__wire_expect_array(d, 2, "a rational must be [numerator, "
                          "denominator]");
   num = decode(d, depth + 1);
@@ -210,6 +414,7 @@ decode_complex(struct dec *d, int depth, size_t at)
 {
   SCM re, im;
 
+  par__wire_charge(d, COST_BOXED, at);
   par__wire_expect_array(d, 2, "a complex number must be [real, "
                          "imaginary]");
   re = decode(d, depth + 1);
@@ -232,6 +437,7 @@ decode_vector(struct dec *d, int depth)
   if (h.kind != H_ARRAY) {
     par__wire_fail(d, h.at, "the content of a vector tag must be an array");
   }
+  par__wire_charge(d, par__wire_cost(h.n, 8, COST_VECTOR), h.at);
   v = scm_c_make_vector(h.n, SCM_UNSPECIFIED);
   for (size_t i = 0; i < h.n; i++) {
     SCM_SIMPLE_VECTOR_SET(v, i, decode(d, depth + 1));
@@ -282,7 +488,7 @@ decode_weak_table(struct dec *d, int depth)
   if (h.kind != H_MAP) {
     par__wire_fail(d, h.at, "a weak hash table must hold a map");
   }
-  return decode_hash_table(d, depth, h.n, weak);
+  return decode_hash_table(d, depth, h.at, h.n, weak);
 }
 
 /* The value of the tag of head T, its content still to read. */
@@ -301,9 +507,12 @@ decode_tag(struct dec *d, int depth, const struct head *t)
     return decode_complex(d, depth, t->at);
   case TAG_SYMBOL:
     par__wire_read_text(d, &h, "the content of tag 39 (symbol)");
+    par__wire_charge(d, par__wire_cost(h.n, 1, COST_SYMBOL), h.at);
     return par__wire_symbol_named((const char *) h.data, h.n);
   case PTAG_KEYWORD:
     par__wire_read_text(d, &h, "a keyword's name");
+    par__wire_charge(d, par__wire_cost(h.n, 1, COST_SYMBOL + COST_PAIR),
+                     h.at);
     return scm_symbol_to_keyword(
         par__wire_symbol_named((const char *) h.data, h.n));
   case PTAG_CHAR:
@@ -400,6 +609,7 @@ decode_fast(struct dec *d, SCM *out)
       v = (v << 8) | p[i];
     }
     memcpy(&value, &v, sizeof value);
+    par__wire_charge(d, COST_FLONUM, d->pos);
     *out = scm_from_double(value);
     d->pos += 9;
     return true;
@@ -419,9 +629,13 @@ decode_fast(struct dec *d, SCM *out)
     if (v > left - size || !all_ascii(p + size, (size_t) v)) {
       return false;
     }
+    par__wire_charge(d, COST_STRING + (size_t) v, d->pos);
     *out = scm_from_latin1_stringn((const char *) p + size, (size_t) v);
     d->pos += size + (size_t) v;
     return true;
+  }
+  if (v > PAR_WIRE_FIXNUM_MAX) {
+    par__wire_charge(d, par__wire_integer_cost(v), d->pos);
   }
   *out = major == 0 ? scm_from_uint64(v) : decode_negint(v);
   d->pos += size;
@@ -440,16 +654,24 @@ decode(struct dec *d, int depth)
   par__wire_read_head(d, &h);
   switch (h.kind) {
   case H_UINT:
+    par__wire_charge(d, par__wire_integer_cost(h.u), h.at);
     return scm_from_uint64(h.u);
   case H_NEGINT:
+    par__wire_charge(d, par__wire_integer_cost(h.u), h.at);
     return decode_negint(h.u);
   case H_FLOAT:
+    par__wire_charge(d, COST_FLONUM, h.at);
     return scm_from_double(h.d);
   case H_TEXT:
     par__wire_check_utf8(d, &h);
+    /* Four bytes a character when any is outside Latin-1. */
+    par__wire_charge(d, par__wire_cost(h.n, 4, COST_STRING), h.at);
     return scm_from_utf8_stringn((const char *) h.data, h.n);
   case H_BYTES: {
-    SCM v = scm_c_make_bytevector(h.n);
+    SCM v;
+
+    par__wire_charge(d, par__wire_cost(h.n, 1, COST_BYTEVECTOR), h.at);
+    v = scm_c_make_bytevector(h.n);
     if (h.n > 0) {
       memcpy(SCM_BYTEVECTOR_CONTENTS(v), h.data, h.n);
     }
@@ -465,7 +687,7 @@ decode(struct dec *d, int depth)
     return decode_list(d, depth, h.n, false);
   case H_MAP:
     check_depth(d, depth + 1, h.at);
-    return decode_hash_table(d, depth, h.n, 0);
+    return decode_hash_table(d, depth, h.at, h.n, 0);
   case H_TAG:
     check_depth(d, depth + 1, h.at);
     return decode_tag(d, depth + 1, &h);
@@ -491,7 +713,8 @@ par_scm_decode_msg(par_msg *msg, const char *who)
 SCM
 par_scm_decode(const void *data, size_t len, const char *who)
 {
-  struct dec d = {data, len, 0, who, par_scm_this_thread()};
+  struct dec d = {data, len, 0, who, par_scm_this_thread(),
+                  par__wire_budget(len)};
   SCM value;
 
   if (len == 0) {

@@ -143,7 +143,9 @@ put_bytes(struct enc *e, const void *data, size_t n)
 static void
 put_text_owned(struct enc *e, char *text, size_t n)
 {
-  if (wbuf_grow(e->out, n + 9) != 0) {
+  size_t need;
+
+  if (__builtin_add_overflow(n, 9, &need) || wbuf_grow(e->out, need) != 0) {
     free(text);
     out_of_memory(e);
   }
@@ -334,7 +336,7 @@ encode_integer(struct enc *e, SCM x)
     }
   }
   n = (mpz_sizeinbase(z, 2) + 7) / 8;
-  if (wbuf_grow(e->out, n + 18) != 0) {
+  if (n > SIZE_MAX - 18 || wbuf_grow(e->out, n + 18) != 0) {
     mpz_clear(z);
     out_of_memory(e);
   }
@@ -416,19 +418,63 @@ put_uniform_head(struct enc *e, const par_scm_etype *type, size_t nbytes,
   PUT(e, cbor_encode_bytestring_start, nbytes);
 }
 
-static size_t
-array_count(scm_t_array_handle *h)
+/* Refuse to send the array X, found at AT, whose size in elements or, if
+ * BYTES, in bytes does not fit a size_t. */
+static void
+too_big(struct enc *e, SCM x, bool bytes, const struct where *at)
 {
-  size_t count = 1, k, rank = scm_array_handle_rank(h);
-  scm_t_array_dim *dims = scm_array_handle_dims(h);
-
-  for (k = 0; k < rank; k++) {
-    ssize_t len = dims[k].ubnd - dims[k].lbnd + 1;
-    count *= len > 0 ? (size_t) len : 0;
-  }
-  return count;
+  par_scm_throw(e->who, PAR_ETOOBIG,
+                "cannot send an array of dimensions ~a, found at ~a: it has "
+                "more ~a than a message can hold",
+                scm_list_3(scm_array_dimensions(x), describe_where(at),
+                           scm_from_utf8_string(bytes ? "bytes"
+                                                      : "elements")));
 }
 
+/* The number of elements of dimension K of H. Guile keeps the bounds of
+ * a dimension within a long, but not their difference. */
+static bool
+dim_length(scm_t_array_handle *h, size_t k, size_t *len)
+{
+  scm_t_array_dim *dim = &scm_array_handle_dims(h)[k];
+  ssize_t n;
+
+  if (__builtin_sub_overflow(dim->ubnd, dim->lbnd, &n)
+      || __builtin_add_overflow(n, 1, &n)) {
+    return false;
+  }
+  *len = n > 0 ? (size_t) n : 0;
+  return true;
+}
+
+/* The number of elements of the array X behind H, found at AT: the
+ * product of its dimensions, which is refused when it overflows. An
+ * array with an empty dimension is empty, however long the others. */
+static size_t
+array_count(struct enc *e, SCM x, scm_t_array_handle *h,
+            const struct where *at)
+{
+  size_t count = 1, k, rank = scm_array_handle_rank(h), len;
+  bool empty = false;
+
+  for (k = 0; k < rank; k++) {
+    if (!dim_length(h, k, &len)) {
+      too_big(e, x, false, at);
+    }
+    empty = empty || len == 0;
+  }
+  for (k = 0; k < rank && !empty; k++) {
+    dim_length(h, k, &len);
+    if (__builtin_mul_overflow(count, len, &count)) {
+      too_big(e, x, false, at);
+    }
+  }
+  return empty ? 0 : count;
+}
+
+/* Whether the elements behind H lie contiguously in row-major order. Its
+ * number of elements has been checked by array_count, so that the
+ * strides below cannot overflow. */
 static bool
 array_row_major(scm_t_array_handle *h)
 {
@@ -451,11 +497,13 @@ array_row_major(scm_t_array_handle *h)
 struct odometer {
   size_t rank;
   scm_t_array_dim *dims;
-  ssize_t idx[64];
+  ssize_t idx[PAR_WIRE_MAX_RANK];
   ssize_t offset;
 };
 
-static bool
+/* Start O at the first element of H, whose rank encode_array has checked
+ * against PAR_WIRE_MAX_RANK. */
+static void
 odometer_init(struct odometer *o, scm_t_array_handle *h)
 {
   size_t k;
@@ -463,13 +511,9 @@ odometer_init(struct odometer *o, scm_t_array_handle *h)
   o->rank = scm_array_handle_rank(h);
   o->dims = scm_array_handle_dims(h);
   o->offset = 0;
-  if (o->rank > 64) {
-    return false;
-  }
   for (k = 0; k < o->rank; k++) {
     o->idx[k] = 0;
   }
-  return true;
 }
 
 static void
@@ -488,30 +532,37 @@ odometer_next(struct odometer *o)
   }
 }
 
-/* The elements of the uniform array behind H, copied row-major. */
+/* The COUNT elements of ELSIZE bytes each of the uniform array X behind
+ * H, found at AT, copied row-major after their head. */
 static void
-put_uniform_elements(struct enc *e, scm_t_array_handle *h, size_t count,
-                     size_t elsize)
+put_uniform_elements(struct enc *e, SCM x, scm_t_array_handle *h,
+                     size_t count, const par_scm_etype *type,
+                     const struct where *at)
 {
   const uint8_t *base = scm_array_handle_uniform_elements(h);
-  uint8_t *p = reserve(e, count * elsize);
+  size_t elsize = type->size, nbytes, i;
   struct odometer o;
-  size_t i;
+  uint8_t *p;
 
+  /* Beyond PTRDIFF_MAX no buffer can hold the bytes, and the offsets of
+   * the copy below would overflow. */
+  if (__builtin_mul_overflow(count, elsize, &nbytes)
+      || nbytes > PTRDIFF_MAX) {
+    too_big(e, x, true, at);
+  }
+  put_uniform_head(e, type, nbytes, false);
+  p = reserve(e, nbytes);
   if (array_row_major(h)) {
     if (count > 0) {
-      memcpy(p, base, count * elsize);
+      memcpy(p, base, nbytes);
     }
   } else {
-    if (!odometer_init(&o, h)) {
-      par_scm_throw(e->who, PAR_EINVAL, "cannot send an array of rank ~a",
-                    scm_list_1(scm_from_size_t(o.rank)));
-    }
+    odometer_init(&o, h);
     for (i = 0; i < count; i++, odometer_next(&o)) {
       memcpy(p + i * elsize, base + o.offset * (ssize_t) elsize, elsize);
     }
   }
-  e->out->len += count * elsize;
+  e->out->len += nbytes;
 }
 
 static void
@@ -523,11 +574,11 @@ put_scm_elements(struct enc *e, scm_t_array_handle *h, size_t count,
   struct where here = {at, IN_ARRAY, 0};
   size_t i;
 
-  if (!odometer_init(&o, h)) {
-    par_scm_throw(e->who, PAR_EINVAL, "cannot send an array of rank ~a",
-                  scm_list_1(scm_from_size_t(o.rank)));
-  }
+  odometer_init(&o, h);
   PUT(e, cbor_encode_array_start, count);
+  /* Every element takes a byte at least: an array too large for memory
+   * fails here at once, not once it has filled memory. */
+  reserve(e, count);
   for (i = 0; i < count; i++, odometer_next(&o)) {
     here.index = i;
     encode(e, base[o.offset], depth + 1, &here);
@@ -554,7 +605,15 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
   }
   rank = scm_array_handle_rank(&h);
   dims = scm_array_handle_dims(&h);
-  count = array_count(&h);
+  if (rank > PAR_WIRE_MAX_RANK) {
+    scm_array_handle_release(&h);
+    par_scm_throw(e->who, PAR_EINVAL,
+                  "cannot send an array of rank ~a, found at ~a: the wire "
+                  "format carries at most ~a dimensions",
+                  scm_list_3(scm_from_size_t(rank), describe_where(at),
+                             scm_from_int(PAR_WIRE_MAX_RANK)));
+  }
+  count = array_count(e, x, &h, at);
   for (k = 0; k < rank; k++) {
     offset = offset || dims[k].lbnd != 0;
   }
@@ -571,7 +630,10 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_array_start, 2);
     PUT(e, cbor_encode_array_start, rank);
     for (k = 0; k < rank; k++) {
-      PUT(e, cbor_encode_uint, (uint64_t) (dims[k].ubnd - dims[k].lbnd + 1));
+      size_t len = 0;
+
+      dim_length(&h, k, &len); /* checked by array_count */
+      PUT(e, cbor_encode_uint, (uint64_t) len);
     }
   } else if (type == NULL) {
     /* A rank-1 array goes as the plain vector of its elements. */
@@ -580,8 +642,7 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
   if (type == NULL) {
     put_scm_elements(e, &h, count, depth, at);
   } else {
-    put_uniform_head(e, type, count * type->size, false);
-    put_uniform_elements(e, &h, count, type->size);
+    put_uniform_elements(e, x, &h, count, type, at);
   }
   scm_array_handle_release(&h);
 }

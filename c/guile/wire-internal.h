@@ -71,6 +71,10 @@ extern SCM par__wire_names_by_record;
  * par_scm_wire_set_parallelizer_hooks. */
 extern SCM par__wire_hooks;
 
+/* An object of our own that no message can hold: the default of a lookup
+ * that must tell "absent" from any value. */
+extern SCM par__wire_absent;
+
 /* --- Reading a message (wire-read.c) ------------------------------------- */
 
 enum head_kind {
@@ -103,14 +107,80 @@ struct head {
 };
 
 /* A message being decoded: LEN bytes at DATA, read up to POS. Errors are
- * raised from WHO. */
+ * raised from WHO. BUDGET is what the value may still cost (see
+ * par__wire_charge). */
 struct dec {
   const uint8_t *data;
   size_t len;
   size_t pos;
   const char *who;
   scm_thread *thread; /* the decoding thread, for par_scm_inline_cons */
+  size_t budget;
 };
+
+/* --- The decoder's budget ------------------------------------------------ */
+
+/* What the decoder charges for each thing it builds, in bytes of memory,
+ * measured on Guile 3.0 (rounded up): the budget of a message of LEN bytes
+ * is PAR_WIRE_BUDGET_PER_BYTE * LEN + PAR_WIRE_BUDGET_BASE, and every
+ * charge is made before the allocation it pays for. Immediates (fixnums,
+ * characters, booleans) and interned objects cost nothing. */
+#define COST_PAIR 16          /* per element of a list */
+#define COST_FLONUM 16        /* a flonum */
+#define COST_BOXED 32         /* bignum, fraction or complex cell */
+#define COST_STRING 48        /* string cell and buffer header, + chars */
+#define COST_BYTEVECTOR 48    /* header, + bytes */
+#define COST_SYMBOL 64        /* a new symbol, + name */
+#define COST_VECTOR 16        /* header, + 8 per element */
+#define COST_TABLE 352        /* empty hash table, 31 buckets */
+#define COST_TABLE_ENTRY 64   /* handle and chain pairs, bucket growth */
+#define COST_WEAK_TABLE 640   /* empty weak table */
+#define COST_WEAK_ENTRY 128   /* entry and its disappearing links */
+#define COST_ARRAY 128        /* array header and storage header */
+#define COST_DIMENSION 64     /* per dimension: bounds and their lists */
+#define COST_RECORD 32        /* struct header, + 8 per field */
+#define COST_ERROR 1024       /* the condition objects of an exception */
+
+/* Charge COST units for what is about to be built at byte AT of D's
+ * message; raises ETOOBIG once the budget is spent. */
+void par__wire_over_budget(struct dec *d, size_t at, size_t cost)
+    __attribute__((noreturn));
+
+static inline void
+par__wire_charge(struct dec *d, size_t cost, size_t at)
+{
+  if (cost > d->budget) {
+    par__wire_over_budget(d, at, cost);
+  }
+  d->budget -= cost;
+}
+
+/* A * B + C, or SIZE_MAX when that overflows: a cost too large to pay. */
+static inline size_t
+par__wire_cost(size_t a, size_t b, size_t c)
+{
+  size_t r;
+
+  if (__builtin_mul_overflow(a, b, &r) || __builtin_add_overflow(r, c, &r)) {
+    return SIZE_MAX;
+  }
+  return r;
+}
+
+/* The budget of a message of LEN bytes. */
+size_t par__wire_budget(size_t len);
+
+/* Guile's largest fixnum on 64-bit hosts, 2^61 - 1 (the macro of its
+ * headers shifts a negative value, which -Wextra reports). */
+#define PAR_WIRE_FIXNUM_MAX (((uint64_t) 1 << 61) - 1)
+
+/* The cost of an integer read as N (the value N or -1-N): a fixnum costs
+ * nothing, a bignum a cell. */
+static inline size_t
+par__wire_integer_cost(uint64_t n)
+{
+  return n > PAR_WIRE_FIXNUM_MAX ? COST_BOXED : 0;
+}
 
 /* Raise an EMALFORMED error about the byte AT of D's message; FMT and what
  * follows say what is wrong, as for printf. */
@@ -172,5 +242,8 @@ void par__wire_symbol_remember(SCM symbol, const char *name, size_t len);
 SCM par__wire_symbol_named(const char *name, size_t n);
 
 void par__wire_init_symbols(void);
+
+/* Pick the key that spreads the hash values of map keys (wire-decode.c). */
+void par__wire_init_decode(void);
 
 #endif /* PAR_WIRE_INTERNAL_H */

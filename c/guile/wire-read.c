@@ -7,6 +7,7 @@
  * that no length read from a message is trusted before anything is
  * allocated for it. The values are built in wire-decode.c.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -128,6 +129,60 @@ par__wire_fail(struct dec *d, size_t at, const char *fmt, ...)
                            scm_from_utf8_string(buf)));
 }
 
+size_t
+par__wire_budget(size_t len)
+{
+  return par__wire_cost(len, PAR_WIRE_BUDGET_PER_BYTE, PAR_WIRE_BUDGET_BASE);
+}
+
+void
+par__wire_over_budget(struct dec *d, size_t at, size_t cost)
+{
+  par_scm_throw(d->who, PAR_ETOOBIG,
+                "cannot decode a message of ~a bytes within its bound of ~a "
+                "bytes (~a per byte of the message plus ~a): the item at "
+                "byte ~a needs ~a more, and ~a remain",
+                scm_list_n(scm_from_size_t(d->len),
+                           scm_from_size_t(par__wire_budget(d->len)),
+                           scm_from_int(PAR_WIRE_BUDGET_PER_BYTE),
+                           scm_from_size_t(PAR_WIRE_BUDGET_BASE),
+                           scm_from_size_t(at), scm_from_size_t(cost),
+                           scm_from_size_t(d->budget), SCM_UNDEFINED));
+}
+
+/* Raise the error for an item at D's position that does not fit in the
+ * bytes that remain. libcbor's count of the bytes needed wraps around for
+ * a string of nearly 2^64 bytes, so the sizes are read here. */
+static void
+fail_truncated(struct dec *d)
+{
+  const uint8_t *p = d->data + d->pos;
+  size_t left = d->len - d->pos, size = 1;
+  uint8_t major = p[0] >> 5, info = p[0] & 31;
+  uint64_t n = info;
+
+  if (info >= 24 && info <= 27) {
+    size = (size_t) 1 + ((size_t) 1 << (info - 24));
+  }
+  if (size > left) {
+    par__wire_fail(d, d->pos, "truncated: the head of the item needs %zu "
+                   "bytes, %zu remain", size, left);
+  }
+  if (size > 1) {
+    n = 0;
+    for (size_t i = 1; i < size; i++) {
+      n = (n << 8) | p[i];
+    }
+  }
+  if (major == 2 || major == 3) {
+    par__wire_fail(d, d->pos, "truncated: a %s string of %" PRIu64 " bytes "
+                   "but only %zu bytes remain after its head",
+                   major == 2 ? "byte" : "text", n, left - size);
+  }
+  par__wire_fail(d, d->pos, "truncated: the item needs more than the %zu "
+                 "bytes that remain", left);
+}
+
 void
 par__wire_read_head(struct dec *d, struct head *h)
 {
@@ -141,9 +196,7 @@ par__wire_read_head(struct dec *d, struct head *h)
   r = cbor_stream_decode(d->data + d->pos, d->len - d->pos, &head_callbacks,
                          h);
   if (r.status == CBOR_DECODER_NEDATA) {
-    par__wire_fail(d, d->pos,
-                   "truncated: the item needs %zu bytes, %zu remain",
-                   r.required, d->len - d->pos);
+    fail_truncated(d);
   }
   if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
     par__wire_fail(d, d->pos,

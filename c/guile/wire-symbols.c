@@ -99,6 +99,11 @@ par__wire_symbol_named(const char *name, size_t n)
   struct symbol_entry *entry;
   SCM symbol;
 
+  if (n == 0) {
+    /* Guile's hash of a UTF-8 name reads one character even when there
+     * is none: not past the end of the message, but from this string. */
+    name = "";
+  }
   if (n > SYMBOL_CACHE_NAME || !owns_symbol_cache()) {
     return scm_from_utf8_symboln(name, n);
   }

@@ -22,6 +22,7 @@ SCM par__wire_record_type_name;
 SCM par__wire_records_by_name;
 SCM par__wire_names_by_record;
 SCM par__wire_hooks;
+SCM par__wire_absent;
 
 /* --- Hooks and registry -------------------------------------------------- */
 
@@ -163,6 +164,7 @@ void
 par_scm_init_wire(void)
 {
   par__wire_init_symbols();
+  par__wire_init_decode();
   /* make-exception-from-throw is replaced when (ice-9 exceptions) loads;
    * load it now so that decoded errors get the full condition objects. */
   scm_c_resolve_module("ice-9 exceptions");
@@ -182,6 +184,7 @@ par_scm_init_wire(void)
   par__wire_records_by_name = scm_permanent_object(scm_c_make_hash_table(31));
   par__wire_names_by_record = scm_permanent_object(scm_c_make_hash_table(31));
   par__wire_hooks = scm_permanent_object(scm_c_make_vector(2, SCM_BOOL_F));
+  par__wire_absent = scm_permanent_object(scm_cons(SCM_BOOL_F, SCM_EOL));
 
   scm_c_define_gsubr("%value->cbor", 1, 0, 0, prim_value_to_cbor);
   scm_c_define_gsubr("%cbor->value", 1, 0, 0, prim_cbor_to_value);

@@ -40,20 +40,33 @@ PAR_EXTERN void par_wbuf_free(par_wbuf *buf);
  * the encoder writes and the decoder accepts. */
 #define PAR_WIRE_MAX_DEPTH 1024
 
+/* The largest rank of an array that the encoder writes and the decoder
+ * accepts. */
+#define PAR_WIRE_MAX_RANK 64
+
+/* The decoder's bound: decoding a message of LEN bytes costs at most
+ * PAR_WIRE_BUDGET_PER_BYTE * LEN + PAR_WIRE_BUDGET_BASE units, a unit
+ * being a byte of memory allocated for the value or a byte of a map key
+ * compared with another key of the same hash (see doc/wire-format.texi,
+ * "Limits", for the cost of each kind of item). */
+#define PAR_WIRE_BUDGET_PER_BYTE 64
+#define PAR_WIRE_BUDGET_BASE ((size_t) 16 << 20)
+
 /* Append the CBOR encoding of VALUE to OUT. Raises parallelizer-error from
  * WHO for an unsendable value (EINVAL), naming it and its position
- * ("element 3 of a list inside a vector"), or when memory is short
- * (ENOMEM); nothing is sent. On such a non-local exit OUT still owns its
+ * ("element 3 of a list inside a vector"), for an array whose size in
+ * elements or bytes does not fit a size_t (ETOOBIG), or when memory is
+ * short (ENOMEM); nothing is sent. On such a non-local exit OUT still owns its
  * memory (possibly with a partial encoding appended): callers protect it
  * with scm_dynwind_unwind_handler. */
 PAR_EXTERN void par_scm_encode(SCM value, par_wbuf *out, const char *who);
 
 /* Decode exactly one value occupying all of DATA/LEN. Raises
  * parallelizer-error from WHO on malformed input (EMALFORMED), for a
- * record type or a parallelizer that this process cannot make (ENOENT)
- * and when memory is short (ENOMEM); never crashes, never leaks, never
- * allocates more than a small multiple of LEN. DATA is only borrowed: the
- * value shares no memory with it. */
+ * record type or a parallelizer that this process cannot make (ENOENT),
+ * for a value that would cost more than the bound above (ETOOBIG) and
+ * when memory is short (ENOMEM); never crashes and never leaks. DATA is
+ * only borrowed: the value shares no memory with it. */
 PAR_EXTERN SCM par_scm_decode(const void *data, size_t len,
                               const char *who);
 

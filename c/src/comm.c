@@ -608,15 +608,18 @@ generic_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
   {
     size_t total = 0;
     char *data;
+    int wrapped = 0;
 
     for (int r = 0; r < comm->size; r++) {
       uint64_t n;
 
       memcpy(&n, (const char *) all.data + (size_t) r * sizeof n, sizeof n);
       counts[r] = (size_t) n;
-      total += counts[r];
+      /* Counts that wrap around could add up to the length and send the
+       * caller's split of the data far out of it. */
+      wrapped |= __builtin_add_overflow(total, counts[r], &total);
     }
-    if (total != all.len - head) {
+    if (wrapped || total != all.len - head) {
       par_msg_release(&all);
       return par__comm_fail(comm, PAR_EMALFORMED,
                             "rank %d got an inconsistent allgather frame",

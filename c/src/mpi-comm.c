@@ -99,12 +99,19 @@ on_mpi_thread(void)
          && getpid() == mpi_pid;
 }
 
+static void reap_orphans(void);
+
 static void
 finalize_at_exit(void)
 {
   /* A forked child that calls exit must not finalise its parent's MPI. */
   if (getpid() != mpi_pid || !mpi_alive()) {
     return;
+  }
+  /* Communicators destroyed off the MPI thread since its last operation
+   * are freed now, or MPI_Finalize would leave them allocated. */
+  if (on_mpi_thread()) {
+    reap_orphans();
   }
   MPI_Finalize();
 }

@@ -78,7 +78,9 @@ par_reduce_op_from_name(const char *name, par_reduce_op *op)
   return PAR_EINVAL;
 }
 
-/* One loop per (operator, real type); the compiler vectorizes each. */
+/* One loop per (operator, real type); the compiler vectorizes each. C
+ * promotes u8 and u16 operands to int, where 65535 * 65535 overflows: the
+ * product starts from 1u so that it is unsigned (and exact on floats). */
 #define ARITH_LOOPS(T)                                                      \
   static void sum_##T(T *a, const T *b, size_t n)                           \
   {                                                                         \
@@ -89,7 +91,7 @@ par_reduce_op_from_name(const char *name, par_reduce_op *op)
   static void prod_##T(T *a, const T *b, size_t n)                          \
   {                                                                         \
     for (size_t i = 0; i < n; i++) {                                        \
-      a[i] = (T) (a[i] * b[i]);                                             \
+      a[i] = (T) (1u * a[i] * b[i]);                                        \
     }                                                                       \
   }
 
