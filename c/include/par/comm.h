@@ -53,14 +53,16 @@ PAR_EXTERN void par_msg_release(par_msg *msg);
 PAR_EXTERN void *par_msg_steal(par_msg *msg);
 
 /* The kinds of operation stamped on every message: X(NAME, user-facing
- * name). The names are those of the Scheme procedures. */
+ * name). The names are those of the Scheme procedures, which is how error
+ * details name the operations (a process in a receive is said to be in
+ * "receive-from"). */
 #define PAR_OPKIND_MAP(X)                                                   \
-  X(SEND, "send")                                                           \
+  X(SEND, "send-to")                                                        \
   X(BCAST, "broadcast")                                                     \
   X(SCATTER, "scatter")                                                     \
   X(GATHER, "gather")                                                       \
   X(ALLGATHER, "allgather")                                                 \
-  X(REDUCE, "reduce")                                                       \
+  X(REDUCE, "reduce-to-root")                                               \
   X(ALLREDUCE, "allreduce")                                                 \
   X(BARRIER, "barrier")                                                     \
   X(MAP, "parallel-map")                                                    \
