@@ -61,6 +61,9 @@ par__mp_wake_all(par_mp_group *g)
 
   par__mp_futex_wake(&g->ctl->bar_gen, INT_MAX);
   par__mp_futex_wake(&g->ctl->exits, INT_MAX);
+  par__mp_futex_wake(&g->ctl->bc.tail, INT_MAX);
+  par__mp_futex_wake(&g->ctl->bc.progress, INT_MAX);
+  par__mp_futex_wake(&g->ctl->bc.writer, INT_MAX);
   for (int s = 0; s < n; s++) {
     for (int d = 0; d < n; d++) {
       mp_ring *r = par__mp_ring(g, s, d);
@@ -178,6 +181,14 @@ reset_shared(par_mp_group *g)
   g->ctl->ring_bytes = (uint32_t) g->ring_bytes;
   g->ctl->report_bytes = g->report_bytes;
   memset(g->rings, 0, (size_t) g->nprocs * g->nprocs * sizeof(mp_ring));
+  for (size_t i = 0; i < (size_t) g->nprocs * g->nprocs; i++) {
+    atomic_store(&g->rings[i].tail, MP_RING_ORIGIN);
+    atomic_store(&g->rings[i].head, MP_RING_ORIGIN);
+  }
+  atomic_store(&g->ctl->bc.tail, MP_RING_ORIGIN);
+  for (int q = 0; q < g->nprocs; q++) {
+    atomic_store(&g->ctl->procs[q].bc_head, MP_RING_ORIGIN);
+  }
 }
 
 int
@@ -686,14 +697,11 @@ peek_header(const unsigned char *ring, size_t size, uint32_t pos,
 }
 
 static void
-describe_op(const par__hdr *hdr, char *buf, size_t size)
+describe_frame(const par__hdr *hdr, char *buf, size_t size)
 {
-  if (hdr->op == PAR_OPKIND_SEND) {
-    snprintf(buf, size, "a message (send #%u)", hdr->seq);
-  } else {
-    snprintf(buf, size, "%s (collective #%u)",
-             par_opkind_name((par_opkind) hdr->op), hdr->seq);
-  }
+  par__op op = {hdr->op, hdr->seq, PAR__PEER_NONE};
+
+  par__op_describe(&op, buf, size);
 }
 
 int
@@ -719,7 +727,7 @@ par_mp_group_unreceived(par_mp_group *g, char *buf, size_t size)
         continue;
       }
       peek_header(par__mp_ring_data(g, src, dst), g->ring_bytes, head, &hdr);
-      describe_op(&hdr, op, sizeof op);
+      describe_frame(&hdr, op, sizeof op);
       if (used < size) {
         used += (size_t) snprintf(buf + used, size - used,
                                   "%srank %d sent %s to rank %d, which "
@@ -739,7 +747,7 @@ par_mp_group_unreceived(par_mp_group *g, char *buf, size_t size)
       continue;
     }
     peek_header(g->bdata, g->bcast_bytes, head, &hdr);
-    describe_op(&hdr, op, sizeof op);
+    describe_frame(&hdr, op, sizeof op);
     if (used < size) {
       used += (size_t) snprintf(buf + used, size - used,
                                 "%srank %d never received %s", count > 0

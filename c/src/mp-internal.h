@@ -25,10 +25,17 @@
  * once, however many processes read it. Since collectives run in the same
  * order everywhere, the stream is one sequence of frames whose producer
  * changes from one broadcast to the next.
+ *
+ * The communicator of a group is made of four files: mp-comm.c (life
+ * cycle, barrier, abort), mp-wait.c (waiting, and the liveness and
+ * deadlock checks made while waiting), mp-ring.c (one cursor for every
+ * end of every ring, and the pairwise channels) and mp-bcast.c (the
+ * broadcast ring). Their shared state is at the end of this file.
  */
 #ifndef PAR_MP_INTERNAL_H
 #define PAR_MP_INTERNAL_H
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,8 +46,16 @@
 #define MP_CACHELINE 64
 #define MP_DETAIL_MAX 256
 
+/* Where the counters of every ring start: just below 2^32, so that every
+ * group crosses the wrap of its 32-bit counters within its first 64 KiB
+ * on each ring, where a slip in the modular arithmetic shows at once
+ * rather than after 4 GiB. */
+#define MP_RING_ORIGIN ((uint32_t) 0 - ((uint32_t) 1 << 16))
+
 /* What a process waits on, published in its mp_proc for deadlock
- * detection (only once it goes to sleep, never while it spins). */
+ * detection (only once it goes to sleep, never while it spins). The four
+ * kinds that wait at a ring (RECV, SEND, BC_RECV, BC_SEND) also name the
+ * four ends of rings that mp-ring.c moves data through. */
 enum mp_wait_kind {
   MP_WAIT_NONE = 0,
   MP_WAIT_RECV,    /* PEER's ring to us holds fewer than NEED bytes */
@@ -208,5 +223,102 @@ void par__mp_group_forget_comm(par_mp_group *g, par_comm *comm);
 /* Let the communicator of G know that this process is RANK (workers after
  * the fork). */
 void par__mp_comm_adopt(par_comm *comm, int rank);
+
+/* --- The communicator ---------------------------------------------------- */
+
+/* One process's end of a ring: the counter it moves (the tail it writes,
+ * or the head up to which it has read) and the other end's counter as it
+ * last read it. Both count bytes and wrap at 2^32. */
+typedef struct mp_cursor {
+  uint32_t pos;
+  uint32_t seen;
+  int broken; /* a transfer stopped half-way: the stream is unusable */
+} mp_cursor;
+
+/* A process's state in the communicator of its group (COMM->impl). */
+typedef struct mp_comm {
+  par_mp_group *g;
+  par_comm *comm;
+  int rank;
+  int size;
+  double spin;        /* seconds a wait spins before it sleeps */
+  mp_cursor *out;     /* SIZE cursors: our end of the ring rank -> peer */
+  mp_cursor *in;      /* SIZE cursors: our end of the ring peer -> rank */
+  mp_cursor bc;       /* our end of the broadcast ring */
+  int last_any;       /* the peer recv_any served last */
+  int *pidfds;        /* workers: a pidfd per sibling, -1 until opened */
+  struct pollfd *pfds;
+} mp_comm;
+
+/* mp-wait.c: wait until process M's condition KIND on PEER with NEED (see
+ * enum mp_wait_kind) holds. Spins for a while, then sleeps on the futex
+ * word the other side changes, checking every few milliseconds the
+ * interrupt check, the timeout, the group's abort flag, the liveness of
+ * peers and whether the whole group is deadlocked, any of which ends the
+ * wait with an error and a detail on M's communicator. Writes nothing to
+ * shared memory but what it publishes for deadlock detection: the caller
+ * changes the condition of others only after it returns, which is what
+ * makes the detection sound. */
+int par__mp_wait(mp_comm *m, int kind, int peer, uint32_t need);
+
+/* mp-wait.c: wake whoever sleeps on WORD, if SLEEPERS says anyone does. */
+void par__mp_wake_if_sleeping(_Atomic uint32_t *sleepers,
+                              _Atomic uint32_t *word);
+
+/* mp-ring.c: the bytes of room that process WHO's end KIND (a ring kind of
+ * enum mp_wait_kind) of the ring it shares with PEER has, read from shared
+ * memory: free bytes for a producer, readable ones for a consumer. The
+ * counters are read one after the other, so when another process than WHO
+ * asks, the answer is a snapshot that may already be stale. */
+uint32_t par__mp_room(par_mp_group *g, int who, int kind, int peer);
+
+/* mp-ring.c: an end of a ring, open for one operation. */
+typedef struct mp_end {
+  int kind;            /* MP_WAIT_SEND, _RECV, _BC_SEND or _BC_RECV */
+  int peer;            /* the other end's rank (the root, for BC_RECV) */
+  mp_cursor *cur;      /* this process's cursor at this end */
+  unsigned char *data; /* the ring's bytes */
+  uint32_t size;       /* how many: a power of two */
+} mp_end;
+
+/* Open M's end KIND of the ring shared with PEER (ignored for BC_SEND). */
+void par__mp_end_open(mp_comm *m, mp_end *e, int kind, int peer);
+
+/* PAR_OK, or PAR_EABORTED with a detail if an earlier transfer stopped
+ * half-way through E's stream, which is then unusable. */
+int par__mp_end_usable(mp_comm *m, const mp_end *e);
+
+/* Producer: write the frame HDR + LEN bytes of BUF at E. A frame that fits
+ * in the ring is published at once; a larger one streams in pieces of a
+ * quarter of the ring, so that the consumer copies one out while the next
+ * goes in. A failure after some bytes went in breaks the stream. */
+int par__mp_write_frame(mp_comm *m, mp_end *e, const par__hdr *hdr,
+                        const void *buf, size_t len);
+
+/* Consumer: read the next frame's header at E. The whole header is there
+ * before any of it is consumed, so that a timeout or an interrupt while
+ * waiting for it leaves the stream usable. */
+int par__mp_read_header(mp_comm *m, mp_end *e, par__hdr *hdr);
+
+/* Consumer: read N bytes of payload into BUF (NULL drops them). A failure
+ * breaks the stream. */
+int par__mp_read(mp_comm *m, mp_end *e, void *buf, size_t n);
+
+/* Consumer: read the LEN bytes of payload of the frame whose header was
+ * just read into a new malloc'ed block, *OUT (NULL when LEN is 0). Without
+ * memory the payload is read and dropped, so that the stream stays in
+ * step, and the result is PAR_ENOMEM. */
+int par__mp_read_payload(mp_comm *m, mp_end *e, uint64_t len, void **out);
+
+/* mp-ring.c and mp-bcast.c: the slots of par__comm_ops they fill. */
+int par__mp_send(par_comm *comm, int dest, const par__hdr *hdr,
+                 const void *buf, size_t len);
+int par__mp_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out);
+int par__mp_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
+                     par_msg *out);
+int par__mp_bcast_bytes(par_comm *comm, int root, const void *buf,
+                        size_t len, par_msg *out);
+int par__mp_bcast(par_comm *comm, int root, void *buf, size_t count,
+                  par_dtype type);
 
 #endif /* PAR_MP_INTERNAL_H */

@@ -1,0 +1,470 @@
+/* mp-ring.c — the rings of a forked group, and its pairwise channels.
+ *
+ * Every ring, the pairwise ones and the broadcast ring alike, is moved
+ * through by the code here. A process's end of a ring is an mp_end: its
+ * kind (the wait kind of a process waiting there: SEND and RECV at the two
+ * ends of a pairwise ring, BC_SEND at the broadcast root's, BC_RECV at
+ * every other process's) and a cursor. The kind decides only which
+ * counters of shared memory the end reads and writes and whom it wakes;
+ * reserving room, copying across the wrap and publishing are the same
+ * code for all four.
+ *
+ * Frames (a par__hdr, then the payload) stream through a ring as bytes: a
+ * frame never has to fit in it. One that fits is published with one store
+ * of the tail; a larger one goes in pieces of at most a quarter of the
+ * ring, so that the consumer copies one out while the producer copies the
+ * next in. The receiver of a pairwise message copies its payload into a
+ * malloc'ed block: a view into the ring would stall the channel until the
+ * message is released, and for the small messages where a view would save
+ * anything, malloc costs tens of nanoseconds.
+ *
+ * Invariants, checked by assert() where this process owns the end:
+ *   - a ring's size is a power of two and its bytes start on a cache line;
+ *   - 0 <= TAIL - HEAD <= size, in 32-bit modular arithmetic, which holds
+ *     across the wrap of the counters (they start just below it, see
+ *     MP_RING_ORIGIN, so that every group crosses it early).
+ *
+ * Memory ordering. The producer copies bytes in, then stores the tail;
+ * the consumer loads the tail, then copies the bytes out, then stores its
+ * head; the producer loads that head before it writes over those bytes
+ * again. The stores release and the loads acquire, so every copy happens
+ * after the other side is done with the bytes. The stores are in fact
+ * sequentially consistent, because each is followed by a look at the
+ * other side's sleepers flag (par__mp_wake_if_sleeping), a store-then-load
+ * that only sequential consistency keeps in order (see mp-wait.c).
+ */
+#include <assert.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp-internal.h"
+
+#define HDR_BYTES ((uint32_t) sizeof(par__hdr))
+
+static int
+is_producer(int kind)
+{
+  return kind == MP_WAIT_SEND || kind == MP_WAIT_BC_SEND;
+}
+
+/* --- Counters in shared memory ------------------------------------------ */
+
+/* The counter that end KIND of process WHO moves: a pairwise ring's tail
+ * or head, the broadcast ring's tail, or WHO's own head in it. */
+static _Atomic uint32_t *
+own_counter(par_mp_group *g, int who, int kind, int peer)
+{
+  switch (kind) {
+  case MP_WAIT_SEND:
+    return &par__mp_ring(g, who, peer)->tail;
+  case MP_WAIT_RECV:
+    return &par__mp_ring(g, peer, who)->head;
+  case MP_WAIT_BC_SEND:
+    return &g->ctl->bc.tail;
+  default:
+    return &g->ctl->procs[who].bc_head;
+  }
+}
+
+/* The counter of the end that end KIND of process WHO faces (acquire).
+ * The broadcast root faces every consumer at once: its other end is the
+ * head of the slowest of them, found from how far each is behind the tail
+ * (the root keeps its own head at the tail, so it counts as caught up). */
+static uint32_t
+other_counter(par_mp_group *g, int who, int kind, int peer)
+{
+  uint32_t tail, behind, most = 0;
+
+  switch (kind) {
+  case MP_WAIT_SEND:
+    return atomic_load_explicit(&par__mp_ring(g, who, peer)->head,
+                                memory_order_acquire);
+  case MP_WAIT_RECV:
+    return atomic_load_explicit(&par__mp_ring(g, peer, who)->tail,
+                                memory_order_acquire);
+  case MP_WAIT_BC_SEND:
+    tail = atomic_load(&g->ctl->bc.tail);
+    for (int q = 0; q < g->nprocs; q++) {
+      behind = tail - atomic_load_explicit(&g->ctl->procs[q].bc_head,
+                                           memory_order_acquire);
+      most = behind > most ? behind : most;
+    }
+    return tail - most;
+  default:
+    return atomic_load_explicit(&g->ctl->bc.tail, memory_order_acquire);
+  }
+}
+
+/* Room at an end whose own counter is MINE and whose other end's is
+ * THEIRS, in a ring of SIZE bytes: free bytes for a producer (the tail is
+ * MINE), readable ones for a consumer (the tail is THEIRS). */
+static uint32_t
+room_between(int kind, uint32_t size, uint32_t mine, uint32_t theirs)
+{
+  return is_producer(kind) ? size - (mine - theirs) : theirs - mine;
+}
+
+static uint32_t
+ring_size(par_mp_group *g, int kind)
+{
+  return (uint32_t) (kind == MP_WAIT_BC_SEND || kind == MP_WAIT_BC_RECV
+                         ? g->bcast_bytes
+                         : g->ring_bytes);
+}
+
+uint32_t
+par__mp_room(par_mp_group *g, int who, int kind, int peer)
+{
+  /* Own counter first: for a consumer the tail read after it is at least
+   * the head read before, so a snapshot never shows a negative amount. */
+  uint32_t mine = atomic_load(own_counter(g, who, kind, peer));
+
+  return room_between(kind, ring_size(g, kind), mine,
+                      other_counter(g, who, kind, peer));
+}
+
+/* --- Ends ----------------------------------------------------------------- */
+
+void
+par__mp_end_open(mp_comm *m, mp_end *e, int kind, int peer)
+{
+  par_mp_group *g = m->g;
+
+  e->kind = kind;
+  e->peer = peer;
+  e->size = ring_size(g, kind);
+  switch (kind) {
+  case MP_WAIT_SEND:
+    e->cur = &m->out[peer];
+    e->data = par__mp_ring_data(g, m->rank, peer);
+    break;
+  case MP_WAIT_RECV:
+    e->cur = &m->in[peer];
+    e->data = par__mp_ring_data(g, peer, m->rank);
+    break;
+  default:
+    /* The broadcast ring's producer changes from one broadcast to the
+     * next, so its counters are read afresh each time. */
+    e->cur = &m->bc;
+    e->data = g->bdata;
+    m->bc.pos = atomic_load(own_counter(g, m->rank, kind, peer));
+    m->bc.seen = other_counter(g, m->rank, kind, peer);
+    break;
+  }
+  assert(e->size > 0 && (e->size & (e->size - 1)) == 0);
+  assert((uintptr_t) e->data % MP_CACHELINE == 0);
+}
+
+/* Room at E as its cursor knows it: no shared memory is read. */
+static uint32_t
+room(const mp_end *e)
+{
+  const mp_cursor *c = e->cur;
+
+  /* TAIL - HEAD is in 0..SIZE: the producer never writes past the last
+   * head it saw plus SIZE, and the consumer never reads past the last tail
+   * it saw. Each process's own counter is exact, so these hold here
+   * whatever the other side does meanwhile. */
+  assert(is_producer(e->kind) ? c->pos - c->seen <= e->size
+                              : c->seen - c->pos <= e->size);
+  return room_between(e->kind, e->size, c->pos, c->seen);
+}
+
+/* Whether E has NEED bytes of room, reading the other end's counter again
+ * if the cursor's last reading shows too few. */
+static int
+ready(mp_comm *m, mp_end *e, uint32_t need)
+{
+  if (room(e) >= need) {
+    return 1;
+  }
+  e->cur->seen = other_counter(m->g, m->rank, e->kind, e->peer);
+  return room(e) >= need;
+}
+
+/* Wait until E has NEED bytes of room (NEED <= the ring's size). */
+static int
+reserve(mp_comm *m, mp_end *e, uint32_t need)
+{
+  int rc;
+
+  assert(need <= e->size);
+  if (ready(m, e, need)) {
+    return PAR_OK;
+  }
+  rc = par__mp_wait(m, e->kind, e->peer, need);
+  if (rc == PAR_OK) {
+    e->cur->seen = other_counter(m->g, m->rank, e->kind, e->peer);
+  }
+  return rc;
+}
+
+/* Copy N bytes (N <= the room) between BUF and the ring at the cursor, in
+ * the direction of E, and move the cursor past them. A consumer with BUF
+ * NULL drops the bytes. Nothing is published yet. */
+static void
+copy(mp_end *e, void *buf, size_t n)
+{
+  uint32_t mask = e->size - 1;
+  size_t off = e->cur->pos & mask, first = (size_t) mask + 1 - off;
+
+  if (first > n) {
+    first = n;
+  }
+  if (is_producer(e->kind) && n > 0) {
+    memcpy(e->data + off, buf, first);
+    memcpy(e->data, (const unsigned char *) buf + first, n - first);
+  } else if (buf != NULL && n > 0) {
+    memcpy(buf, e->data + off, first);
+    memcpy((unsigned char *) buf + first, e->data, n - first);
+  }
+  e->cur->pos += (uint32_t) n;
+}
+
+/* Make the cursor's position visible to the other end, and wake it if it
+ * sleeps. A broadcast consumer wakes the root through a counter of its
+ * own (PROGRESS), since the root waits on every head at once. */
+static void
+publish(mp_comm *m, mp_end *e)
+{
+  par_mp_group *g = m->g;
+  mp_bcast *bc = &g->ctl->bc;
+  mp_ring *r;
+
+  if (e->kind == MP_WAIT_BC_SEND) {
+    /* The root's own head follows the tail, so that it never counts as a
+     * consumer that lags; first, so that it never seems to, even for a
+     * moment. */
+    atomic_store(&g->ctl->procs[m->rank].bc_head, e->cur->pos);
+  }
+  atomic_store(own_counter(g, m->rank, e->kind, e->peer), e->cur->pos);
+  switch (e->kind) {
+  case MP_WAIT_SEND:
+    r = par__mp_ring(g, m->rank, e->peer);
+    par__mp_wake_if_sleeping(&r->cons_sleeping, &r->tail);
+    break;
+  case MP_WAIT_RECV:
+    r = par__mp_ring(g, e->peer, m->rank);
+    par__mp_wake_if_sleeping(&r->prod_sleeping, &r->head);
+    break;
+  case MP_WAIT_BC_SEND:
+    par__mp_wake_if_sleeping(&bc->cons_sleeping, &bc->tail);
+    break;
+  default:
+    if (atomic_load(&bc->prod_sleeping) != 0) {
+      atomic_fetch_add(&bc->progress, 1);
+      par__mp_futex_wake(&bc->progress, INT_MAX);
+    }
+    break;
+  }
+}
+
+/* Move N bytes between BUF and the ring at E, piece by piece, waiting for
+ * room as needed; *MOVED counts the bytes that went through. A producer's
+ * pieces are at most a quarter of the ring; a consumer takes whatever is
+ * there. */
+static int
+stream(mp_comm *m, mp_end *e, void *buf, size_t n, size_t *moved)
+{
+  int producer = is_producer(e->kind);
+  uint32_t piece_max = producer ? e->size / 4 : e->size;
+  unsigned char *p = buf;
+
+  while (n > 0) {
+    uint32_t want = n < piece_max ? (uint32_t) n : piece_max;
+    uint32_t piece;
+    int rc = reserve(m, e, producer ? want : 1);
+
+    if (rc != PAR_OK) {
+      return rc;
+    }
+    piece = room(e) < want ? room(e) : want;
+    copy(e, p, piece);
+    publish(m, e);
+    if (p != NULL) {
+      p += piece;
+    }
+    n -= piece;
+    *moved += piece;
+  }
+  return PAR_OK;
+}
+
+int
+par__mp_end_usable(mp_comm *m, const mp_end *e)
+{
+  if (!e->cur->broken) {
+    return PAR_OK;
+  }
+  if (e->kind == MP_WAIT_BC_SEND || e->kind == MP_WAIT_BC_RECV) {
+    return par__comm_fail(m->comm, PAR_EABORTED,
+                          "an earlier broadcast on rank %d stopped "
+                          "half-way",
+                          m->rank);
+  }
+  return par__comm_fail(m->comm, PAR_EABORTED,
+                        "the channel between ranks %d and %d was left "
+                        "half-way through a message by an earlier failure",
+                        m->rank, e->peer);
+}
+
+int
+par__mp_write_frame(mp_comm *m, mp_end *e, const par__hdr *hdr,
+                    const void *buf, size_t len)
+{
+  size_t moved = 0;
+  int rc;
+
+  if (e->cur->broken) {
+    return par__mp_end_usable(m, e);
+  }
+  if (len <= e->size - HDR_BYTES) {
+    rc = reserve(m, e, HDR_BYTES + (uint32_t) len);
+    if (rc == PAR_OK) {
+      copy(e, (void *) hdr, HDR_BYTES);
+      copy(e, (void *) buf, len);
+      publish(m, e);
+    }
+    return rc;
+  }
+  rc = stream(m, e, (void *) hdr, HDR_BYTES, &moved);
+  if (rc == PAR_OK) {
+    rc = stream(m, e, (void *) buf, len, &moved);
+  }
+  if (rc != PAR_OK && moved > 0) {
+    e->cur->broken = 1;
+  }
+  return rc;
+}
+
+int
+par__mp_read_header(mp_comm *m, mp_end *e, par__hdr *hdr)
+{
+  int rc;
+
+  if (e->cur->broken) {
+    return par__mp_end_usable(m, e);
+  }
+  rc = reserve(m, e, HDR_BYTES);
+  if (rc == PAR_OK) {
+    copy(e, hdr, HDR_BYTES);
+    publish(m, e);
+  }
+  return rc;
+}
+
+int
+par__mp_read(mp_comm *m, mp_end *e, void *buf, size_t n)
+{
+  size_t moved = 0;
+  int rc = stream(m, e, buf, n, &moved);
+
+  if (rc != PAR_OK) {
+    e->cur->broken = 1;
+  }
+  return rc;
+}
+
+int
+par__mp_read_payload(mp_comm *m, mp_end *e, uint64_t len, void **out)
+{
+  void *buf = NULL;
+  int rc;
+
+  if (len > SIZE_MAX / 2) {
+    e->cur->broken = 1;
+    return par__comm_fail(m->comm, PAR_EMALFORMED,
+                          "rank %d got a frame of %llu bytes from rank %d",
+                          m->rank, (unsigned long long) len, e->peer);
+  }
+  if (len > 0 && (buf = malloc((size_t) len)) == NULL) {
+    rc = par__mp_read(m, e, NULL, (size_t) len);
+    return rc != PAR_OK ? rc
+                        : par__comm_fail(m->comm, PAR_ENOMEM,
+                                         "rank %d cannot allocate %llu bytes "
+                                         "for a message from rank %d",
+                                         m->rank, (unsigned long long) len,
+                                         e->peer);
+  }
+  rc = par__mp_read(m, e, buf, (size_t) len);
+  if (rc != PAR_OK) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
+  return PAR_OK;
+}
+
+/* --- The pairwise channels ---------------------------------------------- */
+
+int
+par__mp_send(par_comm *comm, int dest, const par__hdr *hdr, const void *buf,
+             size_t len)
+{
+  mp_comm *m = comm->impl;
+  mp_end e;
+
+  /* The generic layer only sends to other ranks of the group. */
+  assert(dest >= 0 && dest < m->size && dest != m->rank);
+  par__mp_end_open(m, &e, MP_WAIT_SEND, dest);
+  return par__mp_write_frame(m, &e, hdr, buf, len);
+}
+
+int
+par__mp_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
+{
+  mp_comm *m = comm->impl;
+  par__hdr h;
+  void *buf = NULL;
+  mp_end e;
+  int rc;
+
+  assert(source >= 0 && source < m->size && source != m->rank);
+  par__mp_end_open(m, &e, MP_WAIT_RECV, source);
+  rc = par__mp_read_header(m, &e, &h);
+  if (rc == PAR_OK) {
+    rc = par__mp_read_payload(m, &e, h.len, &buf);
+  }
+  if (rc == PAR_OK) {
+    *hdr = h;
+    par__msg_take_malloc(out, buf, (size_t) h.len);
+  }
+  return rc;
+}
+
+/* Receive from whichever peer has a frame ready, looking at the peers in
+ * turn from the one after the last served, so that no sender starves. */
+int
+par__mp_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
+                 par_msg *out)
+{
+  mp_comm *m = comm->impl;
+
+  for (;;) {
+    int rc;
+
+    for (int i = 1; i <= m->size; i++) {
+      int q = (m->last_any + i) % m->size;
+      mp_end e;
+
+      if (q == m->rank || m->in[q].broken) {
+        continue;
+      }
+      par__mp_end_open(m, &e, MP_WAIT_RECV, q);
+      if (ready(m, &e, HDR_BYTES)) {
+        m->last_any = q;
+        *source = q;
+        return par__mp_recv(comm, q, hdr, out);
+      }
+    }
+    if (!block) {
+      return PAR_ENOENT;
+    }
+    rc = par__mp_wait(m, MP_WAIT_RECV_ANY, -1, HDR_BYTES);
+    if (rc != PAR_OK) {
+      return rc;
+    }
+  }
+}
