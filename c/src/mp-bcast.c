@@ -103,7 +103,6 @@ par__mp_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
 {
   mp_comm *m = comm->impl;
   par__hdr hdr;
-  void *data = NULL;
   mp_end e;
   int rc;
 
@@ -115,13 +114,7 @@ par__mp_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
     return rc;
   }
   rc = bc_leaf_header(m, &e, root, PAR__BYTES, 0, &hdr);
-  if (rc == PAR_OK) {
-    rc = par__mp_read_payload(m, &e, hdr.len, &data);
-  }
-  if (rc == PAR_OK) {
-    par__msg_take_malloc(out, data, (size_t) hdr.len);
-  }
-  return rc;
+  return rc != PAR_OK ? rc : par__mp_read_payload(m, &e, &hdr, out);
 }
 
 int

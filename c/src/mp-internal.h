@@ -304,11 +304,12 @@ int par__mp_read_header(mp_comm *m, mp_end *e, par__hdr *hdr);
  * breaks the stream. */
 int par__mp_read(mp_comm *m, mp_end *e, void *buf, size_t n);
 
-/* Consumer: read the LEN bytes of payload of the frame whose header was
- * just read into a new malloc'ed block, *OUT (NULL when LEN is 0). Without
- * memory the payload is read and dropped, so that the stream stays in
- * step, and the result is PAR_ENOMEM. */
-int par__mp_read_payload(mp_comm *m, mp_end *e, uint64_t len, void **out);
+/* Consumer: read the payload of the frame whose header HDR was just read
+ * into a new malloc'ed block that *OUT then owns. Without memory the
+ * payload is read and dropped, so that the stream stays in step, and the
+ * result is PAR_ENOMEM. */
+int par__mp_read_payload(mp_comm *m, mp_end *e, const par__hdr *hdr,
+                         par_msg *out);
 
 /* mp-ring.c and mp-bcast.c: the slots of par__comm_ops they fill. */
 int par__mp_send(par_comm *comm, int dest, const par__hdr *hdr,

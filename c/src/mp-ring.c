@@ -368,32 +368,35 @@ par__mp_read(mp_comm *m, mp_end *e, void *buf, size_t n)
 }
 
 int
-par__mp_read_payload(mp_comm *m, mp_end *e, uint64_t len, void **out)
+par__mp_read_payload(mp_comm *m, mp_end *e, const par__hdr *hdr,
+                     par_msg *out)
 {
   void *buf = NULL;
   int rc;
 
-  if (len > SIZE_MAX / 2) {
+  if (hdr->len > SIZE_MAX / 2) {
     e->cur->broken = 1;
     return par__comm_fail(m->comm, PAR_EMALFORMED,
                           "rank %d got a frame of %llu bytes from rank %d",
-                          m->rank, (unsigned long long) len, e->peer);
+                          m->rank, (unsigned long long) hdr->len,
+                          (int) hdr->from);
   }
-  if (len > 0 && (buf = malloc((size_t) len)) == NULL) {
-    rc = par__mp_read(m, e, NULL, (size_t) len);
+  if (hdr->len > 0 && (buf = malloc((size_t) hdr->len)) == NULL) {
+    rc = par__mp_read(m, e, NULL, (size_t) hdr->len);
     return rc != PAR_OK ? rc
                         : par__comm_fail(m->comm, PAR_ENOMEM,
                                          "rank %d cannot allocate %llu bytes "
                                          "for a message from rank %d",
-                                         m->rank, (unsigned long long) len,
-                                         e->peer);
+                                         m->rank,
+                                         (unsigned long long) hdr->len,
+                                         (int) hdr->from);
   }
-  rc = par__mp_read(m, e, buf, (size_t) len);
+  rc = par__mp_read(m, e, buf, (size_t) hdr->len);
   if (rc != PAR_OK) {
     free(buf);
     return rc;
   }
-  *out = buf;
+  par__msg_take_malloc(out, buf, (size_t) hdr->len);
   return PAR_OK;
 }
 
@@ -416,20 +419,16 @@ int
 par__mp_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
 {
   mp_comm *m = comm->impl;
-  par__hdr h;
-  void *buf = NULL;
   mp_end e;
   int rc;
 
   assert(source >= 0 && source < m->size && source != m->rank);
   par__mp_end_open(m, &e, MP_WAIT_RECV, source);
-  rc = par__mp_read_header(m, &e, &h);
+  rc = par__mp_read_header(m, &e, hdr);
   if (rc == PAR_OK) {
-    rc = par__mp_read_payload(m, &e, h.len, &buf);
-  }
-  if (rc == PAR_OK) {
-    *hdr = h;
-    par__msg_take_malloc(out, buf, (size_t) h.len);
+    /* A pairwise ring has one sender. */
+    hdr->from = (uint32_t) source;
+    rc = par__mp_read_payload(m, &e, hdr, out);
   }
   return rc;
 }
