@@ -80,7 +80,8 @@ mp_abort(par_comm *comm, int code)
                       m->rank, code);
   if (m->rank == 0) {
     par_mp_group_kill(m->g);
-    return PAR_EABORTED;
+    return par__comm_fail(comm, PAR_EABORTED,
+                          "rank 0 aborted the group with code %d", code);
   }
   par_mp_worker_exit(m->g, code != 0 ? code : 1, NULL, 0);
 }

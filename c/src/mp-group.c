@@ -336,6 +336,22 @@ par_mp_state_name(int state)
   }
 }
 
+/* Record a sentence for par_mp_group_error_detail and return CODE. */
+static int
+group_fail(par_mp_group *g, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+group_fail(par_mp_group *g, int code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(g->detail, sizeof g->detail, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
 /* --- Fork ----------------------------------------------------------------- */
 
 static void
@@ -362,6 +378,22 @@ live_workers(par_mp_group *g)
     live += g->children[i].pid > 0 && !g->children[i].reaped;
   }
   return live;
+}
+
+/* Why this process may not do what only main may do, and only once no
+ * worker of the last fork runs unless ANY_TIME, as the start of a sentence
+ * that ends with what it may not do; NULL if it may. */
+static const char *
+main_only(par_mp_group *g, int any_time)
+{
+  if (g->rank != 0 || getpid() != g->main_pid) {
+    return "only the main process of the group may";
+  }
+  if (!any_time && live_workers(g) > 0) {
+    return "workers of the last fork still run: join or kill them first, "
+           "then";
+  }
+  return NULL;
 }
 
 /* Kill and reap every worker of the current fork that is still running. */
@@ -412,9 +444,13 @@ par_mp_group_fork(par_mp_group *g, int *rank)
   par_comm *comm;
   int rc;
 
-  if (g == NULL || rank == NULL || g->rank != 0 || getpid() != g->main_pid
-      || live_workers(g) > 0) {
+  if (g == NULL) {
     return PAR_EINVAL;
+  }
+  if (rank == NULL || main_only(g, 0) != NULL) {
+    return group_fail(g, PAR_EINVAL, "%s fork the group",
+                      rank == NULL ? "nowhere to write the rank:"
+                                   : main_only(g, 0));
   }
   /* A fresh communicator each time: sequence numbers start again. */
   if (g->comm != NULL) {
@@ -427,7 +463,8 @@ par_mp_group_fork(par_mp_group *g, int *rank)
   g->detail[0] = '\0';
   rc = par__mp_comm_create(g, &g->comm);
   if (rc != PAR_OK) {
-    return rc;
+    return group_fail(g, rc, "no memory for the communicator of a group of "
+                      "%d processes", g->nprocs);
   }
   atomic_store(&g->ctl->procs[0].pid, (int32_t) g->main_pid);
   g->forked = 1;
@@ -444,11 +481,10 @@ par_mp_group_fork(par_mp_group *g, int *rank)
     if (pid < 0) {
       int err = errno;
 
-      par__mp_abort_group(g, 0, PAR_EFORK, "cannot fork worker %d: %s", i,
-                          strerror(err));
+      group_fail(g, PAR_EFORK, "cannot fork worker %d: %s", i,
+                 strerror(err));
+      par__mp_abort_group(g, 0, PAR_EFORK, "%s", g->detail);
       stop_workers(g);
-      snprintf(g->detail, sizeof g->detail, "cannot fork worker %d: %s", i,
-               strerror(err));
       comm = g->comm;
       g->comm = NULL;
       par_comm_destroy(comm);
@@ -564,10 +600,17 @@ par_mp_group_join(par_mp_group *g, par_mp_worker_status *statuses, size_t n)
   double deadline;
   int rc = PAR_OK, failed = 0;
 
-  if (g == NULL || g->rank != 0 || getpid() != g->main_pid
-      || (n > 0 && statuses == NULL)
-      || (n > 0 && n < (size_t) g->nprocs - 1)) {
+  if (g == NULL) {
     return PAR_EINVAL;
+  }
+  if (main_only(g, 1) != NULL) {
+    return group_fail(g, PAR_EINVAL, "%s join the group", main_only(g, 1));
+  }
+  if (n > 0 && (statuses == NULL || n < (size_t) g->nprocs - 1)) {
+    return group_fail(g, PAR_EINVAL,
+                      "no room for the statuses of %d workers in %s",
+                      g->nprocs - 1,
+                      statuses == NULL ? "NULL" : "fewer entries");
   }
   self = &g->ctl->procs[0];
   deadline = g->comm != NULL ? par__deadline(g->comm) : 0;
@@ -711,9 +754,13 @@ par_mp_group_unreceived(par_mp_group *g, char *buf, size_t size)
   size_t used = 0;
   uint32_t bc_tail;
 
-  if (g == NULL || buf == NULL || size == 0 || g->rank != 0
-      || live_workers(g) > 0) {
+  if (g == NULL) {
     return PAR_EINVAL;
+  }
+  if (buf == NULL || size == 0 || main_only(g, 0) != NULL) {
+    return group_fail(g, PAR_EINVAL, "%s look for unreceived messages",
+                      buf == NULL || size == 0 ? "no room for the answer to"
+                                               : main_only(g, 0));
   }
   buf[0] = '\0';
   for (int src = 0; src < g->nprocs; src++) {

@@ -356,8 +356,12 @@ par_comm_mpi_subgroup(par_comm *parent, const int *ranks, int n,
   par_comm *sub;
   int rc;
 
-  if (parent == NULL || out == NULL) {
+  if (parent == NULL) {
     return PAR_EINVAL;
+  }
+  if (out == NULL) {
+    return par__comm_fail(parent, PAR_EINVAL,
+                          "nowhere to put the communicator of a subgroup");
   }
   if (parent->ops != &par__mpi_ops) {
     return par__comm_fail(parent, PAR_EINVAL,

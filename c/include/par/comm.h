@@ -100,7 +100,11 @@ PAR_EXTERN const char *par_comm_backend(const par_comm *comm);
 
 /* A sentence about the last failure on COMM, naming ranks and operations
  * ("rank 1 is in gather (collective #2) but rank 0 sent scatter (collective
- * #2)"); "" when nothing failed. Valid until the next call on COMM. */
+ * #2)"); "" when nothing failed. Every call on COMM that returns an error
+ * code writes one. It is for people to read: what went wrong is the code,
+ * and programs test the code, never the sentence. Valid until the next
+ * call on COMM. (Constructors that fail have no communicator to write a
+ * sentence to, and return the code alone.) */
 PAR_EXTERN const char *par_comm_error_detail(const par_comm *comm);
 
 /* Blocking operations fail with PAR_ETIMEDOUT after SECONDS; 0 or less
