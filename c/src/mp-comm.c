@@ -58,7 +58,13 @@ mp_barrier(par_comm *comm)
     result = ctl->bar_result;
   }
   if (result != 0) {
+    /* Name a rank whose number differs from this process's own: the last
+     * one in compared the others with its own. */
     int q = (int) result - 1;
+
+    for (int k = m->size - 1; k >= 0; k--) {
+      q = ctl->procs[k].bar_seq != comm->coll_seq ? k : q;
+    }
     par__op mine = {PAR_OPKIND_BARRIER, comm->coll_seq, PAR__PEER_NONE};
     par__op theirs = {PAR_OPKIND_BARRIER, ctl->procs[q].bar_seq,
                       PAR__PEER_NONE};
