@@ -213,6 +213,15 @@ int par__mp_peek_child(par_mp_group *g, int rank, int *signo, int *code);
 void par__mp_describe_end(par_mp_group *g, int rank, int known, int signo,
                           int code, char *buf, size_t size);
 
+/* Record a sentence for par_mp_group_error_detail and return CODE. */
+int par__mp_group_fail(par_mp_group *g, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* PAR_OK if this process may WHAT ("fork the group") with G: only main
+ * may, and, unless ANY_TIME, only when no worker of the last fork runs.
+ * Otherwise PAR_EINVAL, with a sentence in G's detail (G NULL: none). */
+int par__mp_group_check(par_mp_group *g, int any_time, const char *what);
+
 /* The communicator of G for this process (rank G->rank), allocated before
  * the fork by main and adopted by each worker. */
 int par__mp_comm_create(par_mp_group *g, par_comm **out);

@@ -1,4 +1,5 @@
-/* mp-ring.c — the rings of a forked group, and its pairwise channels.
+/* mp-ring.c — the rings of a forked group, its pairwise channels, and
+ * what is left in the rings after a run.
  *
  * Every ring, the pairwise ones and the broadcast ring alike, is moved
  * through by the code here. A process's end of a ring is an mp_end: its
@@ -127,34 +128,41 @@ par__mp_room(par_mp_group *g, int who, int kind, int peer)
 
 /* --- Ends ----------------------------------------------------------------- */
 
+/* Point E at the bytes of the ring that end KIND of process WHO is on. */
+static void
+end_init(par_mp_group *g, mp_end *e, int who, int kind, int peer,
+         mp_cursor *cur)
+{
+  e->kind = kind;
+  e->peer = peer;
+  e->cur = cur;
+  e->size = ring_size(g, kind);
+  if (kind == MP_WAIT_SEND) {
+    e->data = par__mp_ring_data(g, who, peer);
+  } else if (kind == MP_WAIT_RECV) {
+    e->data = par__mp_ring_data(g, peer, who);
+  } else {
+    e->data = g->bdata;
+  }
+  assert(e->size > 0 && (e->size & (e->size - 1)) == 0);
+  assert((uintptr_t) e->data % MP_CACHELINE == 0);
+}
+
 void
 par__mp_end_open(mp_comm *m, mp_end *e, int kind, int peer)
 {
   par_mp_group *g = m->g;
 
-  e->kind = kind;
-  e->peer = peer;
-  e->size = ring_size(g, kind);
-  switch (kind) {
-  case MP_WAIT_SEND:
-    e->cur = &m->out[peer];
-    e->data = par__mp_ring_data(g, m->rank, peer);
-    break;
-  case MP_WAIT_RECV:
-    e->cur = &m->in[peer];
-    e->data = par__mp_ring_data(g, peer, m->rank);
-    break;
-  default:
-    /* The broadcast ring's producer changes from one broadcast to the
-     * next, so its counters are read afresh each time. */
-    e->cur = &m->bc;
-    e->data = g->bdata;
-    m->bc.pos = atomic_load(own_counter(g, m->rank, kind, peer));
-    m->bc.seen = other_counter(g, m->rank, kind, peer);
-    break;
+  if (kind == MP_WAIT_SEND || kind == MP_WAIT_RECV) {
+    end_init(g, e, m->rank, kind, peer,
+             kind == MP_WAIT_SEND ? &m->out[peer] : &m->in[peer]);
+    return;
   }
-  assert(e->size > 0 && (e->size & (e->size - 1)) == 0);
-  assert((uintptr_t) e->data % MP_CACHELINE == 0);
+  /* The broadcast ring's producer changes from one broadcast to the next,
+   * so its counters are read afresh each time. */
+  end_init(g, e, m->rank, kind, peer, &m->bc);
+  m->bc.pos = atomic_load(own_counter(g, m->rank, kind, peer));
+  m->bc.seen = other_counter(g, m->rank, kind, peer);
 }
 
 /* Room at E as its cursor knows it: no shared memory is read. */
@@ -466,4 +474,82 @@ par__mp_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
       return rc;
     }
   }
+}
+
+/* --- What is left in the rings ------------------------------------------- */
+
+/* Copy to HDR, without consuming it, the header of the first frame that
+ * process WHO has not read at its end KIND (MP_WAIT_RECV from PEER, or
+ * MP_WAIT_BC_RECV) of a ring, read from the counters in shared memory.
+ * Returns 0 if no whole header is there. */
+static int
+peek_header(par_mp_group *g, int who, int kind, int peer, par__hdr *hdr)
+{
+  mp_cursor cur = {atomic_load(own_counter(g, who, kind, peer)),
+                   other_counter(g, who, kind, peer), 0};
+  mp_end e;
+
+  end_init(g, &e, who, kind, peer, &cur);
+  if (room(&e) < HDR_BYTES) {
+    return 0;
+  }
+  copy(&e, hdr, HDR_BYTES);
+  return 1;
+}
+
+/* Append to BUF (SIZE bytes, USED in use) "rank FROM sent OP to rank TO,
+ * which never received it", or, FROM being -1, "rank TO never received
+ * OP", after a "; " unless it is the first; return the new length. */
+static size_t
+note_unreceived(char *buf, size_t size, size_t used, int from, int to,
+                const par__hdr *hdr)
+{
+  par__op op = {hdr->op, hdr->seq, PAR__PEER_NONE};
+  char what[64];
+
+  par__op_describe(&op, what, sizeof what);
+  if (used < size && from >= 0) {
+    used += (size_t) snprintf(buf + used, size - used,
+                              "%srank %d sent %s to rank %d, which never "
+                              "received it",
+                              used > 0 ? "; " : "", from, what, to);
+  } else if (used < size) {
+    used += (size_t) snprintf(buf + used, size - used,
+                              "%srank %d never received %s",
+                              used > 0 ? "; " : "", to, what);
+  }
+  return used;
+}
+
+int
+par_mp_group_unreceived(par_mp_group *g, char *buf, size_t size)
+{
+  int count = 0;
+  size_t used = 0;
+  par__hdr hdr;
+  int rc = par__mp_group_check(g, 0, "look for unreceived messages");
+
+  if (rc == PAR_OK && (buf == NULL || size == 0)) {
+    rc = par__mp_group_fail(g, PAR_EINVAL, "no room for the answer to look "
+                            "for unreceived messages");
+  }
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  buf[0] = '\0';
+  for (int src = 0; src < g->nprocs; src++) {
+    for (int dst = 0; dst < g->nprocs; dst++) {
+      if (src != dst && peek_header(g, dst, MP_WAIT_RECV, src, &hdr)) {
+        used = note_unreceived(buf, size, used, src, dst, &hdr);
+        count++;
+      }
+    }
+  }
+  for (int q = 0; q < g->nprocs; q++) {
+    if (peek_header(g, q, MP_WAIT_BC_RECV, -1, &hdr)) {
+      used = note_unreceived(buf, size, used, -1, q, &hdr);
+      count++;
+    }
+  }
+  return count;
 }

@@ -403,6 +403,44 @@ unpublish(mp_comm *m, mp_wait *w)
   }
 }
 
+/* The futex word that changes when W's condition may have come to hold,
+ * and the flag that tells whoever changes it that someone sleeps on it. */
+static void
+wait_word(par_mp_group *g, int rank, const mp_wait *w,
+          _Atomic uint32_t **word, _Atomic uint32_t **sleepers)
+{
+  mp_ring *r;
+
+  switch (w->kind) {
+  case MP_WAIT_RECV:
+    r = par__mp_ring(g, w->peer, rank);
+    *word = &r->tail;
+    *sleepers = &r->cons_sleeping;
+    break;
+  case MP_WAIT_SEND:
+    r = par__mp_ring(g, rank, w->peer);
+    *word = &r->head;
+    *sleepers = &r->prod_sleeping;
+    break;
+  case MP_WAIT_BC_RECV:
+    *word = &g->ctl->bc.tail;
+    *sleepers = &g->ctl->bc.cons_sleeping;
+    break;
+  case MP_WAIT_BC_SEND:
+    *word = &g->ctl->bc.progress;
+    *sleepers = &g->ctl->bc.prod_sleeping;
+    break;
+  case MP_WAIT_BC_CLAIM:
+    *word = &g->ctl->bc.writer;
+    *sleepers = &g->ctl->bc.claim_sleeping;
+    break;
+  default:
+    *word = &g->ctl->bar_gen;
+    *sleepers = &g->ctl->bar_sleepers;
+    break;
+  }
+}
+
 /* Wait until W's condition holds (see par__mp_wait). */
 static int
 wait_until(mp_comm *m, mp_wait *w)
@@ -411,32 +449,7 @@ wait_until(mp_comm *m, mp_wait *w)
   _Atomic uint32_t *word, *sleepers;
   int rc = PAR_OK;
 
-  switch (w->kind) {
-  case MP_WAIT_RECV:
-    word = &par__mp_ring(g, w->peer, m->rank)->tail;
-    sleepers = &par__mp_ring(g, w->peer, m->rank)->cons_sleeping;
-    break;
-  case MP_WAIT_SEND:
-    word = &par__mp_ring(g, m->rank, w->peer)->head;
-    sleepers = &par__mp_ring(g, m->rank, w->peer)->prod_sleeping;
-    break;
-  case MP_WAIT_BC_RECV:
-    word = &g->ctl->bc.tail;
-    sleepers = &g->ctl->bc.cons_sleeping;
-    break;
-  case MP_WAIT_BC_SEND:
-    word = &g->ctl->bc.progress;
-    sleepers = &g->ctl->bc.prod_sleeping;
-    break;
-  case MP_WAIT_BC_CLAIM:
-    word = &g->ctl->bc.writer;
-    sleepers = &g->ctl->bc.claim_sleeping;
-    break;
-  default:
-    word = &g->ctl->bar_gen;
-    sleepers = &g->ctl->bar_sleepers;
-    break;
-  }
+  wait_word(g, m->rank, w, &word, &sleepers);
   for (;;) {
     uint32_t seen = atomic_load(word);
     double now;

@@ -345,12 +345,48 @@ check_ranks(par_comm *parent, const int *ranks, int n)
   return PAR_OK;
 }
 
+/* Count a new subgroup of PARENT as a collective of PARENT, and make sure
+ * every process lists the same N RANKS before MPI_Comm_create, which would
+ * hang on a process that is elsewhere. */
+static int
+agree_on_ranks(par_comm *parent, const int *ranks, int n)
+{
+  par__mpi *impl = par__mpi_impl(parent);
+  par__mpi_chdr mine = {
+      .op = PAR_OPKIND_CONTROL,
+      .root = -1,
+      .type = PAR__BYTES,
+      .count = n > 0 ? (uint64_t) n : 0,
+      .digest = n > 0 && ranks != NULL ? par__mpi_digest_ranks(ranks, n) : 0,
+  };
+  int rc;
+
+  parent->coll_seq++;
+  parent->detail[0] = '\0';
+  rc = par__mpi_begin(parent, &mine, 0);
+  for (int r = 0; r < parent->size && rc == PAR_OK; r++) {
+    const par__mpi_chdr *h = &impl->all[r];
+    par__op op = {mine.op, mine.seq, PAR__PEER_NONE};
+    char x[64], y[64];
+
+    snprintf(x, sizeof x, "listing %llu ranks for a new group",
+             (unsigned long long) mine.count);
+    if (h->count != mine.count) {
+      snprintf(y, sizeof y, "listing %llu", (unsigned long long) h->count);
+      rc = par__comm_mismatch(parent, PAR_ESIZE, &op, x, r, NULL, NULL, y);
+    } else if (h->digest != mine.digest) {
+      rc = par__comm_mismatch(parent, PAR_EMISMATCH, &op, x, r, NULL, NULL,
+                              "listing other ranks");
+    }
+  }
+  return rc;
+}
+
 int
 par_comm_mpi_subgroup(par_comm *parent, const int *ranks, int n,
                       par_comm **out)
 {
   par__mpi *impl;
-  par__mpi_chdr mine;
   MPI_Group whole = MPI_GROUP_NULL, part = MPI_GROUP_NULL;
   MPI_Comm c = MPI_COMM_NULL;
   par_comm *sub;
@@ -369,34 +405,7 @@ par_comm_mpi_subgroup(par_comm *parent, const int *ranks, int n,
                           parent->ops->backend);
   }
   impl = par__mpi_impl(parent);
-  /* This is a collective of PARENT: count it like the others, and let the
-   * processes agree on it before MPI_Comm_create, which would hang on a
-   * process that is elsewhere. */
-  parent->coll_seq++;
-  parent->detail[0] = '\0';
-  mine = (par__mpi_chdr){
-      .op = PAR_OPKIND_CONTROL,
-      .root = -1,
-      .type = PAR__BYTES,
-      .count = n > 0 ? (uint64_t) n : 0,
-      .digest = n > 0 && ranks != NULL ? par__mpi_digest_ranks(ranks, n) : 0,
-  };
-  rc = par__mpi_begin(parent, &mine, 0);
-  for (int r = 0; r < parent->size && rc == PAR_OK; r++) {
-    const par__mpi_chdr *h = &impl->all[r];
-    par__op op = {mine.op, mine.seq, PAR__PEER_NONE};
-    char x[64], y[64];
-
-    snprintf(x, sizeof x, "listing %llu ranks for a new group",
-             (unsigned long long) mine.count);
-    if (h->count != mine.count) {
-      snprintf(y, sizeof y, "listing %llu", (unsigned long long) h->count);
-      rc = par__comm_mismatch(parent, PAR_ESIZE, &op, x, r, NULL, NULL, y);
-    } else if (h->digest != mine.digest) {
-      rc = par__comm_mismatch(parent, PAR_EMISMATCH, &op, x, r, NULL, NULL,
-                              "listing other ranks");
-    }
-  }
+  rc = agree_on_ranks(parent, ranks, n);
   if (rc != PAR_OK) {
     return rc;
   }

@@ -249,29 +249,26 @@ recv_pieces(par_comm *comm, int source, char *data, size_t len)
   return PAR_OK;
 }
 
-/* Receive the next frame from SOURCE, or from any process when SOURCE is
- * MPI_ANY_SOURCE (the sender is then written to *FROM). Unless BLOCK, a
- * frame that has not arrived yet is PAR_ENOENT. */
+/* Wait for the first message of a frame from SOURCE (or MPI_ANY_SOURCE)
+ * and match it (*MESSAGE, *STATUS), polling with a growing back-off so
+ * that the wait honours COMM's timeout and interrupt check. Unless BLOCK,
+ * a frame that has not arrived is PAR_ENOENT at once. */
 static int
-recv_frame(par_comm *comm, int source, int block, int *from, par__hdr *hdr,
-           par_msg *out)
+probe_frame(par_comm *comm, int source, int block, MPI_Message *message,
+            MPI_Status *status)
 {
-  par__mpi *impl = par__mpi_impl(comm);
   backoff b = {0, 0, par__deadline(comm)};
-  MPI_Message message;
-  MPI_Status status;
-  char *block_data;
-  int flag = 0, n = 0, rc;
 
-  par__mpi_progress(comm);
   for (;;) {
-    rc = MPI_Improbe(source, PAR__MPI_TAG_FRAME, impl->comm, &flag, &message,
-                     &status);
+    int flag = 0;
+    int rc = MPI_Improbe(source, PAR__MPI_TAG_FRAME,
+                         par__mpi_impl(comm)->comm, &flag, message, status);
+
     if (rc != MPI_SUCCESS) {
       return par__mpi_fail(comm, rc, "MPI_Improbe");
     }
     if (flag) {
-      break;
+      return PAR_OK;
     }
     if (!block) {
       return PAR_ENOENT;
@@ -280,6 +277,25 @@ recv_frame(par_comm *comm, int source, int block, int *from, par__hdr *hdr,
     if (rc != PAR_OK) {
       return rc;
     }
+  }
+}
+
+/* Receive the next frame from SOURCE, or from any process when SOURCE is
+ * MPI_ANY_SOURCE (the sender is then written to *FROM). Unless BLOCK, a
+ * frame that has not arrived yet is PAR_ENOENT. */
+static int
+recv_frame(par_comm *comm, int source, int block, int *from, par__hdr *hdr,
+           par_msg *out)
+{
+  MPI_Message message;
+  MPI_Status status;
+  char *block_data;
+  int n = 0, rc;
+
+  par__mpi_progress(comm);
+  rc = probe_frame(comm, source, block, &message, &status);
+  if (rc != PAR_OK) {
+    return rc;
   }
   source = status.MPI_SOURCE;
   *from = source;
