@@ -81,11 +81,13 @@ bc_leaf_header(mp_comm *m, mp_end *e, int root, uint32_t type, size_t len,
   }
   theirs = (par__op){hdr->op, hdr->seq, PAR__PEER_NONE};
   if (hdr->op != PAR_OPKIND_BCAST || hdr->seq != comm->coll_seq) {
+    par__mp_end_publish(m, e); /* the header is read all the same */
     m->bc.broken = 1;
     return par__comm_mismatch(comm, PAR_EMISMATCH, &mine, NULL,
                               (int) hdr->from, "sent", &theirs, NULL);
   }
   if (type != PAR__BYTES && (hdr->aux != type || hdr->len != len)) {
+    par__mp_end_publish(m, e);
     m->bc.broken = 1;
     snprintf(expecting, sizeof expecting, "expecting %s",
              par__amount_describe(len, type, a, sizeof a));

@@ -137,11 +137,14 @@ typedef struct mp_ctl {
   mp_proc procs[];
 } mp_ctl;
 
+/* The counters of a ring, each on its own cache line beside the flag of
+ * whoever sleeps waiting for it to move: whoever moves a counter then
+ * looks at that flag in the line it already holds. */
 typedef struct mp_ring {
   _Alignas(MP_CACHELINE) _Atomic uint32_t tail;
-  _Atomic uint32_t prod_sleeping;
-  _Alignas(MP_CACHELINE) _Atomic uint32_t head;
   _Atomic uint32_t cons_sleeping;
+  _Alignas(MP_CACHELINE) _Atomic uint32_t head;
+  _Atomic uint32_t prod_sleeping;
 } mp_ring;
 
 /* Reaping state of a worker, kept by main only. */
@@ -288,10 +291,15 @@ typedef struct mp_end {
   mp_cursor *cur;      /* this process's cursor at this end */
   unsigned char *data; /* the ring's bytes */
   uint32_t size;       /* how many: a power of two */
+  uint32_t shown;      /* the cursor's position as last published */
 } mp_end;
 
 /* Open M's end KIND of the ring shared with PEER (ignored for BC_SEND). */
 void par__mp_end_open(mp_comm *m, mp_end *e, int kind, int peer);
+
+/* Make what E has read or written visible to the other end of its ring,
+ * if it has not been yet, and wake that end if it sleeps. */
+void par__mp_end_publish(mp_comm *m, mp_end *e);
 
 /* PAR_OK, or PAR_EABORTED with a detail if an earlier transfer stopped
  * half-way through E's stream, which is then unusable. */
@@ -306,11 +314,13 @@ int par__mp_write_frame(mp_comm *m, mp_end *e, const par__hdr *hdr,
 
 /* Consumer: read the next frame's header at E. The whole header is there
  * before any of it is consumed, so that a timeout or an interrupt while
- * waiting for it leaves the stream usable. */
+ * waiting for it leaves the stream usable. The header counts as read for
+ * the producer once the payload is read (par__mp_read, _read_payload) or
+ * E is published. */
 int par__mp_read_header(mp_comm *m, mp_end *e, par__hdr *hdr);
 
-/* Consumer: read N bytes of payload into BUF (NULL drops them). A failure
- * breaks the stream. */
+/* Consumer: read N bytes of payload into BUF (NULL drops them), and
+ * publish what E has read. A failure breaks the stream. */
 int par__mp_read(mp_comm *m, mp_end *e, void *buf, size_t n);
 
 /* Consumer: read the payload of the frame whose header HDR was just read

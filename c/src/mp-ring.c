@@ -25,18 +25,18 @@
  *     across the wrap of the counters (they start just below it, see
  *     MP_RING_ORIGIN, so that every group crosses it early).
  *
- * Memory ordering. The producer copies bytes in, then stores the tail;
- * the consumer loads the tail, then copies the bytes out, then stores its
- * head; the producer loads that head before it writes over those bytes
- * again. The stores release and the loads acquire, so every copy happens
- * after the other side is done with the bytes. The stores are in fact
- * sequentially consistent, because each is followed by a look at the
- * other side's sleepers flag (par__mp_wake_if_sleeping), a store-then-load
- * that only sequential consistency keeps in order (see mp-wait.c).
+ * Memory ordering. The producer copies bytes in, then stores the tail
+ * (release); the consumer loads the tail (acquire), then copies the bytes
+ * out, then stores its head (release); the producer loads that head
+ * (acquire) before it writes over those bytes again. So every copy happens
+ * after the other side is done with the bytes, whatever the processors
+ * reorder. Waking the other side after a store is mp-wait.c's, and is
+ * ordered less strictly, on purpose (see there).
  */
 #include <assert.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +137,7 @@ end_init(par_mp_group *g, mp_end *e, int who, int kind, int peer,
   e->peer = peer;
   e->cur = cur;
   e->size = ring_size(g, kind);
+  e->shown = cur->pos;
   if (kind == MP_WAIT_SEND) {
     e->data = par__mp_ring_data(g, who, peer);
   } else if (kind == MP_WAIT_RECV) {
@@ -160,9 +161,9 @@ par__mp_end_open(mp_comm *m, mp_end *e, int kind, int peer)
   }
   /* The broadcast ring's producer changes from one broadcast to the next,
    * so its counters are read afresh each time. */
-  end_init(g, e, m->rank, kind, peer, &m->bc);
   m->bc.pos = atomic_load(own_counter(g, m->rank, kind, peer));
   m->bc.seen = other_counter(g, m->rank, kind, peer);
+  end_init(g, e, m->rank, kind, peer, &m->bc);
 }
 
 /* Room at E as its cursor knows it: no shared memory is read. */
@@ -202,6 +203,9 @@ reserve(mp_comm *m, mp_end *e, uint32_t need)
   if (ready(m, e, need)) {
     return PAR_OK;
   }
+  /* What this end has done must be visible before it waits: the other
+   * end may be waiting for it, and deadlock detection reads it. */
+  par__mp_end_publish(m, e);
   rc = par__mp_wait(m, e->kind, e->peer, need);
   if (rc == PAR_OK) {
     e->cur->seen = other_counter(m->g, m->rank, e->kind, e->peer);
@@ -231,23 +235,30 @@ copy(mp_end *e, void *buf, size_t n)
   e->cur->pos += (uint32_t) n;
 }
 
-/* Make the cursor's position visible to the other end, and wake it if it
- * sleeps. A broadcast consumer wakes the root through a counter of its
- * own (PROGRESS), since the root waits on every head at once. */
-static void
-publish(mp_comm *m, mp_end *e)
+/* Make the cursor's position visible to the other end (a release store),
+ * and wake it if it sleeps. A broadcast consumer wakes the root through a
+ * counter of its own (PROGRESS), since the root waits on every head at
+ * once. The readers of a small frame publish once, after its payload. */
+void
+par__mp_end_publish(mp_comm *m, mp_end *e)
 {
   par_mp_group *g = m->g;
   mp_bcast *bc = &g->ctl->bc;
   mp_ring *r;
 
+  if (e->shown == e->cur->pos) {
+    return;
+  }
+  e->shown = e->cur->pos;
   if (e->kind == MP_WAIT_BC_SEND) {
     /* The root's own head follows the tail, so that it never counts as a
      * consumer that lags; first, so that it never seems to, even for a
      * moment. */
-    atomic_store(&g->ctl->procs[m->rank].bc_head, e->cur->pos);
+    atomic_store_explicit(&g->ctl->procs[m->rank].bc_head, e->cur->pos,
+                          memory_order_release);
   }
-  atomic_store(own_counter(g, m->rank, e->kind, e->peer), e->cur->pos);
+  atomic_store_explicit(own_counter(g, m->rank, e->kind, e->peer),
+                        e->cur->pos, memory_order_release);
   switch (e->kind) {
   case MP_WAIT_SEND:
     r = par__mp_ring(g, m->rank, e->peer);
@@ -290,7 +301,7 @@ stream(mp_comm *m, mp_end *e, void *buf, size_t n, size_t *moved)
     }
     piece = room(e) < want ? room(e) : want;
     copy(e, p, piece);
-    publish(m, e);
+    par__mp_end_publish(m, e);
     if (p != NULL) {
       p += piece;
     }
@@ -333,7 +344,7 @@ par__mp_write_frame(mp_comm *m, mp_end *e, const par__hdr *hdr,
     if (rc == PAR_OK) {
       copy(e, (void *) hdr, HDR_BYTES);
       copy(e, (void *) buf, len);
-      publish(m, e);
+      par__mp_end_publish(m, e);
     }
     return rc;
   }
@@ -357,8 +368,7 @@ par__mp_read_header(mp_comm *m, mp_end *e, par__hdr *hdr)
   }
   rc = reserve(m, e, HDR_BYTES);
   if (rc == PAR_OK) {
-    copy(e, hdr, HDR_BYTES);
-    publish(m, e);
+    copy(e, hdr, HDR_BYTES); /* published with the payload */
   }
   return rc;
 }
@@ -372,6 +382,7 @@ par__mp_read(mp_comm *m, mp_end *e, void *buf, size_t n)
   if (rc != PAR_OK) {
     e->cur->broken = 1;
   }
+  par__mp_end_publish(m, e);
   return rc;
 }
 

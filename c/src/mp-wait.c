@@ -3,25 +3,33 @@
  * A wait spins for a few tens of microseconds (the latency of a round
  * trip is what spinning buys), then sleeps on the futex word that the
  * other side changes (a ring counter, the barrier generation, ...) in
- * slices of WAIT_SLICE, so that the interrupt check, the timeout, the
+ * slices of at most WAIT_SLICE, so that the interrupt check, the timeout, the
  * group's abort flag and the liveness of peers are looked at every
  * CHECK_INTERVAL. A process that goes to sleep publishes what it waits on;
  * when every process of the group sleeps on a condition that only another
  * sleeping process could satisfy, and nothing changed while that was being
  * looked at (the epoch counter), the wait is a deadlock and fails at once.
  *
- * Sleeping without missing a wake-up. A waker changes its counter, then
- * looks at the sleepers flag of that counter and wakes the futex if it is
- * set (par__mp_wake_if_sleeping); a sleeper raises the flag, then looks at
- * the counter and its condition again, and sleeps only if the counter
- * still holds the value it saw (FUTEX_WAIT compares it once more in the
- * kernel). Each side writes one word and then reads the other's, so both
- * the writes and the reads are sequentially consistent (a release store
- * followed by a load may be reordered before it): of any waker and sleeper
- * at least one sees the other's write, and either the sleeper does not
- * sleep or the waker wakes it. The slices bound the cost of any wake-up
- * that could still be missed (a futex word that changed and changed back)
- * to WAIT_SLICE.
+ * Waking. Whoever changes a condition (stores a counter, bumps the
+ * barrier generation, lets go of the broadcast ring) then looks at the
+ * sleepers flag beside it and wakes the futex if it is set
+ * (par__mp_wake_if_sleeping); a sleeper raises the flag, then looks at the
+ * word and its condition again, and sleeps only if the word still holds
+ * the value it saw, which FUTEX_WAIT compares once more in the kernel.
+ *
+ * What this guarantees, and what it does not. The data is ordered by
+ * release and acquire (see mp-ring.c); the wake-up is not, on purpose. A
+ * waker's store followed by its load of the flag is a store then a load,
+ * which only a sequentially consistent fence keeps in that order, and
+ * such a fence costs a round trip of the cache line between the cores on
+ * every message (about doubling the latency of a small one). Without it,
+ * a waker may read the flag before its store is visible, while the
+ * sleeper raises the flag and finds the old value: the wake-up is lost.
+ * The sleeper then wakes by itself at the end of its slice, so a lost
+ * wake-up costs at most one slice, and the first slice of a wait is short
+ * (FIRST_SLICE), growing to WAIT_SLICE, because the race can only happen
+ * right when the sleeper lies down. The raising of the flag is an atomic
+ * read-modify-write, so the sleeper's side is fully ordered.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +43,7 @@
 
 #include "mp-internal.h"
 
+#define FIRST_SLICE 0.001
 #define WAIT_SLICE 0.02
 #define CHECK_INTERVAL 0.01
 #define DEADLOCK_AFTER 0.05
@@ -47,6 +56,7 @@ typedef struct mp_wait {
   double start;
   double deadline;
   double next_check;
+  double slice; /* how long the next sleep lasts at most */
   unsigned spins;
   int sleeping;
   int published;
@@ -464,6 +474,7 @@ wait_until(mp_comm *m, mp_wait *w)
       cpu_relax();
       if ((w->spins & 31) == 0 && par__now() - w->start >= m->spin) {
         w->sleeping = 1;
+        w->slice = FIRST_SLICE;
         w->deadline = par__deadline(m->comm);
         w->next_check = w->start;
       }
@@ -486,7 +497,8 @@ wait_until(mp_comm *m, mp_wait *w)
       atomic_fetch_add(sleepers, 1);
       if (atomic_load(word) == seen
           && !cond_holds(g, m->rank, w->kind, w->peer, w->need)) {
-        par__mp_futex_wait(word, seen, WAIT_SLICE);
+        par__mp_futex_wait(word, seen, w->slice);
+        w->slice = 2 * w->slice < WAIT_SLICE ? 2 * w->slice : WAIT_SLICE;
       }
       atomic_fetch_sub(sleepers, 1);
     }
@@ -521,9 +533,9 @@ par__mp_wait(mp_comm *m, int kind, int peer, uint32_t need)
 void
 par__mp_wake_if_sleeping(_Atomic uint32_t *sleepers, _Atomic uint32_t *word)
 {
-  /* Sequentially consistent, after the caller's sequentially consistent
-   * write of its counter: see the top of this file. */
-  if (atomic_load(sleepers) != 0) {
+  /* May read a flag raised a moment ago as not yet raised: see "What this
+   * guarantees" at the top of this file. */
+  if (atomic_load_explicit(sleepers, memory_order_relaxed) != 0) {
     par__mp_futex_wake(word, INT_MAX);
   }
 }
