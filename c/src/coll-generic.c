@@ -140,6 +140,8 @@ send_to_all(par_comm *comm, par_opkind op, int root, uint32_t type,
   return PAR_OK;
 }
 
+/* Broadcast LEN bytes of ROOT's BUF as operation OP: ROOT's *OUT borrows
+ * BUF, the others' own a copy. */
 static int
 bcast_bytes_as(par_comm *comm, par_opkind op, int root, const void *buf,
                size_t len, par_msg *out)
@@ -164,6 +166,8 @@ generic_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
   return bcast_bytes_as(comm, PAR_OPKIND_BCAST, root, buf, len, out);
 }
 
+/* Broadcast COUNT elements of TYPE from ROOT's BUF into the others' BUF,
+ * as operation OP; a receiver checks that type and count agree. */
 static int
 bcast_typed_as(par_comm *comm, par_opkind op, int root, void *buf,
                size_t count, par_dtype type)
@@ -184,6 +188,7 @@ generic_bcast(par_comm *comm, int root, void *buf, size_t count,
 
 /* --- Scatter ------------------------------------------------------------- */
 
+/* ROOT sends chunk R of BUF to rank R and keeps a view of its own. */
 static int
 generic_scatterv_bytes(par_comm *comm, int root, const void *buf,
                        const size_t *counts, par_msg *out)
@@ -209,6 +214,8 @@ generic_scatterv_bytes(par_comm *comm, int root, const void *buf,
   return PAR_OK;
 }
 
+/* ROOT sends chunk R of SENDBUF to rank R, and copies its own into
+ * RECVBUF after checking that it is RECVCOUNT elements. */
 static int
 generic_scatterv(par_comm *comm, int root, const void *sendbuf,
                  const size_t *counts, void *recvbuf, size_t recvcount,
@@ -422,6 +429,8 @@ generic_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
   return rc;
 }
 
+/* Rank 0 gathers into its RECVBUF, then broadcasts all of it into the
+ * others', whose COUNTS lay it out the same way. */
 static int
 generic_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
                    void *recvbuf, const size_t *counts, par_dtype type)

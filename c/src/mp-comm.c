@@ -92,6 +92,8 @@ mp_abort(par_comm *comm, int code)
   par_mp_worker_exit(m->g, code != 0 ? code : 1, NULL, 0);
 }
 
+/* Free this process's state of the communicator: its cursors and pidfds.
+ * The shared memory belongs to the group. */
 static void
 mp_destroy(par_comm *comm)
 {

@@ -537,6 +537,8 @@ par_mp_worker_exit(par_mp_group *g, int status, const void *report,
 
 /* --- Join and kill -------------------------------------------------------- */
 
+/* Worker RANK's fate, from its report if it delivered one, else from how
+ * it was reaped (or PAR_MP_STOPPED if it was not). */
 static void
 fill_status(par_mp_group *g, int rank, par_mp_worker_status *st)
 {

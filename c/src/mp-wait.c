@@ -130,6 +130,8 @@ describe_wait(int kind, int peer, char *buf, size_t size)
 
 /* --- Checks made while sleeping ------------------------------------------- */
 
+/* PAR_EABORTED, with the abort's own detail, once any process has aborted
+ * the group; PAR_OK before. */
 static int
 check_aborted(mp_comm *m)
 {
@@ -180,11 +182,8 @@ describe_self_wait(const mp_wait *w, char *buf, size_t size)
   describe_wait(w->kind, w->peer, buf, size);
 }
 
-/* Look at every other process. A failed or dead one fails the wait with
- * PAR_EPEER (main also aborts the group, so that every worker stops); one
- * that finished normally fails it only if this wait depends on it. When
- * several have ended, one that died is named rather than one that reported
- * a failure, which is usually a consequence. */
+/* Whether every other process of the group has ended (main: exited;
+ * a worker: its siblings exited, main never counts as ended). */
 static int
 all_peers_ended(mp_comm *m)
 {
@@ -202,6 +201,12 @@ all_peers_ended(mp_comm *m)
   return 1;
 }
 
+/* Look at every other process. A failed or dead one fails the wait W with
+ * PAR_EPEER (main also aborts the group, so that every worker stops); one
+ * that finished normally fails it only if W depends on it. When several
+ * have ended, one that died is named rather than one that reported a
+ * failure, which is usually a consequence. PAR_OK if nothing ended that
+ * matters to W. */
 static int
 check_peers(mp_comm *m, const mp_wait *w)
 {
@@ -322,6 +327,11 @@ describe_deadlock(mp_comm *m, char *detail, size_t size)
                         "%s", detail);
 }
 
+/* PAR_EDEADLOCK (or PAR_EMISMATCH) if every process of the group that has
+ * not exited sleeps in a published wait whose condition does not hold,
+ * main's join included, and no wait changed while this was looked at (the
+ * epoch did not move); PAR_OK otherwise. A process that spins has not
+ * published its wait, so it keeps the group from counting as deadlocked. */
 static int
 detect_deadlock(mp_comm *m)
 {
@@ -355,6 +365,9 @@ detect_deadlock(mp_comm *m)
   return describe_deadlock(m, detail, sizeof detail);
 }
 
+/* The checks of a sleeping wait W, cheapest first: abort, interrupt and
+ * timeout, peers, then, once W has lasted long enough, deadlock. The first
+ * that fails ends the wait with its error. */
 static int
 run_checks(mp_comm *m, mp_wait *w, double now)
 {
@@ -386,6 +399,9 @@ run_checks(mp_comm *m, mp_wait *w, double now)
 
 /* --- Waiting -------------------------------------------------------------- */
 
+/* Make W visible to the others for deadlock detection: what it waits for,
+ * and in which operation; WAIT_KIND last, since the others read it first.
+ * UNPUBLISH takes it back. Each bumps the epoch. */
 static void
 publish(mp_comm *m, mp_wait *w)
 {

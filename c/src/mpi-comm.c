@@ -149,6 +149,8 @@ par__mpi_fail(par_comm *comm, int err, const char *call)
                         comm->rank, len > 0 ? text : "unknown MPI error");
 }
 
+/* On the MPI thread: free the communicators destroyed on other threads,
+ * and keep their sends in flight in ABANDONED until they complete. */
 static void
 reap_orphans(void)
 {
@@ -204,6 +206,9 @@ impl_free(par__mpi *impl)
   free(impl);
 }
 
+/* Free COMM's MPI communicator now if this is the MPI thread of a live
+ * MPI, leave it to that thread otherwise, and free the memory either way.
+ * Sends still in flight go on (their blocks are freed when they end). */
 static void
 mpi_destroy(par_comm *comm)
 {
@@ -312,6 +317,8 @@ par_comm_mpi_handle(const par_comm *comm)
   return ((const par__mpi *) comm->impl)->comm;
 }
 
+/* PAR_OK if RANKS lists N distinct ranks of PARENT (N >= 1); otherwise
+ * PAR_EINVAL with a detail naming the first bad one. */
 static int
 check_ranks(par_comm *parent, const int *ranks, int n)
 {
