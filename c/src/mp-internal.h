@@ -277,12 +277,95 @@ int par__mp_wait(mp_comm *m, int kind, int peer, uint32_t need);
 void par__mp_wake_if_sleeping(_Atomic uint32_t *sleepers,
                               _Atomic uint32_t *word);
 
-/* mp-ring.c: the bytes of room that process WHO's end KIND (a ring kind of
- * enum mp_wait_kind) of the ring it shares with PEER has, read from shared
- * memory: free bytes for a producer, readable ones for a consumer. The
- * counters are read one after the other, so when another process than WHO
- * asks, the answer is a snapshot that may already be stale. */
-uint32_t par__mp_room(par_mp_group *g, int who, int kind, int peer);
+/* --- Ring arithmetic, inline for waits that spin on it ------------------ */
+
+/* Whether end KIND (a ring kind of enum mp_wait_kind) writes its ring. */
+static inline int
+par__mp_is_producer(int kind)
+{
+  return kind == MP_WAIT_SEND || kind == MP_WAIT_BC_SEND;
+}
+
+/* The counter that end KIND of process WHO moves: a pairwise ring's tail
+ * (towards PEER) or head (from PEER), the broadcast ring's tail, or WHO's
+ * own head in it. */
+static inline _Atomic uint32_t *
+par__mp_own_counter(par_mp_group *g, int who, int kind, int peer)
+{
+  switch (kind) {
+  case MP_WAIT_SEND:
+    return &par__mp_ring(g, who, peer)->tail;
+  case MP_WAIT_RECV:
+    return &par__mp_ring(g, peer, who)->head;
+  case MP_WAIT_BC_SEND:
+    return &g->ctl->bc.tail;
+  default:
+    return &g->ctl->procs[who].bc_head;
+  }
+}
+
+/* The counter of the end that end KIND of process WHO faces (acquire).
+ * The broadcast root faces every consumer at once: its other end is the
+ * head of the slowest of them, found from how far each is behind the tail
+ * (the root keeps its own head at the tail, so it counts as caught up). */
+static inline uint32_t
+par__mp_other_counter(par_mp_group *g, int who, int kind, int peer)
+{
+  uint32_t tail, behind, most = 0;
+
+  switch (kind) {
+  case MP_WAIT_SEND:
+    return atomic_load_explicit(&par__mp_ring(g, who, peer)->head,
+                                memory_order_acquire);
+  case MP_WAIT_RECV:
+    return atomic_load_explicit(&par__mp_ring(g, peer, who)->tail,
+                                memory_order_acquire);
+  case MP_WAIT_BC_SEND:
+    tail = atomic_load(&g->ctl->bc.tail);
+    for (int q = 0; q < g->nprocs; q++) {
+      behind = tail - atomic_load_explicit(&g->ctl->procs[q].bc_head,
+                                           memory_order_acquire);
+      most = behind > most ? behind : most;
+    }
+    return tail - most;
+  default:
+    return atomic_load_explicit(&g->ctl->bc.tail, memory_order_acquire);
+  }
+}
+
+/* Room at an end whose own counter is MINE and whose other end's is
+ * THEIRS, in a ring of SIZE bytes: free bytes for a producer (the tail is
+ * MINE), readable ones for a consumer (the tail is THEIRS). */
+static inline uint32_t
+par__mp_room_between(int kind, uint32_t size, uint32_t mine,
+                     uint32_t theirs)
+{
+  return par__mp_is_producer(kind) ? size - (mine - theirs) : theirs - mine;
+}
+
+static inline uint32_t
+par__mp_ring_size(par_mp_group *g, int kind)
+{
+  return (uint32_t) (kind == MP_WAIT_BC_SEND || kind == MP_WAIT_BC_RECV
+                         ? g->bcast_bytes
+                         : g->ring_bytes);
+}
+
+/* The bytes of room that process WHO's end KIND of the ring it shares with
+ * PEER has, read from shared memory: free bytes for a producer, readable
+ * ones for a consumer. The counters are read one after the other, so when
+ * another process than WHO asks, the answer is a snapshot that may already
+ * be stale; the own counter is read first, so that for a consumer the tail
+ * read after it is at least the head, and a snapshot never shows a
+ * negative amount. */
+static inline uint32_t
+par__mp_room(par_mp_group *g, int who, int kind, int peer)
+{
+  uint32_t mine = atomic_load(par__mp_own_counter(g, who, kind, peer));
+
+  return par__mp_room_between(kind, par__mp_ring_size(g, kind), mine,
+                              par__mp_other_counter(g, who, kind, peer));
+}
 
 /* mp-ring.c: an end of a ring, open for one operation. */
 typedef struct mp_end {

@@ -25,6 +25,10 @@
  *     across the wrap of the counters (they start just below it, see
  *     MP_RING_ORIGIN, so that every group crosses it early).
  *
+ * The arithmetic of counters that waits spin on (par__mp_room and the
+ * functions under it) is inline in mp-internal.h, so that a spinning
+ * process notices new bytes within a loop of a few instructions.
+ *
  * Memory ordering. The producer copies bytes in, then stores the tail
  * (release); the consumer loads the tail (acquire), then copies the bytes
  * out, then stores its head (release); the producer loads that head
@@ -44,88 +48,6 @@
 
 #define HDR_BYTES ((uint32_t) sizeof(par__hdr))
 
-static int
-is_producer(int kind)
-{
-  return kind == MP_WAIT_SEND || kind == MP_WAIT_BC_SEND;
-}
-
-/* --- Counters in shared memory ------------------------------------------ */
-
-/* The counter that end KIND of process WHO moves: a pairwise ring's tail
- * or head, the broadcast ring's tail, or WHO's own head in it. */
-static _Atomic uint32_t *
-own_counter(par_mp_group *g, int who, int kind, int peer)
-{
-  switch (kind) {
-  case MP_WAIT_SEND:
-    return &par__mp_ring(g, who, peer)->tail;
-  case MP_WAIT_RECV:
-    return &par__mp_ring(g, peer, who)->head;
-  case MP_WAIT_BC_SEND:
-    return &g->ctl->bc.tail;
-  default:
-    return &g->ctl->procs[who].bc_head;
-  }
-}
-
-/* The counter of the end that end KIND of process WHO faces (acquire).
- * The broadcast root faces every consumer at once: its other end is the
- * head of the slowest of them, found from how far each is behind the tail
- * (the root keeps its own head at the tail, so it counts as caught up). */
-static uint32_t
-other_counter(par_mp_group *g, int who, int kind, int peer)
-{
-  uint32_t tail, behind, most = 0;
-
-  switch (kind) {
-  case MP_WAIT_SEND:
-    return atomic_load_explicit(&par__mp_ring(g, who, peer)->head,
-                                memory_order_acquire);
-  case MP_WAIT_RECV:
-    return atomic_load_explicit(&par__mp_ring(g, peer, who)->tail,
-                                memory_order_acquire);
-  case MP_WAIT_BC_SEND:
-    tail = atomic_load(&g->ctl->bc.tail);
-    for (int q = 0; q < g->nprocs; q++) {
-      behind = tail - atomic_load_explicit(&g->ctl->procs[q].bc_head,
-                                           memory_order_acquire);
-      most = behind > most ? behind : most;
-    }
-    return tail - most;
-  default:
-    return atomic_load_explicit(&g->ctl->bc.tail, memory_order_acquire);
-  }
-}
-
-/* Room at an end whose own counter is MINE and whose other end's is
- * THEIRS, in a ring of SIZE bytes: free bytes for a producer (the tail is
- * MINE), readable ones for a consumer (the tail is THEIRS). */
-static uint32_t
-room_between(int kind, uint32_t size, uint32_t mine, uint32_t theirs)
-{
-  return is_producer(kind) ? size - (mine - theirs) : theirs - mine;
-}
-
-static uint32_t
-ring_size(par_mp_group *g, int kind)
-{
-  return (uint32_t) (kind == MP_WAIT_BC_SEND || kind == MP_WAIT_BC_RECV
-                         ? g->bcast_bytes
-                         : g->ring_bytes);
-}
-
-uint32_t
-par__mp_room(par_mp_group *g, int who, int kind, int peer)
-{
-  /* Own counter first: for a consumer the tail read after it is at least
-   * the head read before, so a snapshot never shows a negative amount. */
-  uint32_t mine = atomic_load(own_counter(g, who, kind, peer));
-
-  return room_between(kind, ring_size(g, kind), mine,
-                      other_counter(g, who, kind, peer));
-}
-
 /* --- Ends ----------------------------------------------------------------- */
 
 /* Point E at the bytes of the ring that end KIND of process WHO is on. */
@@ -136,7 +58,7 @@ end_init(par_mp_group *g, mp_end *e, int who, int kind, int peer,
   e->kind = kind;
   e->peer = peer;
   e->cur = cur;
-  e->size = ring_size(g, kind);
+  e->size = par__mp_ring_size(g, kind);
   e->shown = cur->pos;
   if (kind == MP_WAIT_SEND) {
     e->data = par__mp_ring_data(g, who, peer);
@@ -161,8 +83,8 @@ par__mp_end_open(mp_comm *m, mp_end *e, int kind, int peer)
   }
   /* The broadcast ring's producer changes from one broadcast to the next,
    * so its counters are read afresh each time. */
-  m->bc.pos = atomic_load(own_counter(g, m->rank, kind, peer));
-  m->bc.seen = other_counter(g, m->rank, kind, peer);
+  m->bc.pos = atomic_load(par__mp_own_counter(g, m->rank, kind, peer));
+  m->bc.seen = par__mp_other_counter(g, m->rank, kind, peer);
   end_init(g, e, m->rank, kind, peer, &m->bc);
 }
 
@@ -176,9 +98,9 @@ room(const mp_end *e)
    * head it saw plus SIZE, and the consumer never reads past the last tail
    * it saw. Each process's own counter is exact, so these hold here
    * whatever the other side does meanwhile. */
-  assert(is_producer(e->kind) ? c->pos - c->seen <= e->size
+  assert(par__mp_is_producer(e->kind) ? c->pos - c->seen <= e->size
                               : c->seen - c->pos <= e->size);
-  return room_between(e->kind, e->size, c->pos, c->seen);
+  return par__mp_room_between(e->kind, e->size, c->pos, c->seen);
 }
 
 /* Whether E has NEED bytes of room, reading the other end's counter again
@@ -189,7 +111,7 @@ ready(mp_comm *m, mp_end *e, uint32_t need)
   if (room(e) >= need) {
     return 1;
   }
-  e->cur->seen = other_counter(m->g, m->rank, e->kind, e->peer);
+  e->cur->seen = par__mp_other_counter(m->g, m->rank, e->kind, e->peer);
   return room(e) >= need;
 }
 
@@ -208,7 +130,7 @@ reserve(mp_comm *m, mp_end *e, uint32_t need)
   par__mp_end_publish(m, e);
   rc = par__mp_wait(m, e->kind, e->peer, need);
   if (rc == PAR_OK) {
-    e->cur->seen = other_counter(m->g, m->rank, e->kind, e->peer);
+    e->cur->seen = par__mp_other_counter(m->g, m->rank, e->kind, e->peer);
   }
   return rc;
 }
@@ -225,7 +147,7 @@ copy(mp_end *e, void *buf, size_t n)
   if (first > n) {
     first = n;
   }
-  if (is_producer(e->kind) && n > 0) {
+  if (par__mp_is_producer(e->kind) && n > 0) {
     memcpy(e->data + off, buf, first);
     memcpy(e->data, (const unsigned char *) buf + first, n - first);
   } else if (buf != NULL && n > 0) {
@@ -257,7 +179,7 @@ par__mp_end_publish(mp_comm *m, mp_end *e)
     atomic_store_explicit(&g->ctl->procs[m->rank].bc_head, e->cur->pos,
                           memory_order_release);
   }
-  atomic_store_explicit(own_counter(g, m->rank, e->kind, e->peer),
+  atomic_store_explicit(par__mp_own_counter(g, m->rank, e->kind, e->peer),
                         e->cur->pos, memory_order_release);
   switch (e->kind) {
   case MP_WAIT_SEND:
@@ -287,7 +209,7 @@ par__mp_end_publish(mp_comm *m, mp_end *e)
 static int
 stream(mp_comm *m, mp_end *e, void *buf, size_t n, size_t *moved)
 {
-  int producer = is_producer(e->kind);
+  int producer = par__mp_is_producer(e->kind);
   uint32_t piece_max = producer ? e->size / 4 : e->size;
   unsigned char *p = buf;
 
@@ -496,8 +418,8 @@ par__mp_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
 static int
 peek_header(par_mp_group *g, int who, int kind, int peer, par__hdr *hdr)
 {
-  mp_cursor cur = {atomic_load(own_counter(g, who, kind, peer)),
-                   other_counter(g, who, kind, peer), 0};
+  mp_cursor cur = {atomic_load(par__mp_own_counter(g, who, kind, peer)),
+                   par__mp_other_counter(g, who, kind, peer), 0};
   mp_end e;
 
   end_init(g, &e, who, kind, peer, &cur);
