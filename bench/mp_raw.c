@@ -38,7 +38,8 @@ check(int rc, par_comm *c, const char *what)
 int
 main(int argc, char **argv)
 {
-  par_mp_options opts = {argc > 1 ? atoi(argv[1]) : 2, 60, 0, 0};
+  par_mp_options opts = {.nprocs = argc > 1 ? atoi(argv[1]) : 2,
+                         .timeout = 60};
   par_mp_group *g;
   par_comm *c;
   unsigned char *big = malloc(BIG), *copy = malloc(BIG);

@@ -272,6 +272,76 @@ START_TEST(test_stream_wraps)
 }
 END_TEST
 
+/* Every ring's counters start 64 KiB below the wrap of 32 bits: frames of
+ * odd sizes, in every direction and broadcast from every root, carry well
+ * over that through each ring, so that they cross the wrap at odd offsets
+ * (and the ring invariants are asserted on the way). */
+static int
+body_counters_wrap(par_mp_group *g, par_comm *c, void *arg)
+{
+  enum { FRAMES = 40, MAX = 5000 };
+  int n = par_comm_size(c), me = par_comm_rank(c);
+  unsigned char *buf = malloc(MAX);
+  par_msg msg = PAR_MSG_INIT;
+
+  REQ(buf != NULL);
+  /* One pair at a time, so that a frame larger than the ring never waits
+   * on a receiver that is sending too. */
+  for (int k = 0; k < FRAMES; k++) {
+    size_t len = (size_t) (k * 997 + 1234) % MAX;
+
+    for (int from = 0; from < n; from++) {
+      for (int to = 0; to < n; to++) {
+        size_t bad = 0;
+
+        if (from == to || (me != from && me != to)) {
+          continue;
+        }
+        if (me == from) {
+          for (size_t i = 0; i < len; i++) {
+            buf[i] = pattern(from, to, i + (size_t) k);
+          }
+          REQ_OK(c, par_comm_send(c, to, buf, len));
+          continue;
+        }
+        REQ_OK(c, par_comm_recv(c, from, &msg));
+        REQ(msg.len == len);
+        for (size_t i = 0; i < len; i++) {
+          bad += ((const unsigned char *) msg.data)[i]
+                 != pattern(from, to, i + (size_t) k);
+        }
+        par_msg_release(&msg);
+        REQ(bad == 0);
+      }
+    }
+  }
+  for (int k = 0; k < 2 * FRAMES; k++) {
+    size_t len = (size_t) (k * 1237 + 99) % MAX, bad = 0;
+    int root = k % n;
+
+    for (size_t i = 0; i < len; i++) {
+      buf[i] = me == root ? pattern(root, k, i) : 0;
+    }
+    REQ_OK(c, par_comm_bcast_bytes(c, root, buf, len, &msg));
+    REQ(msg.len == len);
+    for (size_t i = 0; i < len; i++) {
+      bad += ((const unsigned char *) msg.data)[i] != pattern(root, k, i);
+    }
+    par_msg_release(&msg);
+    REQ(bad == 0);
+  }
+  free(buf);
+  return 0;
+}
+
+START_TEST(test_counters_wrap)
+{
+  static int sizes[] = {2, 3};
+
+  run_group(sizes[_i], SMALL_RING, body_counters_wrap, NULL);
+}
+END_TEST
+
 /* Each process writes its iteration into shared memory before the barrier;
  * after it, every other process must have reached that iteration. */
 static int
@@ -786,6 +856,219 @@ START_TEST(test_destroy_reaps)
 }
 END_TEST
 
+/* --- What errors say ------------------------------------------------------ */
+
+static int
+op_scatter0(par_comm *c)
+{
+  size_t counts[2] = {1, 1};
+  par_msg msg = PAR_MSG_INIT;
+  int rc = par_comm_scatterv_bytes(c, 0, "ab", counts, &msg);
+
+  par_msg_release(&msg);
+  return rc;
+}
+
+static int
+op_gather_to(par_comm *c, int root)
+{
+  size_t counts[2];
+  par_msg msg = PAR_MSG_INIT;
+  int rc = par_comm_gatherv_bytes(c, root, "x", 1, &msg, counts);
+
+  par_msg_release(&msg);
+  return rc;
+}
+
+static int
+op_gather0(par_comm *c)
+{
+  return op_gather_to(c, 0);
+}
+
+static int
+op_gather1(par_comm *c)
+{
+  return op_gather_to(c, 1);
+}
+
+static int
+op_recv_other(par_comm *c)
+{
+  par_msg msg = PAR_MSG_INIT;
+  int rc = par_comm_recv(c, 1 - par_comm_rank(c), &msg);
+
+  par_msg_release(&msg);
+  return rc;
+}
+
+static int
+op_bcast0(par_comm *c)
+{
+  par_msg msg = PAR_MSG_INIT;
+  int rc = par_comm_bcast_bytes(c, 0, "x", 1, &msg);
+
+  par_msg_release(&msg);
+  return rc;
+}
+
+static int
+op_barrier(par_comm *c)
+{
+  return par_comm_barrier(c);
+}
+
+static int
+op_bcast_f64(par_comm *c)
+{
+  double v[4] = {0};
+
+  return par_comm_bcast(c, 0, v, par_comm_rank(c) == 0 ? 3 : 4, PAR_F64);
+}
+
+/* Rank 0 (main) does one thing, rank 1 one or two; their error codes and
+ * details are the ones expected (a NULL detail is not checked). When a
+ * deadlock is involved, whichever rank finds it first fails, and the
+ * other may only see that (ALT_RC, detail not checked). */
+static const struct scene {
+  int (*main_op)(par_comm *c);
+  int (*worker_first)(par_comm *c); /* NULL, or done before WORKER_OP */
+  int (*worker_op)(par_comm *c);
+  int main_rc, worker_rc, alt_rc;
+  const char *main_detail, *worker_detail;
+} scenes[] = {
+    {op_scatter0, NULL, op_gather1, PAR_OK, PAR_EMISMATCH, PAR_OK, "",
+     "rank 1 is in gather (collective #1) but rank 0 sent scatter "
+     "(collective #1)"},
+    {op_gather1, NULL, op_recv_other, PAR_OK, PAR_EMISMATCH, PAR_OK, "",
+     "rank 1 is in receive-from rank 0 but rank 0 sent gather "
+     "(collective #1)"},
+    {op_bcast0, op_gather0, op_bcast0, PAR_OK, PAR_EMISMATCH, PAR_OK, "",
+     "rank 1 is in broadcast (collective #2) but rank 0 sent broadcast "
+     "(collective #1)"},
+    {op_barrier, op_gather0, op_barrier, PAR_EMISMATCH, PAR_EMISMATCH,
+     PAR_OK,
+     "rank 0 is in barrier (collective #1) but rank 1 is in barrier "
+     "(collective #2)",
+     "rank 1 is in barrier (collective #2) but rank 0 is in barrier "
+     "(collective #1)"},
+    {op_bcast_f64, NULL, op_bcast_f64, PAR_OK, PAR_ESIZE, PAR_OK, "",
+     "rank 1 is in broadcast (collective #1) expecting 4 f64 elements but "
+     "rank 0 sent 3 f64 elements"},
+    {op_gather0, NULL, op_scatter0, PAR_EMISMATCH, PAR_OK, PAR_EPEER,
+     "rank 0 is in gather (collective #1) and waits to receive from rank 1; "
+     "rank 1 is in scatter (collective #1) and waits to receive from rank 0",
+     NULL},
+    {op_recv_other, NULL, op_recv_other, PAR_EDEADLOCK, PAR_OK, PAR_EPEER,
+     "rank 0 is in receive-from and waits to receive from rank 1; rank 1 is "
+     "in receive-from and waits to receive from rank 0",
+     NULL},
+};
+
+static int scene;
+
+static void
+worker_scene(par_mp_group *g, int rank)
+{
+  par_comm *c = par_mp_group_comm(g);
+  const struct scene *sc = &scenes[scene];
+  int rc = sc->worker_first != NULL ? sc->worker_first(c) : PAR_OK;
+
+  rc = rc != PAR_OK ? rc : sc->worker_op(c);
+
+  par_mp_worker_exit(g, rc, par_comm_error_detail(c),
+                     strlen(par_comm_error_detail(c)));
+}
+
+START_TEST(test_error_details)
+{
+  const struct scene *sc = &scenes[_i];
+  par_mp_group *g;
+  par_comm *c;
+  par_mp_worker_status st;
+  int rc;
+
+  scene = _i;
+  g = fork_with(2, 0, worker_scene);
+  c = par_mp_group_comm(g);
+  rc = sc->main_op(c);
+  ck_assert_msg(rc == sc->main_rc || (sc->alt_rc != PAR_OK
+                                      && rc == sc->alt_rc),
+                "main -> %s (%s)", par_err_name(rc),
+                par_comm_error_detail(c));
+  if (rc == sc->main_rc) {
+    ck_assert_str_eq(par_comm_error_detail(c), sc->main_detail);
+  }
+  if (sc->alt_rc != PAR_OK) {
+    par_mp_group_kill(g);
+  }
+  ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
+  if (sc->worker_detail != NULL) {
+    ck_assert_int_eq(st.state, PAR_MP_FAILED);
+    ck_assert_int_eq(st.code, sc->worker_rc);
+    ck_assert_msg(st.report_len == strlen(sc->worker_detail)
+                      && memcmp(st.report, sc->worker_detail,
+                                st.report_len) == 0,
+                  "worker: %.*s", (int) st.report_len,
+                  (const char *) st.report);
+  }
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+/* After the counters have wrapped, a message left in a ring is still
+ * found, and named as every error names it. */
+static void
+worker_send_many(par_mp_group *g, int rank)
+{
+  par_comm *c = par_mp_group_comm(g);
+  char buf[3000] = {0};
+  int rc = PAR_OK;
+
+  for (int k = 0; k < 31 && rc == PAR_OK; k++) {
+    rc = par_comm_send(c, 0, buf, sizeof buf);
+  }
+  par_mp_worker_exit(g, rc, NULL, 0);
+}
+
+START_TEST(test_unreceived_after_wrap)
+{
+  par_mp_group *g = fork_with(2, 0, worker_send_many);
+  par_comm *c = par_mp_group_comm(g);
+  par_msg msg = PAR_MSG_INIT;
+  char text[256];
+
+  for (int k = 0; k < 30; k++) {
+    ck_assert_int_eq(par_comm_recv(c, 1, &msg), PAR_OK);
+    par_msg_release(&msg);
+  }
+  ck_assert_int_eq(par_mp_group_join(g, NULL, 0), PAR_OK);
+  ck_assert_int_eq(par_mp_group_unreceived(g, text, sizeof text), 1);
+  ck_assert_str_eq(text, "rank 1 sent a message (send-to #31) to rank 0, "
+                         "which never received it");
+  par_mp_group_destroy(g);
+}
+END_TEST
+
+/* Calls that cannot be made say why. */
+START_TEST(test_group_misuse)
+{
+  par_mp_group *g = fork_with(2, 0, worker_sleep);
+  par_mp_worker_status st;
+  int rank;
+  char text[64];
+
+  ck_assert_int_eq(par_mp_group_fork(g, &rank), PAR_EINVAL);
+  ck_assert_ptr_nonnull(strstr(par_mp_group_error_detail(g),
+                               "still run"));
+  ck_assert_int_eq(par_mp_group_unreceived(g, text, 0), PAR_EINVAL);
+  ck_assert_str_ne(par_mp_group_error_detail(g), "");
+  par_mp_group_kill(g);
+  ck_assert_int_eq(par_mp_group_join(g, &st, 1), PAR_EPEER);
+  par_mp_group_destroy(g);
+}
+END_TEST
+
 static Suite *
 mp_suite(void)
 {
@@ -798,6 +1081,7 @@ mp_suite(void)
   tcase_add_loop_test(core, test_send_recv_pairs, 0, 3);
   tcase_add_loop_test(core, test_recv_any, 0, 3);
   tcase_add_test(core, test_stream_wraps);
+  tcase_add_loop_test(core, test_counters_wrap, 0, 2);
   tcase_add_loop_test(core, test_barrier_loops, 0, 3);
   tcase_add_loop_test(core, test_collectives, 0, 4);
   tcase_add_test(core, test_refork);
@@ -815,6 +1099,10 @@ mp_suite(void)
   tcase_add_test(faults, test_worker_abort);
   tcase_add_test(faults, test_cycles);
   tcase_add_test(faults, test_destroy_reaps);
+  tcase_add_loop_test(faults, test_error_details, 0,
+                      (int) (sizeof scenes / sizeof scenes[0]));
+  tcase_add_test(faults, test_unreceived_after_wrap);
+  tcase_add_test(faults, test_group_misuse);
   suite_add_tcase(s, faults);
   return s;
 }

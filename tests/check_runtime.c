@@ -1,11 +1,14 @@
 /* check_runtime.c — the C runtime without any backend but serial: error
- * codes, element types, reductions, and the communicator API on a group of
- * one. */
+ * codes, element types, reductions, how operations are described, and the
+ * communicator API on a group of one. The describer is private to the
+ * runtime (comm-internal.h), and tested here beside the public API since
+ * every backend's error details come from it. */
 #include <check.h>
 #include <complex.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm-internal.h"
 #include "parallelizer.h"
 
 /* --- Errors -------------------------------------------------------------- */
@@ -119,6 +122,65 @@ START_TEST(test_reduce_complex)
 }
 END_TEST
 
+/* Every (operator, type) pair is defined but MIN and MAX on complex
+ * numbers, and a reduction of no elements touches no memory. */
+START_TEST(test_reduce_defined)
+{
+  for (int t = 0; t < PAR_DTYPE_COUNT; t++) {
+    int complex_type = t == PAR_C32 || t == PAR_C64;
+
+    for (int op = 0; op < PAR_REDUCE_COUNT; op++) {
+      int expect = complex_type && (op == PAR_REDUCE_MIN
+                                    || op == PAR_REDUCE_MAX)
+                       ? PAR_ETYPE
+                       : PAR_OK;
+
+      ck_assert_int_eq(par_reduce_apply((par_reduce_op) op, (par_dtype) t,
+                                        NULL, NULL, 0),
+                       expect);
+    }
+  }
+}
+END_TEST
+
+/* Every type sums and multiplies element-wise; integers wrap, narrow
+ * unsigned ones too (65535 * 65535 overflows an int after promotion). */
+START_TEST(test_reduce_every_type)
+{
+  unsigned char a[4 * 16], b[4 * 16];
+
+  for (int t = 0; t < PAR_DTYPE_COUNT; t++) {
+    size_t size = par_dtype_size((par_dtype) t);
+
+    memset(a, 0, sizeof a);
+    memset(b, 0, sizeof b);
+    ck_assert_int_eq(par_reduce_apply(PAR_REDUCE_SUM, (par_dtype) t, a, b,
+                                      4),
+                     PAR_OK);
+    ck_assert_int_eq(par_reduce_apply(PAR_REDUCE_PROD, (par_dtype) t, a, b,
+                                      sizeof a / size),
+                     PAR_OK);
+  }
+  {
+    uint16_t u[2] = {65535, 3}, v[2] = {65535, 5};
+    uint32_t w[1] = {4000000000u}, x[1] = {3};
+
+    par_reduce_apply(PAR_REDUCE_PROD, PAR_U16, u, v, 2);
+    ck_assert_uint_eq(u[0], 1);
+    ck_assert_uint_eq(u[1], 15);
+    par_reduce_apply(PAR_REDUCE_PROD, PAR_U32, w, x, 1);
+    ck_assert_uint_eq(w[0], (uint32_t) (4000000000ull * 3));
+  }
+  {
+    float complex c[1] = {1 + 2 * I}, d[1] = {1 - 2 * I};
+
+    par_reduce_apply(PAR_REDUCE_SUM, PAR_C32, c, d, 1);
+    ck_assert_float_eq(crealf(c[0]), 2);
+    ck_assert_float_eq(cimagf(c[0]), 0);
+  }
+}
+END_TEST
+
 START_TEST(test_reduce_op_names)
 {
   par_reduce_op op;
@@ -127,6 +189,114 @@ START_TEST(test_reduce_op_names)
   ck_assert_int_eq(op, PAR_REDUCE_MAX);
   ck_assert_str_eq(par_reduce_op_name(PAR_REDUCE_PROD), "prod");
   ck_assert_int_eq(par_reduce_op_from_name("mean", &op), PAR_EINVAL);
+}
+END_TEST
+
+/* --- How operations are described --------------------------------------- */
+
+static const char *
+describe(uint32_t kind, uint32_t seq, int peer)
+{
+  static char buf[64];
+  par__op op = {kind, seq, peer};
+
+  return par__op_describe(&op, buf, sizeof buf);
+}
+
+/* The names are the Scheme procedures'. */
+START_TEST(test_opkind_names)
+{
+  ck_assert_str_eq(par_opkind_name(PAR_OPKIND_SEND), "send-to");
+  ck_assert_str_eq(par_opkind_name(PAR_OPKIND_REDUCE), "reduce-to-root");
+  ck_assert_str_eq(par_opkind_name(PAR_OPKIND_ALLREDUCE), "allreduce");
+  ck_assert_str_eq(par_opkind_name(PAR_OPKIND_BCAST), "broadcast");
+  ck_assert_str_eq(par_opkind_name(PAR_OPKIND_COUNT), "unknown");
+}
+END_TEST
+
+START_TEST(test_describe_operations)
+{
+  ck_assert_str_eq(describe(PAR_OPKIND_GATHER, 2, PAR__PEER_NONE),
+                   "gather (collective #2)");
+  ck_assert_str_eq(describe(PAR_OPKIND_REDUCE, 7, PAR__PEER_NONE),
+                   "reduce-to-root (collective #7)");
+  ck_assert_str_eq(describe(PAR_OPKIND_SEND, 3, PAR__PEER_NONE),
+                   "a message (send-to #3)");
+  ck_assert_str_eq(describe(PAR_OPKIND_SEND, 0, 1), "send-to rank 1");
+  ck_assert_str_eq(describe(PAR_OPKIND_SEND, 0, PAR__PEER_NONE), "send-to");
+  ck_assert_str_eq(describe(PAR__OPKIND_RECV, 0, 0), "receive-from rank 0");
+  ck_assert_str_eq(describe(PAR__OPKIND_RECV, 0, PAR__PEER_ANY),
+                   "receive-from any rank");
+  ck_assert_str_eq(describe(PAR__OPKIND_RECV, 0, PAR__PEER_NONE),
+                   "receive-from");
+}
+END_TEST
+
+START_TEST(test_describe_amounts)
+{
+  char buf[64];
+
+  ck_assert_str_eq(par__type_describe(PAR_F64, buf, sizeof buf),
+                   "f64 elements");
+  ck_assert_str_eq(par__type_describe(PAR__BYTES, buf, sizeof buf), "bytes");
+  ck_assert_str_eq(par__type_describe(77, buf, sizeof buf),
+                   "elements of unknown type 77");
+  ck_assert_str_eq(par__amount_describe(24, PAR_F64, buf, sizeof buf),
+                   "3 f64 elements");
+  ck_assert_str_eq(par__amount_describe(12, PAR__BYTES, buf, sizeof buf),
+                   "12 bytes");
+  ck_assert_str_eq(par__amount_describe(12, PAR_F64, buf, sizeof buf),
+                   "12 bytes of f64 elements");
+  ck_assert_str_eq(par__kind_describe(PAR_C64), "complex numbers");
+  ck_assert_str_eq(par__kind_describe(PAR_S8), "signed integers");
+}
+END_TEST
+
+/* The one sentence of a mismatch, in each of the shapes its callers use.
+ * The communicator is a serial one, of rank 0. */
+START_TEST(test_describe_mismatch)
+{
+  par__op gather = {PAR_OPKIND_GATHER, 2, PAR__PEER_NONE};
+  par__op scatter = {PAR_OPKIND_SCATTER, 2, PAR__PEER_NONE};
+  par__op recv = {PAR__OPKIND_RECV, 0, 1};
+  par__op message = {PAR_OPKIND_SEND, 4, PAR__PEER_NONE};
+  par__op bcast = {PAR_OPKIND_BCAST, 3, PAR__PEER_NONE};
+  par_comm *c;
+
+  ck_assert_int_eq(par_comm_serial_create(&c), PAR_OK);
+  ck_assert_int_eq(par__comm_mismatch(c, PAR_EMISMATCH, &gather, NULL, 1,
+                                      "sent", &scatter, NULL),
+                   PAR_EMISMATCH);
+  ck_assert_str_eq(par_comm_error_detail(c),
+                   "rank 0 is in gather (collective #2) but rank 1 sent "
+                   "scatter (collective #2)");
+  par__comm_mismatch(c, PAR_EMISMATCH, &gather, NULL, 1, "is in", &scatter,
+                     NULL);
+  ck_assert_str_eq(par_comm_error_detail(c),
+                   "rank 0 is in gather (collective #2) but rank 1 is in "
+                   "scatter (collective #2)");
+  par__comm_mismatch(c, PAR_EMISMATCH, &recv, NULL, 1, "sent", &gather,
+                     NULL);
+  ck_assert_str_eq(par_comm_error_detail(c),
+                   "rank 0 is in receive-from rank 1 but rank 1 sent gather "
+                   "(collective #2)");
+  par__comm_mismatch(c, PAR_EMISMATCH, &gather, NULL, 1, "sent", &message,
+                     NULL);
+  ck_assert_str_eq(par_comm_error_detail(c),
+                   "rank 0 is in gather (collective #2) but rank 1 sent a "
+                   "message (send-to #4)");
+  ck_assert_int_eq(par__comm_mismatch(c, PAR_ESIZE, &bcast, "with root 0", 1,
+                                      NULL, NULL, "with root 1"),
+                   PAR_ESIZE);
+  ck_assert_str_eq(par_comm_error_detail(c),
+                   "rank 0 is in broadcast (collective #3) with root 0 but "
+                   "rank 1 with root 1");
+  par__comm_mismatch(c, PAR_ESIZE, &bcast, "expecting 3 f64 elements", 1,
+                     "sent", NULL, "2 f64 elements");
+  ck_assert_str_eq(par_comm_error_detail(c),
+                   "rank 0 is in broadcast (collective #3) expecting 3 f64 "
+                   "elements but rank 1 sent 2 f64 elements");
+  par_comm_destroy(c);
 }
 END_TEST
 
@@ -245,9 +415,19 @@ START_TEST(test_serial_errors)
   ck_assert_int_eq(par_comm_reduce(comm, 0, x, x, 1, PAR_C64,
                                    PAR_REDUCE_MIN),
                    PAR_ETYPE);
+  ck_assert_str_eq(par_comm_error_detail(comm),
+                   "min is not defined on complex numbers (c64)");
   ck_assert_int_eq(par_comm_reduce(comm, 0, x, x, 1, PAR_F64,
                                    PAR_REDUCE_COUNT),
                    PAR_EINVAL);
+  {
+    int source = -1;
+
+    ck_assert_int_eq(par_comm_recv_any(comm, 0, &source, &msg), PAR_ENOENT);
+    ck_assert_str_ne(par_comm_error_detail(comm), "");
+    ck_assert_int_eq(par_comm_recv_any(comm, 1, &source, &msg), PAR_ERANK);
+    ck_assert_int_eq(source, -1);
+  }
   /* A failed call leaves the communicator usable. */
   ck_assert_int_eq(par_comm_barrier(comm), PAR_OK);
   ck_assert_str_eq(par_comm_error_detail(comm), "");
@@ -277,7 +457,13 @@ runtime_suite(void)
   tcase_add_test(core, test_reduce_f64);
   tcase_add_test(core, test_reduce_integers_wrap);
   tcase_add_test(core, test_reduce_complex);
+  tcase_add_test(core, test_reduce_defined);
+  tcase_add_test(core, test_reduce_every_type);
   tcase_add_test(core, test_reduce_op_names);
+  tcase_add_test(core, test_opkind_names);
+  tcase_add_test(core, test_describe_operations);
+  tcase_add_test(core, test_describe_amounts);
+  tcase_add_test(core, test_describe_mismatch);
   suite_add_tcase(s, core);
 
   tcase_add_checked_fixture(comm_case, setup, teardown);

@@ -12,15 +12,21 @@
 
 #include "par/comm.h"
 
+/* The element type stated by what moves plain bytes, where a par_dtype
+ * would otherwise be. */
+#define PAR__BYTES 0xffffu
+
 /* The header every frame carries. OP is a par_opkind; SEQ counts the
  * collectives entered on the communicator (for collectives) or the messages
- * sent from the sender to the receiver (for PAR_OPKIND_SEND). AUX is free
- * for the operation (typed collectives put the element type there). */
+ * sent from the sender to the receiver (for PAR_OPKIND_SEND). AUX is the
+ * element type of the payload (a par_dtype, or PAR__BYTES). FROM is the
+ * sender's rank where a channel has several senders (the multiprocessing
+ * broadcast ring), 0 elsewhere. */
 typedef struct par__hdr {
   uint32_t op;
   uint32_t seq;
   uint32_t aux;
-  uint32_t reserved;
+  uint32_t from;
   uint64_t len;
 } par__hdr;
 
@@ -40,9 +46,10 @@ typedef struct par__comm_ops {
   int (*recv_any)(par_comm *comm, int block, int *source, par__hdr *hdr,
                   par_msg *out);
 
-  /* Optional native collectives: NULL means the generic version. The
-   * public wrapper has already validated the arguments and incremented
-   * COMM->coll_seq, which the slot stamps on what it sends. */
+  /* Optional native collectives: NULL means the generic version (the
+   * slots of par__generic_ops). The public wrapper has already validated
+   * the arguments and incremented COMM->coll_seq, which the slot stamps on
+   * what it sends. */
   int (*barrier)(par_comm *comm);
   int (*bcast_bytes)(par_comm *comm, int root, const void *buf, size_t len,
                      par_msg *out);
@@ -79,7 +86,8 @@ struct par_comm {
   int rank;
   int size;
   uint32_t coll_seq;  /* collectives entered so far */
-  uint32_t cur_op;    /* the operation in progress (a par_opkind) ... */
+  uint32_t cur_op;    /* the operation in progress (a par_opkind, or
+                       * PAR__OPKIND_RECV) ... */
   uint32_t cur_seq;   /* ... and its number, for describing waits */
   uint32_t *sent_seq; /* SIZE counters: messages sent to each rank */
   uint32_t *recv_seq; /* SIZE counters: messages received from each rank */
@@ -89,6 +97,12 @@ struct par_comm {
   char detail[320];
   void *impl; /* the backend's state */
 };
+
+/* The collectives built from a backend's frames (coll-generic.c): every
+ * optional slot is filled, the others are NULL. They are what a backend
+ * without a native collective gets, and what every group of one process
+ * gets. */
+extern const par__comm_ops par__generic_ops;
 
 /* The functions below are exported from libparallelizer, though not part
  * of its API, because the MPI backend is a library of its own
@@ -128,5 +142,70 @@ PAR_EXTERN void par__msg_take_block(par_msg *msg, void *block,
 
 /* A par_msg that borrows DATA: release does nothing. */
 PAR_EXTERN void par__msg_borrow(par_msg *msg, const void *data, size_t len);
+
+/* --- Describing operations (describe.c) ---------------------------------- */
+
+/* What a process is in while it receives a message (par_comm_recv,
+ * par_comm_recv_any): not a kind that frames carry, since only senders
+ * stamp frames, but one that descriptions name ("receive-from"). */
+#define PAR__OPKIND_RECV ((uint32_t) PAR_OPKIND_COUNT)
+
+/* The other rank of a send or receive, where a description has none. */
+enum {
+  PAR__PEER_NONE = -1, /* leave it out */
+  PAR__PEER_ANY = -2   /* a receive from any rank */
+};
+
+/* An operation, as descriptions name it. */
+typedef struct par__op {
+  uint32_t kind; /* a par_opkind, or PAR__OPKIND_RECV */
+  uint32_t seq;  /* a collective's number; a sent message's number between
+                  * its two ranks; 0 for a process in a send or receive */
+  int peer;      /* the other rank of a send or receive, or PAR__PEER_* */
+} par__op;
+
+/* Write the description of OP into BUF (SIZE bytes, always terminated)
+ * and return BUF:
+ *   a collective                     "gather (collective #2)"
+ *   a message sent (SEND, SEQ > 0)   "a message (send-to #3)"
+ *   a process in a send (SEQ 0)      "send-to rank 1", or "send-to"
+ *   a process in a receive           "receive-from rank 0",
+ *                                    "receive-from any rank"
+ * Every message of the runtime that names an operation is written with
+ * it, so the names are the Scheme procedures' in every backend. */
+PAR_EXTERN const char *par__op_describe(const par__op *op, char *buf,
+                                        size_t size);
+
+/* The element type TYPE (a par_dtype or PAR__BYTES) as descriptions name
+ * it: "f64 elements", "bytes", "elements of unknown type 77". Returns
+ * BUF. */
+PAR_EXTERN const char *par__type_describe(uint32_t type, char *buf,
+                                          size_t size);
+
+/* What the elements of TYPE are, in words, from its KIND in
+ * PAR_DTYPE_MAP: "unsigned integers", "complex numbers". */
+PAR_EXTERN const char *par__kind_describe(par_dtype type);
+
+/* BYTES bytes of TYPE: "3 f64 elements", "12 bytes", and "12 bytes of f64
+ * elements" when BYTES is not a whole number of them. Returns BUF. */
+PAR_EXTERN const char *par__amount_describe(uint64_t bytes, uint32_t type,
+                                            char *buf, size_t size);
+
+/* Record on COMM that this process and rank PEER are not in step, and
+ * return CODE (PAR_EMISMATCH; PAR_ESIZE where only amounts differ). The
+ * detail reads
+ *   rank R is in MINE[ MINE_EXTRA] but rank PEER[ VERB][ THEIRS][ THEIRS_EXTRA]
+ * leaving out each part that is NULL, e.g.
+ *   rank 1 is in gather (collective #2) but rank 0 sent scatter
+ *     (collective #2)                    (VERB "sent", THEIRS the frame's)
+ *   rank 0 is in broadcast (collective #3) with root 0 but rank 1 with
+ *     root 1                             (no VERB, no THEIRS: the same
+ *                                         operation, other extras)
+ * Every backend reports processes out of step with it. */
+PAR_EXTERN int par__comm_mismatch(par_comm *comm, int code,
+                                  const par__op *mine, const char *mine_extra,
+                                  int peer, const char *verb,
+                                  const par__op *theirs,
+                                  const char *theirs_extra);
 
 #endif /* PAR_COMM_INTERNAL_H */

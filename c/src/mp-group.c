@@ -61,6 +61,9 @@ par__mp_wake_all(par_mp_group *g)
 
   par__mp_futex_wake(&g->ctl->bar_gen, INT_MAX);
   par__mp_futex_wake(&g->ctl->exits, INT_MAX);
+  par__mp_futex_wake(&g->ctl->bc.tail, INT_MAX);
+  par__mp_futex_wake(&g->ctl->bc.progress, INT_MAX);
+  par__mp_futex_wake(&g->ctl->bc.writer, INT_MAX);
   for (int s = 0; s < n; s++) {
     for (int d = 0; d < n; d++) {
       mp_ring *r = par__mp_ring(g, s, d);
@@ -178,6 +181,47 @@ reset_shared(par_mp_group *g)
   g->ctl->ring_bytes = (uint32_t) g->ring_bytes;
   g->ctl->report_bytes = g->report_bytes;
   memset(g->rings, 0, (size_t) g->nprocs * g->nprocs * sizeof(mp_ring));
+  for (size_t i = 0; i < (size_t) g->nprocs * g->nprocs; i++) {
+    atomic_store(&g->rings[i].tail, MP_RING_ORIGIN);
+    atomic_store(&g->rings[i].head, MP_RING_ORIGIN);
+  }
+  atomic_store(&g->ctl->bc.tail, MP_RING_ORIGIN);
+  for (int q = 0; q < g->nprocs; q++) {
+    atomic_store(&g->ctl->procs[q].bc_head, MP_RING_ORIGIN);
+  }
+}
+
+/* Fill *O with OPTS (NULL: all defaults), zero fields replaced by their
+ * defaults, and the ring rounded up to a power of two of at least a PAGE,
+ * so that positions wrap with a mask and every ring starts page-aligned.
+ * PAR_EINVAL for options out of range. */
+static int
+settle_options(const par_mp_options *opts, size_t page, par_mp_options *o)
+{
+  size_t r = page;
+
+  memset(o, 0, sizeof *o);
+  if (opts != NULL) {
+    *o = *opts;
+  }
+  if (o->nprocs == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    o->nprocs = n > 0 ? (int) n : 1;
+  }
+  o->ring_bytes = o->ring_bytes != 0 ? o->ring_bytes : DEFAULT_RING_BYTES;
+  o->report_bytes =
+      o->report_bytes != 0 ? o->report_bytes : DEFAULT_REPORT_BYTES;
+  if (o->nprocs < 1 || o->nprocs > MAX_NPROCS || o->timeout < 0
+      || o->ring_bytes > MAX_RING_BYTES || o->report_bytes > MAX_RING_BYTES) {
+    return PAR_EINVAL;
+  }
+  while (r < o->ring_bytes) {
+    r *= 2;
+  }
+  o->ring_bytes = r;
+  o->report_bytes = round_up(o->report_bytes, 64);
+  return PAR_OK;
 }
 
 int
@@ -189,41 +233,9 @@ par_mp_group_create(const par_mp_options *opts, par_mp_group **out)
   par_mp_group *g;
   int rc;
 
-  memset(&o, 0, sizeof o);
-
-  if (out == NULL) {
+  if (out == NULL || settle_options(opts, page, &o) != PAR_OK) {
     return PAR_EINVAL;
   }
-  if (opts != NULL) {
-    o = *opts;
-  }
-  if (o.nprocs == 0) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-    o.nprocs = n > 0 ? (int) n : 1;
-  }
-  if (o.ring_bytes == 0) {
-    o.ring_bytes = DEFAULT_RING_BYTES;
-  }
-  if (o.report_bytes == 0) {
-    o.report_bytes = DEFAULT_REPORT_BYTES;
-  }
-  if (o.nprocs < 1 || o.nprocs > MAX_NPROCS || o.timeout < 0
-      || o.ring_bytes > MAX_RING_BYTES || o.report_bytes > MAX_RING_BYTES) {
-    return PAR_EINVAL;
-  }
-  /* A power of two of at least a page, so that positions wrap with a
-   * mask and every ring starts page-aligned. */
-  {
-    size_t r = page;
-
-    while (r < o.ring_bytes) {
-      r *= 2;
-    }
-    o.ring_bytes = r;
-  }
-  o.report_bytes = round_up(o.report_bytes, 64);
-
   g = calloc(1, sizeof *g);
   if (g == NULL) {
     return PAR_ENOMEM;
@@ -353,6 +365,37 @@ live_workers(par_mp_group *g)
   return live;
 }
 
+int
+par__mp_group_fail(par_mp_group *g, int code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(g->detail, sizeof g->detail, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int
+par__mp_group_check(par_mp_group *g, int any_time, const char *what)
+{
+  if (g == NULL) {
+    return PAR_EINVAL;
+  }
+  if (g->rank != 0 || getpid() != g->main_pid) {
+    return par__mp_group_fail(g, PAR_EINVAL,
+                              "only the main process of the group may %s",
+                              what);
+  }
+  if (!any_time && live_workers(g) > 0) {
+    return par__mp_group_fail(g, PAR_EINVAL,
+                              "cannot %s while workers of the last fork "
+                              "still run (join or kill them first)",
+                              what);
+  }
+  return PAR_OK;
+}
+
 /* Kill and reap every worker of the current fork that is still running. */
 static void
 stop_workers(par_mp_group *g)
@@ -401,9 +444,13 @@ par_mp_group_fork(par_mp_group *g, int *rank)
   par_comm *comm;
   int rc;
 
-  if (g == NULL || rank == NULL || g->rank != 0 || getpid() != g->main_pid
-      || live_workers(g) > 0) {
-    return PAR_EINVAL;
+  rc = par__mp_group_check(g, 0, "fork the group");
+  if (rc == PAR_OK && rank == NULL) {
+    rc = par__mp_group_fail(g, PAR_EINVAL,
+                            "nowhere to write the rank of a fork");
+  }
+  if (rc != PAR_OK) {
+    return rc;
   }
   /* A fresh communicator each time: sequence numbers start again. */
   if (g->comm != NULL) {
@@ -416,7 +463,8 @@ par_mp_group_fork(par_mp_group *g, int *rank)
   g->detail[0] = '\0';
   rc = par__mp_comm_create(g, &g->comm);
   if (rc != PAR_OK) {
-    return rc;
+    return par__mp_group_fail(g, rc, "no memory for the communicator of a "
+                              "group of %d processes", g->nprocs);
   }
   atomic_store(&g->ctl->procs[0].pid, (int32_t) g->main_pid);
   g->forked = 1;
@@ -433,11 +481,10 @@ par_mp_group_fork(par_mp_group *g, int *rank)
     if (pid < 0) {
       int err = errno;
 
-      par__mp_abort_group(g, 0, PAR_EFORK, "cannot fork worker %d: %s", i,
-                          strerror(err));
+      par__mp_group_fail(g, PAR_EFORK, "cannot fork worker %d: %s", i,
+                         strerror(err));
+      par__mp_abort_group(g, 0, PAR_EFORK, "%s", g->detail);
       stop_workers(g);
-      snprintf(g->detail, sizeof g->detail, "cannot fork worker %d: %s", i,
-               strerror(err));
       comm = g->comm;
       g->comm = NULL;
       par_comm_destroy(comm);
@@ -490,6 +537,8 @@ par_mp_worker_exit(par_mp_group *g, int status, const void *report,
 
 /* --- Join and kill -------------------------------------------------------- */
 
+/* Worker RANK's fate, from its report if it delivered one, else from how
+ * it was reaped (or PAR_MP_STOPPED if it was not). */
 static void
 fill_status(par_mp_group *g, int rank, par_mp_worker_status *st)
 {
@@ -546,27 +595,23 @@ try_reap(par_mp_group *g, int rank)
   return 0;
 }
 
-int
-par_mp_group_join(par_mp_group *g, par_mp_worker_status *statuses, size_t n)
+/* Main: wait until every worker has ended or one has failed (*FAILED is
+ * then its rank), honouring the communicator's timeout and interrupt
+ * check (whose error is returned, with its detail in G's). While it
+ * waits, main publishes that it joins: workers waiting on it are then
+ * deadlocked, and find out. */
+static int
+wait_for_workers(par_mp_group *g, int *failed)
 {
-  mp_proc *self;
-  double deadline;
-  int rc = PAR_OK, failed = 0;
+  mp_proc *self = &g->ctl->procs[0];
+  double deadline = g->comm != NULL ? par__deadline(g->comm) : 0;
+  int rc = PAR_OK;
 
-  if (g == NULL || g->rank != 0 || getpid() != g->main_pid
-      || (n > 0 && statuses == NULL)
-      || (n > 0 && n < (size_t) g->nprocs - 1)) {
-    return PAR_EINVAL;
-  }
-  self = &g->ctl->procs[0];
-  deadline = g->comm != NULL ? par__deadline(g->comm) : 0;
-  /* Workers waiting on main while it joins are deadlocked; publishing the
-   * wait lets them find out. */
   if (g->forked) {
     atomic_store(&self->wait_kind, MP_WAIT_JOIN);
     atomic_fetch_add(&g->ctl->epoch, 1);
   }
-  while (g->forked && !failed) {
+  while (g->forked && rc == PAR_OK) {
     uint32_t seen = atomic_load(&g->ctl->exits);
     int live = 0, worst = PAR_MP_OK;
 
@@ -586,25 +631,41 @@ par_mp_group_join(par_mp_group *g, par_mp_worker_status *statuses, size_t n)
       fill_status(g, i, &st);
       if (st.state != PAR_MP_OK && st.state > worst) {
         worst = st.state;
-        failed = i;
+        *failed = i;
       }
     }
-    if (failed || live == 0) {
+    if (*failed || live == 0) {
       break;
     }
-    if (g->comm != NULL) {
-      rc = par__comm_poll(g->comm, deadline);
-      if (rc != PAR_OK) {
-        snprintf(g->detail, sizeof g->detail, "%s",
-                 par_comm_error_detail(g->comm));
-        break;
-      }
+    rc = g->comm != NULL ? par__comm_poll(g->comm, deadline) : PAR_OK;
+    if (rc != PAR_OK) {
+      par__mp_group_fail(g, rc, "%s", par_comm_error_detail(g->comm));
+    } else {
+      par__mp_futex_wait(&g->ctl->exits, seen, JOIN_SLICE);
     }
-    par__mp_futex_wait(&g->ctl->exits, seen, JOIN_SLICE);
   }
   atomic_store(&self->wait_kind, MP_WAIT_NONE);
   atomic_fetch_add(&g->ctl->epoch, 1);
+  return rc;
+}
 
+int
+par_mp_group_join(par_mp_group *g, par_mp_worker_status *statuses, size_t n)
+{
+  int rc, failed = 0;
+
+  rc = par__mp_group_check(g, 1, "join the group");
+  if (rc == PAR_OK && n > 0
+      && (statuses == NULL || n < (size_t) g->nprocs - 1)) {
+    rc = par__mp_group_fail(g, PAR_EINVAL,
+                            "no room for the statuses of %d workers in %s",
+                            g->nprocs - 1,
+                            statuses == NULL ? "NULL" : "fewer entries");
+  }
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  rc = wait_for_workers(g, &failed);
   if (failed) {
     int signo = 0, code = 0;
 
@@ -666,86 +727,4 @@ par_mp_group_destroy(par_mp_group *g)
   }
   free(g->children);
   free(g);
-}
-
-/* --- Messages nobody received -------------------------------------------- */
-
-/* Copy the frame header at POS of a ring of SIZE bytes (a power of two). */
-static void
-peek_header(const unsigned char *ring, size_t size, uint32_t pos,
-            par__hdr *hdr)
-{
-  size_t off = pos & (size - 1), first = size - off;
-  unsigned char *out = (unsigned char *) hdr;
-
-  if (first > sizeof *hdr) {
-    first = sizeof *hdr;
-  }
-  memcpy(out, ring + off, first);
-  memcpy(out + first, ring, sizeof *hdr - first);
-}
-
-static void
-describe_op(const par__hdr *hdr, char *buf, size_t size)
-{
-  if (hdr->op == PAR_OPKIND_SEND) {
-    snprintf(buf, size, "a message (send #%u)", hdr->seq);
-  } else {
-    snprintf(buf, size, "%s (collective #%u)",
-             par_opkind_name((par_opkind) hdr->op), hdr->seq);
-  }
-}
-
-int
-par_mp_group_unreceived(par_mp_group *g, char *buf, size_t size)
-{
-  int count = 0;
-  size_t used = 0;
-  uint32_t bc_tail;
-
-  if (g == NULL || buf == NULL || size == 0 || g->rank != 0
-      || live_workers(g) > 0) {
-    return PAR_EINVAL;
-  }
-  buf[0] = '\0';
-  for (int src = 0; src < g->nprocs; src++) {
-    for (int dst = 0; dst < g->nprocs; dst++) {
-      mp_ring *r = par__mp_ring(g, src, dst);
-      uint32_t head = atomic_load(&r->head), tail = atomic_load(&r->tail);
-      par__hdr hdr;
-      char op[64];
-
-      if (src == dst || tail - head < sizeof hdr) {
-        continue;
-      }
-      peek_header(par__mp_ring_data(g, src, dst), g->ring_bytes, head, &hdr);
-      describe_op(&hdr, op, sizeof op);
-      if (used < size) {
-        used += (size_t) snprintf(buf + used, size - used,
-                                  "%srank %d sent %s to rank %d, which "
-                                  "never received it",
-                                  count > 0 ? "; " : "", src, op, dst);
-      }
-      count++;
-    }
-  }
-  bc_tail = atomic_load(&g->ctl->bc.tail);
-  for (int q = 0; q < g->nprocs; q++) {
-    uint32_t head = atomic_load(&g->ctl->procs[q].bc_head);
-    par__hdr hdr;
-    char op[64];
-
-    if (bc_tail - head < sizeof hdr) {
-      continue;
-    }
-    peek_header(g->bdata, g->bcast_bytes, head, &hdr);
-    describe_op(&hdr, op, sizeof op);
-    if (used < size) {
-      used += (size_t) snprintf(buf + used, size - used,
-                                "%srank %d never received %s", count > 0
-                                ? "; " : "", q, op);
-    }
-    count++;
-  }
-  return count;
 }

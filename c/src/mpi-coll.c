@@ -1,20 +1,25 @@
 /* mpi-coll.c — the native collectives of the MPI backend.
  *
  * Each collective has two steps. First every process states what it is
- * doing (par__mpi_exchange): the operation, its number, the root, the
- * element type, the count it brings and a digest of the counts array it
- * holds. Since every process then holds every statement, they all reach
- * the same verdict: either they go on together, or they all fail with the
- * same error. The statements also carry what would otherwise take a
- * collective of its own (the length a root broadcasts, every process's
- * contribution to a gather), so the exchange costs nothing extra there.
+ * doing (par__mpi_begin): the operation, its number, the root, the
+ * element type, the reduction operator, the count it brings and a digest
+ * of the counts array it holds. Since every process then holds every
+ * statement, they all reach the same verdict: either they go on together,
+ * or they all fail with the same error. The statements also carry what
+ * would otherwise take a collective of its own (the length a root
+ * broadcasts, every process's contribution to a gather), so the exchange
+ * costs nothing extra there.
  *
- * Then the data moves with MPI's own collective, or, when a chunk or the
- * whole buffer is over the split threshold (displacements are ints in
- * MPI), with point-to-point pieces of at most the threshold. Every process
+ * Then the data moves with MPI's own collective, or, when the whole
+ * buffer is over the split threshold (displacements are ints in MPI),
+ * in pieces of at most the threshold: repeated MPI_Bcast and MPI_Reduce
+ * calls, or point-to-point messages for the v-collectives. Every process
  * makes that choice from the same numbers, so they all make the same one.
+ * The three v-collectives (scatter, gather, allgather) on bytes and on
+ * typed elements are one data movement, vmove().
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +27,10 @@
 
 /* --- Helpers ------------------------------------------------------------- */
 
+/* The MPI datatype of TYPE (a par_dtype, or PAR__BYTES), from
+ * PAR_DTYPE_MAP. */
 static MPI_Datatype
-mpi_type(par_dtype type)
+datatype(uint32_t type)
 {
   switch (type) {
 #define PAR__DTYPE_MPI(NAME, name, ctype, n, kind, tag, mpi)                \
@@ -32,46 +39,29 @@ mpi_type(par_dtype type)
     PAR_DTYPE_MAP(PAR__DTYPE_MPI)
 #undef PAR__DTYPE_MPI
   default:
-    return MPI_DATATYPE_NULL;
+    return MPI_BYTE;
   }
 }
 
+static size_t
+element_size(uint32_t type)
+{
+  return type == PAR__BYTES ? 1 : par_dtype_size((par_dtype) type);
+}
+
+/* MPI's operator for OP: MPI_SUM for PAR_REDUCE_SUM, and so on. */
 static MPI_Op
 mpi_op(par_reduce_op op)
 {
   switch (op) {
-  case PAR_REDUCE_SUM:
-    return MPI_SUM;
-  case PAR_REDUCE_PROD:
-    return MPI_PROD;
-  case PAR_REDUCE_MIN:
-    return MPI_MIN;
-  case PAR_REDUCE_MAX:
-    return MPI_MAX;
+#define PAR__REDUCE_MPI(NAME, str)                                          \
+  case PAR_REDUCE_##NAME:                                                   \
+    return MPI_##NAME;
+    PAR_REDUCE_MAP(PAR__REDUCE_MPI)
+#undef PAR__REDUCE_MPI
   default:
     return MPI_OP_NULL;
   }
-}
-
-/* Fill in this process's statement and agree with the others on it. */
-static int
-start(par_comm *comm, par__mpi_chdr *h, par_opkind op, int root,
-      uint32_t type, uint64_t count, uint64_t digest, unsigned what)
-{
-  int rc;
-
-  memset(h, 0, sizeof *h);
-  h->op = op;
-  h->seq = comm->coll_seq;
-  h->root = root;
-  h->type = type;
-  h->count = count;
-  h->digest = digest;
-  rc = par__mpi_exchange(comm, h);
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  return par__mpi_agree(comm, h, what);
 }
 
 static MPI_Comm
@@ -80,51 +70,31 @@ handle(par_comm *comm)
   return par__mpi_impl(comm)->comm;
 }
 
-/* Elements per piece of a split transfer: at most the threshold in bytes,
- * and at least one element. */
-static size_t
-piece_elements(size_t esize)
-{
-  size_t n = par__mpi_split() / esize;
-
-  return n > 0 ? n : 1;
-}
-
-/* MPI_Bcast of COUNT elements in pieces. */
 static int
-bcast_pieces(par_comm *comm, char *buf, size_t count, size_t esize,
-             MPI_Datatype dt, int root)
+no_memory(par_comm *comm, size_t bytes, par_opkind op)
 {
-  size_t per = piece_elements(esize);
-
-  for (size_t off = 0; off < count; off += per) {
-    size_t n = count - off < per ? count - off : per;
-    int rc = MPI_Bcast(buf + off * esize, (int) n, dt, root, handle(comm));
-
-    if (rc != MPI_SUCCESS) {
-      return par__mpi_fail(comm, rc, "MPI_Bcast");
-    }
-  }
-  return PAR_OK;
+  return par__comm_fail(comm, PAR_ENOMEM,
+                        "rank %d has no memory for %zu bytes in %s",
+                        comm->rank, bytes, par_opkind_name(op));
 }
 
-/* Requests of a split transfer. */
+/* --- Point-to-point pieces ------------------------------------------------ */
+
+/* Requests of a transfer in point-to-point pieces. */
 typedef struct reqlist {
   MPI_Request *v;
   int n, cap;
 } reqlist;
 
 /* Post the sending (SEND) or receiving of BYTES bytes at BUF to or from
- * PEER, as pieces of at most the threshold. Both sides cut the same
- * pieces in the same order, and MPI keeps their order. */
+ * PEER, in pieces. */
 static int
 post(par_comm *comm, reqlist *l, int send, void *buf, size_t bytes, int peer)
 {
-  size_t split = par__mpi_split();
   char *p = buf;
 
-  for (size_t off = 0; off < bytes; off += split) {
-    size_t n = bytes - off < split ? bytes - off : split;
+  for (par__mpi_piece c = par__mpi_first_piece(bytes, 1); c.n > 0;
+       par__mpi_next_piece(&c)) {
     int rc;
 
     if (l->n == l->cap) {
@@ -132,16 +102,18 @@ post(par_comm *comm, reqlist *l, int send, void *buf, size_t bytes, int peer)
       MPI_Request *v = realloc(l->v, (size_t) cap * sizeof *v);
 
       if (v == NULL) {
-        return par__comm_fail(comm, PAR_ENOMEM, "no memory for requests");
+        return par__comm_fail(comm, PAR_ENOMEM,
+                              "rank %d has no memory for %d requests",
+                              comm->rank, cap);
       }
       l->v = v;
       l->cap = cap;
     }
     if (send) {
-      rc = MPI_Isend(p + off, (int) n, MPI_BYTE, peer, PAR__MPI_TAG_COLL,
+      rc = MPI_Isend(p + c.off, (int) c.n, MPI_BYTE, peer, PAR__MPI_TAG_COLL,
                      handle(comm), &l->v[l->n]);
     } else {
-      rc = MPI_Irecv(p + off, (int) n, MPI_BYTE, peer, PAR__MPI_TAG_COLL,
+      rc = MPI_Irecv(p + c.off, (int) c.n, MPI_BYTE, peer, PAR__MPI_TAG_COLL,
                      handle(comm), &l->v[l->n]);
     }
     if (rc != MPI_SUCCESS) {
@@ -169,331 +141,165 @@ finish(par_comm *comm, reqlist *l, int rc)
   return rc;
 }
 
-/* Counts and displacements as MPI's ints, in units of one element. The
- * caller has checked that the total fits under the threshold. */
+/* --- The v-collectives' data movement ----------------------------------- */
+
+/* One v-collective, once the processes agree on it. Chunk R of the
+ * chunked buffer is COUNTS[R] elements of TYPE, in rank order: the root's
+ * SEND for a scatter, the receivers' RECV for a gather or an allgather. */
+typedef struct vcoll {
+  par_opkind op;        /* SCATTER, GATHER or ALLGATHER */
+  int root;             /* -1 for ALLGATHER */
+  uint32_t type;        /* a par_dtype, or PAR__BYTES */
+  const void *send;     /* scatter: the chunks (root); else this process's */
+  size_t sendcount;     /* elements of SEND, but for a scatter */
+  void *recv;           /* scatter: this process's chunk; else the chunks */
+  size_t recvcount;     /* elements of RECV, for a scatter */
+  int in_place;         /* scatter: the root's chunk stays where it is */
+  const size_t *counts; /* where the chunked buffer is (else NULL) */
+  size_t total;         /* elements of all chunks, known everywhere */
+} vcoll;
+
+/* Counts and displacements of V as MPI's ints, in elements, if this
+ * process needs them (*IC stays NULL otherwise). The total is under the
+ * split threshold, so each fits. */
 static int
-int_counts(par_comm *comm, const size_t *counts, int **ic, int **id)
+int_counts(par_comm *comm, const vcoll *v, int **ic, int **id)
 {
   int p = comm->size;
   size_t at = 0;
 
+  *ic = *id = NULL;
+  if (v->counts == NULL) {
+    return PAR_OK;
+  }
   *ic = malloc(2 * (size_t) p * sizeof **ic);
   if (*ic == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
+    return no_memory(comm, 2 * (size_t) p * sizeof **ic, v->op);
   }
   *id = *ic + p;
   for (int r = 0; r < p; r++) {
-    (*ic)[r] = (int) counts[r];
+    (*ic)[r] = (int) v->counts[r];
     (*id)[r] = (int) at;
-    at += counts[r];
+    at += v->counts[r];
   }
   return PAR_OK;
 }
 
-/* The counts the statements announce, one per process. */
-static size_t *
-stated_counts(par_comm *comm, size_t *total)
+/* V with MPI's own collective. */
+static int
+vmove_native(par_comm *comm, const vcoll *v)
+{
+  MPI_Datatype dt = datatype(v->type);
+  const char *call = "MPI_Allgatherv";
+  int *ic, *id, rc = int_counts(comm, v, &ic, &id);
+
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  if (v->op == PAR_OPKIND_SCATTER) {
+    call = "MPI_Scatterv";
+    rc = MPI_Scatterv(v->send, ic, id, dt,
+                      v->in_place ? MPI_IN_PLACE : v->recv,
+                      (int) v->recvcount, dt, v->root, handle(comm));
+  } else if (v->op == PAR_OPKIND_GATHER) {
+    call = "MPI_Gatherv";
+    rc = MPI_Gatherv(v->send, (int) v->sendcount, dt, v->recv, ic, id, dt,
+                     v->root, handle(comm));
+  } else {
+    rc = MPI_Allgatherv(v->send, (int) v->sendcount, dt, v->recv, ic, id,
+                        dt, handle(comm));
+  }
+  free(ic);
+  return rc == MPI_SUCCESS ? PAR_OK : par__mpi_fail(comm, rc, call);
+}
+
+/* V in point-to-point pieces: every process sends its part to each
+ * process that receives from it, receives from each process that sends to
+ * it, and copies what it sends itself. */
+static int
+vmove_pieces(par_comm *comm, const vcoll *v)
+{
+  size_t esize = element_size(v->type), at = 0;
+  int me = comm->rank, scatter = v->op == PAR_OPKIND_SCATTER;
+  reqlist l = {NULL, 0, 0};
+  int rc = PAR_OK;
+
+  for (int r = 0; r < comm->size && rc == PAR_OK; r++) {
+    int all = v->op == PAR_OPKIND_ALLGATHER;
+    int to = all || (scatter ? me == v->root : r == v->root);
+    int from = all || (scatter ? r == v->root : me == v->root);
+    size_t chunk = v->counts != NULL ? v->counts[r] * esize : 0;
+    /* What goes from this process to R, and where what comes from R
+     * lands: the scatter cuts the first in chunks, the others the second. */
+    const char *out = scatter && v->counts != NULL
+                          ? (const char *) v->send + at
+                          : v->send;
+    size_t outlen = scatter ? chunk : v->sendcount * esize;
+    char *in = !scatter && v->counts != NULL ? (char *) v->recv + at
+                                             : v->recv;
+
+    if (r == me && to && from && !v->in_place && outlen > 0) {
+      memcpy(in, out, outlen);
+    } else if (r != me) {
+      if (to) {
+        rc = post(comm, &l, 1, (void *) out, outlen, r);
+      }
+      if (from && rc == PAR_OK) {
+        rc = post(comm, &l, 0, in, scatter ? v->recvcount * esize : chunk,
+                  r);
+      }
+    }
+    at += chunk;
+  }
+  return finish(comm, &l, rc);
+}
+
+static int
+vmove(par_comm *comm, const vcoll *v)
+{
+  return v->total * element_size(v->type) <= par__mpi_split()
+             ? vmove_native(comm, v)
+             : vmove_pieces(comm, v);
+}
+
+/* --- Agreeing on counts ------------------------------------------------- */
+
+/* After the statements: the counts they state, in a new array that the
+ * caller frees, and their total. */
+static int
+stated_counts(par_comm *comm, size_t **counts, size_t *total)
 {
   const par__mpi_chdr *all = par__mpi_impl(comm)->all;
   size_t *c = malloc((size_t) comm->size * sizeof *c);
 
+  if (c == NULL) {
+    return no_memory(comm, (size_t) comm->size * sizeof *c,
+                     (par_opkind) all[comm->rank].op);
+  }
   *total = 0;
-  if (c != NULL) {
-    for (int r = 0; r < comm->size; r++) {
-      c[r] = (size_t) all[r].count;
-      *total += c[r];
-    }
+  for (int r = 0; r < comm->size; r++) {
+    c[r] = (size_t) all[r].count;
+    *total += c[r];
   }
-  return c;
-}
-
-/* --- Barrier ------------------------------------------------------------- */
-
-/* The agreement exchange is an allgather, and so already a barrier: no
- * process leaves it before every process has entered. */
-int
-par__mpi_barrier(par_comm *comm)
-{
-  par__mpi_chdr h;
-
-  return start(comm, &h, PAR_OPKIND_BARRIER, -1, PAR__MPI_BYTES, 0, 0, 0);
-}
-
-/* --- Byte collectives ---------------------------------------------------- */
-
-int
-par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
-                     par_msg *out)
-{
-  par__mpi_chdr h;
-  size_t total;
-  char *data;
-  int me = comm->rank == root;
-  int rc = start(comm, &h, PAR_OPKIND_BCAST, root, PAR__MPI_BYTES,
-                 me ? len : 0, 0, PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE);
-
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  total = (size_t) par__mpi_impl(comm)->all[root].count;
-  data = me ? (char *) buf : malloc(total + 1);
-  if (!me && data == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM,
-                          "no memory to receive %zu bytes", total);
-  }
-  rc = bcast_pieces(comm, data, total, 1, MPI_BYTE, root);
-  if (me) {
-    par__msg_borrow(out, buf, len);
-  } else if (rc == PAR_OK) {
-    par__msg_take_malloc(out, data, total);
-  } else {
-    free(data);
-  }
-  return rc;
-}
-
-int
-par__mpi_scatterv_bytes(par_comm *comm, int root, const void *buf,
-                        const size_t *counts, par_msg *out)
-{
-  int p = comm->size, me = comm->rank == root;
-  uint64_t *c64 = NULL, mine = 0;
-  int *ic = NULL, *id = NULL;
-  size_t total = 0, before = 0;
-  char *data = NULL;
-  reqlist l = {NULL, 0, 0};
-  par__mpi_chdr h;
-  int rc;
-
-  if (me) {
-    for (int r = 0; r < p; r++) {
-      total += counts[r];
-      before += r < root ? counts[r] : 0;
-    }
-  }
-  rc = start(comm, &h, PAR_OPKIND_SCATTER, root, PAR__MPI_BYTES, total, 0,
-             PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE);
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  total = (size_t) par__mpi_impl(comm)->all[root].count;
-  /* Every process learns the length of its own chunk. */
-  if (me) {
-    c64 = malloc((size_t) p * sizeof *c64);
-    if (c64 == NULL) {
-      return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
-    }
-    for (int r = 0; r < p; r++) {
-      c64[r] = counts[r];
-    }
-  }
-  rc = MPI_Scatter(c64, 1, MPI_UINT64_T, &mine, 1, MPI_UINT64_T, root,
-                   handle(comm));
-  free(c64);
-  if (rc != MPI_SUCCESS) {
-    return par__mpi_fail(comm, rc, "MPI_Scatter");
-  }
-  if (!me) {
-    data = malloc((size_t) mine + 1);
-    if (data == NULL) {
-      return par__comm_fail(comm, PAR_ENOMEM,
-                            "no memory to receive %llu bytes",
-                            (unsigned long long) mine);
-    }
-  }
-  if (total <= par__mpi_split()) {
-    if (me) {
-      rc = int_counts(comm, counts, &ic, &id);
-      if (rc != PAR_OK) {
-        return rc;
-      }
-    }
-    rc = MPI_Scatterv(buf, ic, id, MPI_BYTE, me ? MPI_IN_PLACE : data,
-                      (int) mine, MPI_BYTE, root, handle(comm));
-    free(ic);
-    rc = rc == MPI_SUCCESS ? PAR_OK : par__mpi_fail(comm, rc, "MPI_Scatterv");
-  } else if (me) {
-    const char *at = buf;
-
-    for (int r = 0; r < p && rc == PAR_OK; at += counts[r], r++) {
-      if (r != root) {
-        rc = post(comm, &l, 1, (char *) at, counts[r], r);
-      }
-    }
-    rc = finish(comm, &l, rc);
-  } else {
-    rc = post(comm, &l, 0, data, (size_t) mine, root);
-    rc = finish(comm, &l, rc);
-  }
-  if (rc != PAR_OK) {
-    free(data);
-    return rc;
-  }
-  if (me) {
-    par__msg_borrow(out, (const char *) buf + before, counts[root]);
-  } else {
-    par__msg_take_malloc(out, data, (size_t) mine);
-  }
+  *counts = c;
   return PAR_OK;
 }
 
-int
-par__mpi_gatherv_bytes(par_comm *comm, int root, const void *buf, size_t len,
-                       par_msg *out, size_t *counts)
-{
-  int p = comm->size, me = comm->rank == root;
-  int *ic = NULL, *id = NULL;
-  size_t total, *stated;
-  char *data = NULL;
-  reqlist l = {NULL, 0, 0};
-  par__mpi_chdr h;
-  int rc = start(comm, &h, PAR_OPKIND_GATHER, root, PAR__MPI_BYTES, len, 0,
-                 PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE);
-
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  stated = stated_counts(comm, &total);
-  if (stated == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
-  }
-  if (me) {
-    data = malloc(total + 1);
-    if (data == NULL) {
-      free(stated);
-      return par__comm_fail(comm, PAR_ENOMEM,
-                            "no memory to gather %zu bytes", total);
-    }
-  }
-  if (total <= par__mpi_split()) {
-    if (me) {
-      rc = int_counts(comm, stated, &ic, &id);
-    }
-    if (rc == PAR_OK) {
-      rc = MPI_Gatherv(buf, (int) len, MPI_BYTE, data, ic, id, MPI_BYTE, root,
-                       handle(comm));
-      rc = rc == MPI_SUCCESS ? PAR_OK
-                             : par__mpi_fail(comm, rc, "MPI_Gatherv");
-    }
-    free(ic);
-  } else if (me) {
-    char *at = data;
-
-    for (int r = 0; r < p && rc == PAR_OK; at += stated[r], r++) {
-      if (r != root) {
-        rc = post(comm, &l, 0, at, stated[r], r);
-      } else if (len > 0) {
-        memcpy(at, buf, len);
-      }
-    }
-    rc = finish(comm, &l, rc);
-  } else {
-    rc = post(comm, &l, 1, (void *) buf, len, root);
-    rc = finish(comm, &l, rc);
-  }
-  if (rc == PAR_OK && me) {
-    memcpy(counts, stated, (size_t) p * sizeof *counts);
-    par__msg_take_malloc(out, data, total);
-  } else {
-    free(data);
-  }
-  free(stated);
-  return rc;
-}
-
-int
-par__mpi_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
-                          par_msg *out, size_t *counts)
-{
-  int p = comm->size;
-  int *ic = NULL, *id = NULL;
-  size_t total, *stated;
-  char *data;
-  reqlist l = {NULL, 0, 0};
-  par__mpi_chdr h;
-  int rc = start(comm, &h, PAR_OPKIND_ALLGATHER, -1, PAR__MPI_BYTES, len, 0,
-                 PAR__MPI_SAME_TYPE);
-
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  stated = stated_counts(comm, &total);
-  if (stated == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
-  }
-  data = malloc(total + 1);
-  if (data == NULL) {
-    free(stated);
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory to gather %zu bytes",
-                          total);
-  }
-  if (total <= par__mpi_split()) {
-    rc = int_counts(comm, stated, &ic, &id);
-    if (rc == PAR_OK) {
-      rc = MPI_Allgatherv(buf, (int) len, MPI_BYTE, data, ic, id, MPI_BYTE,
-                          handle(comm));
-      rc = rc == MPI_SUCCESS ? PAR_OK
-                             : par__mpi_fail(comm, rc, "MPI_Allgatherv");
-    }
-    free(ic);
-  } else {
-    char *at = data;
-
-    for (int r = 0; r < p && rc == PAR_OK; at += stated[r], r++) {
-      if (r != comm->rank) {
-        rc = post(comm, &l, 0, at, stated[r], r);
-        if (rc == PAR_OK) {
-          rc = post(comm, &l, 1, (void *) buf, len, r);
-        }
-      } else if (len > 0) {
-        memcpy(at, buf, len);
-      }
-    }
-    rc = finish(comm, &l, rc);
-  }
-  if (rc == PAR_OK) {
-    memcpy(counts, stated, (size_t) p * sizeof *counts);
-    par__msg_take_malloc(out, data, total);
-  } else {
-    free(data);
-  }
-  free(stated);
-  return rc;
-}
-
-/* --- Typed collectives --------------------------------------------------- */
-
-int
-par__mpi_bcast(par_comm *comm, int root, void *buf, size_t count,
-               par_dtype type)
-{
-  par__mpi_chdr h;
-  int rc = start(comm, &h, PAR_OPKIND_BCAST, root, type, count, 0,
-                 PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE
-                     | PAR__MPI_SAME_COUNT);
-
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  return bcast_pieces(comm, buf, count, par_dtype_size(type), mpi_type(type),
-                      root);
-}
-
-/* After the statements of a v-collective: check that the counts arrays
- * of HOLDER (the root; every process when HOLDER < 0), vouched for by their
- * digests, are the counts the processes stated. COUNTS is this process's
- * array when it holds one, so that it can name the first difference; MINE
- * and THEIRS say what the holder and the others do with the elements
- * ("sends 3 elements to", "expects 3 elements from"). */
+/* After the statements of a typed v-collective: check that the counts
+ * arrays of HOLDER (the root; every process when HOLDER < 0), vouched for
+ * by their digests, are the counts that the processes stated (STATED).
+ * COUNTS is this process's array when it holds one, so that it can name
+ * the first difference. */
 static int
 check_counts(par_comm *comm, const par__mpi_chdr *h, int holder,
-             const size_t *counts, const size_t *stated, const char *mine,
-             const char *theirs)
+             const size_t *counts, const size_t *stated)
 {
   const par__mpi_chdr *all = par__mpi_impl(comm)->all;
   uint64_t d = par__mpi_digest(stated, comm->size);
-  const char *name = par_opkind_name((par_opkind) h->op);
-  int bad = -1;
+  int sends = h->op == PAR_OPKIND_SCATTER, bad = -1;
+  size_t esize = element_size(h->type);
+  par__op op = {h->op, h->seq, PAR__PEER_NONE};
+  char a[64], b[64], mine[96];
 
   for (int r = 0; r < comm->size && bad < 0; r++) {
     if ((holder < 0 || r == holder) && all[r].digest != d) {
@@ -505,19 +311,169 @@ check_counts(par_comm *comm, const par__mpi_chdr *h, int holder,
   }
   for (int k = 0; counts != NULL && k < comm->size; k++) {
     if (counts[k] != stated[k]) {
-      const char *prep = h->op == PAR_OPKIND_SCATTER ? "to" : "from";
-
-      return par__comm_fail(comm, PAR_ESIZE,
-                            "rank %d %s %zu elements %s rank %d in %s "
-                            "(collective #%u) but rank %d %s %zu",
-                            comm->rank, mine, counts[k], prep, k, name,
-                            h->seq, k, theirs, stated[k]);
+      snprintf(mine, sizeof mine, "%s %s %s rank %d",
+               sends ? "sending" : "expecting",
+               par__amount_describe(counts[k] * esize, h->type, a, sizeof a),
+               sends ? "to" : "from", k);
+      return par__comm_mismatch(comm, PAR_ESIZE, &op, mine, k,
+                                sends ? "expects" : "sends", NULL,
+                                par__amount_describe(stated[k] * esize,
+                                                     h->type, b, sizeof b));
     }
   }
   return par__comm_fail(comm, PAR_ESIZE,
                         "the counts rank %d holds differ from the elements "
-                        "the processes bring to %s (collective #%u)",
-                        bad, name, h->seq);
+                        "the processes bring to %s",
+                        bad, par__op_describe(&op, a, sizeof a));
+}
+
+/* Begin a typed v-collective with statement H: agree, then check the
+ * counts arrays that HOLDER (the root, or every process when HOLDER < 0)
+ * holds against the counts stated, and set V->total. */
+static int
+begin_typed_v(par_comm *comm, par__mpi_chdr *h, int holder, vcoll *v)
+{
+  size_t *stated = NULL;
+  int rc = par__mpi_begin(comm, h, 0);
+
+  if (rc == PAR_OK) {
+    rc = stated_counts(comm, &stated, &v->total);
+  }
+  if (rc == PAR_OK) {
+    rc = check_counts(comm, h, holder, v->counts, stated);
+  }
+  free(stated);
+  return rc;
+}
+
+/* --- Barrier and broadcasts --------------------------------------------- */
+
+/* The agreement exchange is an allgather, and so already a barrier: no
+ * process leaves it before every process has entered. */
+int
+par__mpi_barrier(par_comm *comm)
+{
+  par__mpi_chdr h = {.op = PAR_OPKIND_BARRIER, .root = -1,
+                     .type = PAR__BYTES};
+
+  return par__mpi_begin(comm, &h, 0);
+}
+
+/* MPI_Bcast of COUNT elements of TYPE at BUF, in pieces. */
+static int
+bcast_pieces(par_comm *comm, char *buf, size_t count, uint32_t type,
+             int root)
+{
+  size_t esize = element_size(type);
+
+  for (par__mpi_piece p = par__mpi_first_piece(count, esize); p.n > 0;
+       par__mpi_next_piece(&p)) {
+    int rc = MPI_Bcast(buf + p.off * esize, (int) p.n, datatype(type), root,
+                       handle(comm));
+
+    if (rc != MPI_SUCCESS) {
+      return par__mpi_fail(comm, rc, "MPI_Bcast");
+    }
+  }
+  return PAR_OK;
+}
+
+int
+par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
+                     par_msg *out)
+{
+  int me = comm->rank == root;
+  par__mpi_chdr h = {.op = PAR_OPKIND_BCAST, .root = root,
+                     .type = PAR__BYTES, .count = me ? len : 0};
+  size_t total;
+  char *data;
+  int rc = par__mpi_begin(comm, &h, 0);
+
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  /* The root stated the length: everyone can allocate before the data. */
+  total = (size_t) par__mpi_impl(comm)->all[root].count;
+  data = me ? (char *) buf : malloc(total + 1);
+  if (!me && data == NULL) {
+    return no_memory(comm, total, PAR_OPKIND_BCAST);
+  }
+  rc = bcast_pieces(comm, data, total, PAR__BYTES, root);
+  if (me) {
+    par__msg_borrow(out, buf, len);
+  } else if (rc == PAR_OK) {
+    par__msg_take_malloc(out, data, total);
+  } else {
+    free(data);
+  }
+  return rc;
+}
+
+int
+par__mpi_bcast(par_comm *comm, int root, void *buf, size_t count,
+               par_dtype type)
+{
+  par__mpi_chdr h = {.op = PAR_OPKIND_BCAST, .root = root, .type = type,
+                     .count = count};
+  int rc = par__mpi_begin(comm, &h, 1);
+
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  return bcast_pieces(comm, buf, count, type, root);
+}
+
+/* --- Scatter ------------------------------------------------------------- */
+
+/* The root's statement carries only the total, so every process learns
+ * the length of its own chunk from one MPI_Scatter before the data. */
+int
+par__mpi_scatterv_bytes(par_comm *comm, int root, const void *buf,
+                        const size_t *counts, par_msg *out)
+{
+  int p = comm->size, me = comm->rank == root;
+  vcoll v = {.op = PAR_OPKIND_SCATTER, .root = root, .type = PAR__BYTES,
+             .send = buf, .in_place = me, .counts = me ? counts : NULL};
+  par__mpi_chdr h = {.op = PAR_OPKIND_SCATTER, .root = root,
+                     .type = PAR__BYTES};
+  uint64_t *c64 = NULL, mine = 0;
+  size_t before = 0;
+  int rc;
+
+  for (int r = 0; me && r < p; r++) {
+    h.count += counts[r];
+    before += r < root ? counts[r] : 0;
+  }
+  rc = par__mpi_begin(comm, &h, 0);
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  v.total = (size_t) par__mpi_impl(comm)->all[root].count;
+  if (me && (c64 = malloc((size_t) p * sizeof *c64)) == NULL) {
+    return no_memory(comm, (size_t) p * sizeof *c64, PAR_OPKIND_SCATTER);
+  }
+  for (int r = 0; me && r < p; r++) {
+    c64[r] = counts[r];
+  }
+  rc = MPI_Scatter(c64, 1, MPI_UINT64_T, &mine, 1, MPI_UINT64_T, root,
+                   handle(comm));
+  free(c64);
+  if (rc != MPI_SUCCESS) {
+    return par__mpi_fail(comm, rc, "MPI_Scatter");
+  }
+  v.recvcount = (size_t) mine;
+  if (!me && (v.recv = malloc(v.recvcount + 1)) == NULL) {
+    return no_memory(comm, v.recvcount, PAR_OPKIND_SCATTER);
+  }
+  rc = vmove(comm, &v);
+  if (rc != PAR_OK) {
+    free(v.recv);
+  } else if (me) {
+    par__msg_borrow(out, (const char *) buf + before, counts[root]);
+  } else {
+    par__msg_take_malloc(out, v.recv, v.recvcount);
+  }
+  return rc;
 }
 
 int
@@ -525,57 +481,90 @@ par__mpi_scatterv(par_comm *comm, int root, const void *sendbuf,
                   const size_t *counts, void *recvbuf, size_t recvcount,
                   par_dtype type)
 {
-  int p = comm->size, me = comm->rank == root;
-  size_t esize = par_dtype_size(type), total, *stated;
-  MPI_Datatype dt = mpi_type(type);
-  int *ic = NULL, *id = NULL;
-  reqlist l = {NULL, 0, 0};
-  par__mpi_chdr h;
-  int rc = start(comm, &h, PAR_OPKIND_SCATTER, root, type, recvcount,
-                 me ? par__mpi_digest(counts, p) : 0,
-                 PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE);
+  int me = comm->rank == root;
+  vcoll v = {.op = PAR_OPKIND_SCATTER, .root = root, .type = type,
+             .send = sendbuf, .recv = recvbuf, .recvcount = recvcount,
+             .counts = me ? counts : NULL};
+  par__mpi_chdr h = {.op = PAR_OPKIND_SCATTER, .root = root, .type = type,
+                     .count = recvcount,
+                     .digest = me ? par__mpi_digest(counts, comm->size) : 0};
+  int rc = begin_typed_v(comm, &h, root, &v);
 
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  stated = stated_counts(comm, &total);
-  if (stated == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
-  }
-  rc = check_counts(comm, &h, root, me ? counts : NULL, stated, "sends",
-                    "expects");
-  if (rc != PAR_OK) {
-    goto done;
-  }
-  if (total * esize <= par__mpi_split()) {
-    if (me) {
-      rc = int_counts(comm, counts, &ic, &id);
-    }
-    if (rc == PAR_OK) {
-      rc = MPI_Scatterv(sendbuf, ic, id, dt, recvbuf, (int) recvcount, dt,
-                        root, handle(comm));
-      rc = rc == MPI_SUCCESS ? PAR_OK
-                             : par__mpi_fail(comm, rc, "MPI_Scatterv");
-    }
-    free(ic);
-  } else if (me) {
-    const char *at = sendbuf;
+  return rc != PAR_OK ? rc : vmove(comm, &v);
+}
 
-    for (int r = 0; r < p && rc == PAR_OK; at += counts[r] * esize, r++) {
-      if (r != root) {
-        rc = post(comm, &l, 1, (char *) at, counts[r] * esize, r);
-      } else if (recvcount > 0) {
-        memcpy(recvbuf, at, recvcount * esize);
-      }
-    }
-    rc = finish(comm, &l, rc);
+/* --- Gather and allgather ------------------------------------------------ */
+
+/* Gather (ROOT >= 0) or allgather (ROOT < 0, operation OP) of bytes: the
+ * statements carry every contribution's length, so the receivers know
+ * them before the data. */
+static int
+gather_bytes_as(par_comm *comm, par_opkind op, int root, const void *buf,
+                size_t len, par_msg *out, size_t *counts)
+{
+  int receives = root < 0 || comm->rank == root;
+  vcoll v = {.op = op, .root = root, .type = PAR__BYTES, .send = buf,
+             .sendcount = len};
+  par__mpi_chdr h = {.op = op, .root = root, .type = PAR__BYTES,
+                     .count = len};
+  size_t *stated = NULL;
+  int rc = par__mpi_begin(comm, &h, 0);
+
+  if (rc == PAR_OK) {
+    rc = stated_counts(comm, &stated, &v.total);
+  }
+  if (rc == PAR_OK && receives) {
+    v.counts = stated;
+    v.recv = malloc(v.total + 1);
+    rc = v.recv == NULL ? no_memory(comm, v.total, op) : PAR_OK;
+  }
+  if (rc == PAR_OK) {
+    rc = vmove(comm, &v);
+  }
+  if (rc == PAR_OK && receives) {
+    memcpy(counts, stated, (size_t) comm->size * sizeof *counts);
+    par__msg_take_malloc(out, v.recv, v.total);
   } else {
-    rc = post(comm, &l, 0, recvbuf, recvcount * esize, root);
-    rc = finish(comm, &l, rc);
+    free(v.recv);
   }
-done:
   free(stated);
   return rc;
+}
+
+int
+par__mpi_gatherv_bytes(par_comm *comm, int root, const void *buf, size_t len,
+                       par_msg *out, size_t *counts)
+{
+  return gather_bytes_as(comm, PAR_OPKIND_GATHER, root, buf, len, out,
+                         counts);
+}
+
+int
+par__mpi_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
+                          par_msg *out, size_t *counts)
+{
+  return gather_bytes_as(comm, PAR_OPKIND_ALLGATHER, -1, buf, len, out,
+                         counts);
+}
+
+/* Gather (ROOT >= 0) or allgather (ROOT < 0, operation OP) of typed
+ * elements into the receivers' RECVBUF, laid out by their COUNTS. */
+static int
+gather_typed_as(par_comm *comm, par_opkind op, int root, const void *sendbuf,
+                size_t sendcount, void *recvbuf, const size_t *counts,
+                par_dtype type)
+{
+  int receives = root < 0 || comm->rank == root;
+  vcoll v = {.op = op, .root = root, .type = type, .send = sendbuf,
+             .sendcount = sendcount, .recv = recvbuf,
+             .counts = receives ? counts : NULL};
+  par__mpi_chdr h = {.op = op, .root = root, .type = type,
+                     .count = sendcount,
+                     .digest = receives ? par__mpi_digest(counts, comm->size)
+                                        : 0};
+  int rc = begin_typed_v(comm, &h, root, &v);
+
+  return rc != PAR_OK ? rc : vmove(comm, &v);
 }
 
 int
@@ -583,179 +572,69 @@ par__mpi_gatherv(par_comm *comm, int root, const void *sendbuf,
                  size_t sendcount, void *recvbuf, const size_t *counts,
                  par_dtype type)
 {
-  int p = comm->size, me = comm->rank == root;
-  size_t esize = par_dtype_size(type), total, *stated;
-  MPI_Datatype dt = mpi_type(type);
-  int *ic = NULL, *id = NULL;
-  reqlist l = {NULL, 0, 0};
-  par__mpi_chdr h;
-  int rc = start(comm, &h, PAR_OPKIND_GATHER, root, type, sendcount,
-                 me ? par__mpi_digest(counts, p) : 0,
-                 PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE);
-
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  stated = stated_counts(comm, &total);
-  if (stated == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
-  }
-  rc = check_counts(comm, &h, root, me ? counts : NULL, stated, "expects",
-                    "sends");
-  if (rc != PAR_OK) {
-    goto done;
-  }
-  if (total * esize <= par__mpi_split()) {
-    if (me) {
-      rc = int_counts(comm, counts, &ic, &id);
-    }
-    if (rc == PAR_OK) {
-      rc = MPI_Gatherv(sendbuf, (int) sendcount, dt, recvbuf, ic, id, dt,
-                       root, handle(comm));
-      rc = rc == MPI_SUCCESS ? PAR_OK
-                             : par__mpi_fail(comm, rc, "MPI_Gatherv");
-    }
-    free(ic);
-  } else if (me) {
-    char *at = recvbuf;
-
-    for (int r = 0; r < p && rc == PAR_OK; at += counts[r] * esize, r++) {
-      if (r != root) {
-        rc = post(comm, &l, 0, at, counts[r] * esize, r);
-      } else if (sendcount > 0) {
-        memcpy(at, sendbuf, sendcount * esize);
-      }
-    }
-    rc = finish(comm, &l, rc);
-  } else {
-    rc = post(comm, &l, 1, (void *) sendbuf, sendcount * esize, root);
-    rc = finish(comm, &l, rc);
-  }
-done:
-  free(stated);
-  return rc;
+  return gather_typed_as(comm, PAR_OPKIND_GATHER, root, sendbuf, sendcount,
+                         recvbuf, counts, type);
 }
 
 int
 par__mpi_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
                     void *recvbuf, const size_t *counts, par_dtype type)
 {
-  int p = comm->size;
-  size_t esize = par_dtype_size(type), total, *stated;
-  MPI_Datatype dt = mpi_type(type);
-  int *ic = NULL, *id = NULL;
-  reqlist l = {NULL, 0, 0};
-  par__mpi_chdr h;
-  int rc = start(comm, &h, PAR_OPKIND_ALLGATHER, -1, type, sendcount,
-                 par__mpi_digest(counts, p), PAR__MPI_SAME_TYPE);
-
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  stated = stated_counts(comm, &total);
-  if (stated == NULL) {
-    return par__comm_fail(comm, PAR_ENOMEM, "no memory for counts");
-  }
-  rc = check_counts(comm, &h, -1, counts, stated, "expects", "sends");
-  if (rc != PAR_OK) {
-    goto done;
-  }
-  if (total * esize <= par__mpi_split()) {
-    rc = int_counts(comm, counts, &ic, &id);
-    if (rc == PAR_OK) {
-      rc = MPI_Allgatherv(sendbuf, (int) sendcount, dt, recvbuf, ic, id, dt,
-                          handle(comm));
-      rc = rc == MPI_SUCCESS ? PAR_OK
-                             : par__mpi_fail(comm, rc, "MPI_Allgatherv");
-    }
-    free(ic);
-  } else {
-    char *at = recvbuf;
-
-    for (int r = 0; r < p && rc == PAR_OK; at += counts[r] * esize, r++) {
-      if (r != comm->rank) {
-        rc = post(comm, &l, 0, at, counts[r] * esize, r);
-        if (rc == PAR_OK) {
-          rc = post(comm, &l, 1, (void *) sendbuf, sendcount * esize, r);
-        }
-      } else if (sendcount > 0) {
-        memcpy(at, sendbuf, sendcount * esize);
-      }
-    }
-    rc = finish(comm, &l, rc);
-  }
-done:
-  free(stated);
-  return rc;
+  return gather_typed_as(comm, PAR_OPKIND_ALLGATHER, -1, sendbuf, sendcount,
+                         recvbuf, counts, type);
 }
 
-/* Reduce or allreduce (ROOT < 0) in pieces. A SENDBUF equal to RECVBUF is
- * passed to MPI as MPI_IN_PLACE, which is what such a caller means. */
+/* --- Reductions ---------------------------------------------------------- */
+
+/* Reduce (ROOT >= 0) or allreduce (ROOT < 0) in pieces. The public
+ * wrapper has checked that OP is defined on TYPE. A SENDBUF equal to
+ * RECVBUF is passed to MPI as MPI_IN_PLACE, which is what such a caller
+ * means. */
 static int
-reduce_common(par_comm *comm, par_opkind kind, int root, const void *sendbuf,
-              void *recvbuf, size_t count, par_dtype type, par_reduce_op op)
+reduce_as(par_comm *comm, par_opkind kind, int root, const void *sendbuf,
+          void *recvbuf, size_t count, par_dtype type, par_reduce_op op)
 {
-  size_t esize = par_dtype_size(type), per = piece_elements(esize);
+  size_t esize = par_dtype_size(type);
   int me = root < 0 || comm->rank == root;
   int in_place = me && sendbuf == recvbuf;
-  par__mpi_chdr h;
-  int rc;
+  par__mpi_chdr h = {.op = kind, .root = root, .type = type, .redop = op,
+                     .count = count};
+  int rc = par__mpi_begin(comm, &h, 1);
 
-  memset(&h, 0, sizeof h);
-  h.op = kind;
-  h.seq = comm->coll_seq;
-  h.root = root;
-  h.type = type;
-  h.redop = op;
-  h.count = count;
-  rc = par__mpi_exchange(comm, &h);
-  if (rc == PAR_OK) {
-    rc = par__mpi_agree(comm, &h,
-                        PAR__MPI_SAME_ROOT | PAR__MPI_SAME_TYPE
-                            | PAR__MPI_SAME_REDOP | PAR__MPI_SAME_COUNT);
-  }
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  /* Every process agreed on TYPE and OP, so they all stop here together. */
-  if ((type == PAR_C32 || type == PAR_C64)
-      && (op == PAR_REDUCE_MIN || op == PAR_REDUCE_MAX)) {
-    return par__comm_fail(comm, PAR_ETYPE, "cannot apply %s to %s elements",
-                          par_reduce_op_name(op), par_dtype_name(type));
-  }
-  for (size_t off = 0; off < count; off += per) {
-    size_t n = count - off < per ? count - off : per;
+  for (par__mpi_piece p = par__mpi_first_piece(count, esize);
+       rc == PAR_OK && p.n > 0; par__mpi_next_piece(&p)) {
     const void *s = in_place ? MPI_IN_PLACE
-                             : (const char *) sendbuf + off * esize;
-    void *r = me ? (char *) recvbuf + off * esize : NULL;
+                             : (const char *) sendbuf + p.off * esize;
+    void *r = me ? (char *) recvbuf + p.off * esize : NULL;
+    int err;
 
     if (root < 0) {
-      rc = MPI_Allreduce(s, r, (int) n, mpi_type(type), mpi_op(op),
-                         handle(comm));
+      err = MPI_Allreduce(s, r, (int) p.n, datatype(type), mpi_op(op),
+                          handle(comm));
     } else {
-      rc = MPI_Reduce(s, r, (int) n, mpi_type(type), mpi_op(op), root,
-                      handle(comm));
+      err = MPI_Reduce(s, r, (int) p.n, datatype(type), mpi_op(op), root,
+                       handle(comm));
     }
-    if (rc != MPI_SUCCESS) {
-      return par__mpi_fail(comm, rc,
-                           root < 0 ? "MPI_Allreduce" : "MPI_Reduce");
+    if (err != MPI_SUCCESS) {
+      rc = par__mpi_fail(comm, err,
+                         root < 0 ? "MPI_Allreduce" : "MPI_Reduce");
     }
   }
-  return PAR_OK;
+  return rc;
 }
 
 int
 par__mpi_reduce(par_comm *comm, int root, const void *sendbuf, void *recvbuf,
                 size_t count, par_dtype type, par_reduce_op op)
 {
-  return reduce_common(comm, PAR_OPKIND_REDUCE, root, sendbuf, recvbuf, count,
-                       type, op);
+  return reduce_as(comm, PAR_OPKIND_REDUCE, root, sendbuf, recvbuf, count,
+                   type, op);
 }
 
 int
 par__mpi_allreduce(par_comm *comm, const void *sendbuf, void *recvbuf,
                    size_t count, par_dtype type, par_reduce_op op)
 {
-  return reduce_common(comm, PAR_OPKIND_ALLREDUCE, -1, sendbuf, recvbuf,
-                       count, type, op);
+  return reduce_as(comm, PAR_OPKIND_ALLREDUCE, -1, sendbuf, recvbuf, count,
+                   type, op);
 }

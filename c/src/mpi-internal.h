@@ -1,8 +1,9 @@
 /* mpi-internal.h — shared state of the MPI backend. This file is private.
  *
- * mpi-comm.c owns the life cycle, point-to-point frames and the agreement
- * exchange that starts every collective; mpi-coll.c builds the native
- * collectives on top of them.
+ * mpi-comm.c owns the process-wide state and the life cycle of
+ * communicators, mpi-frame.c the point-to-point frames, the sends in
+ * flight and waiting, mpi-agree.c the agreement exchange that starts every
+ * collective, and mpi-coll.c builds the native collectives on top of them.
  */
 #ifndef PAR_MPI_INTERNAL_H
 #define PAR_MPI_INTERNAL_H
@@ -20,16 +21,13 @@ enum {
   PAR__MPI_TAG_HDR = 16   /* + round: the agreement exchange */
 };
 
-/* The element type stated by byte collectives. */
-#define PAR__MPI_BYTES 0xffffu
-
 /* What one process states when it enters a collective. Every field is
  * compared on every process, so all of them reach the same verdict. */
 typedef struct par__mpi_chdr {
   uint32_t op;       /* a par_opkind */
   uint32_t seq;      /* the communicator's collective number */
   int32_t root;      /* -1 when the collective has none */
-  uint32_t type;     /* a par_dtype, or PAR__MPI_BYTES */
+  uint32_t type;     /* a par_dtype, or PAR__BYTES */
   uint32_t redop;    /* a par_reduce_op, when OP reduces */
   uint32_t reserved; /* 0 */
   uint64_t count;    /* elements or bytes this process brings */
@@ -68,33 +66,52 @@ int par__mpi_fail(par_comm *comm, int err, const char *call);
  * MPI thread) and check sends in flight. Cheap when there is nothing. */
 void par__mpi_progress(par_comm *comm);
 
-/* Exchange MINE with every process of COMM (an allgather of headers over
- * point-to-point messages, which lets the wait honour COMM's timeout and
- * interrupt check). On success the headers are in par__mpi_impl(COMM)->all
- * in rank order. A process that gives up waiting is out of step with the
- * others for good, so every later exchange on COMM fails at once with
- * PAR_EABORTED. */
-int par__mpi_exchange(par_comm *comm, const par__mpi_chdr *mine);
-
-/* What par__mpi_agree compares besides the operation and its number. */
-enum {
-  PAR__MPI_SAME_ROOT = 1,
-  PAR__MPI_SAME_TYPE = 2,
-  PAR__MPI_SAME_REDOP = 4,
-  PAR__MPI_SAME_COUNT = 8
-};
-
-/* Check that the exchanged headers agree with MINE on the operation, its
- * number and the fields in WHAT. The first disagreement fails with
- * PAR_EMISMATCH (PAR_ESIZE for counts) and a detail naming both ranks. */
-int par__mpi_agree(par_comm *comm, const par__mpi_chdr *mine, unsigned what);
-
-/* A 64-bit digest of N counts, so that one header can vouch for a whole
- * counts array. */
-uint64_t par__mpi_digest(const size_t *counts, int n);
-
 /* The split threshold in bytes. */
 size_t par__mpi_split(void);
+
+/* The pieces that a transfer of COUNT elements of ESIZE bytes is cut
+ * into: at most the split threshold in bytes each, and at least one
+ * element. Every process cuts the same pieces from the same numbers, and
+ * MPI keeps the order of messages on one tag between two processes, so
+ * the pieces of a sender and of its receiver pair up. A transfer is
+ * walked with
+ *   for (par__mpi_piece p = par__mpi_first_piece(count, esize); p.n > 0;
+ *        par__mpi_next_piece(&p))
+ *     ... elements p.off .. p.off + p.n - 1 ...
+ */
+typedef struct par__mpi_piece {
+  size_t off;   /* the first element of this piece */
+  size_t n;     /* its elements; 0 once the transfer is done */
+  size_t count; /* elements of the whole transfer */
+  size_t per;   /* elements of a whole piece */
+} par__mpi_piece;
+
+static inline par__mpi_piece
+par__mpi_first_piece(size_t count, size_t esize)
+{
+  size_t per = par__mpi_split() / esize;
+  par__mpi_piece p = {0, 0, count, per > 0 ? per : 1};
+
+  p.n = count < p.per ? count : p.per;
+  return p;
+}
+
+static inline void
+par__mpi_next_piece(par__mpi_piece *p)
+{
+  p->off += p->n;
+  p->n = p->count - p->off < p->per ? p->count - p->off : p->per;
+}
+
+/* --- mpi-frame.c ---------------------------------------------------------- */
+
+/* Sends in flight: add P to the list *HEAD; drop the entries of *HEAD
+ * whose requests have completed; move every entry of LIST to *TO; free
+ * every entry of LIST, complete or not (when MPI is gone). */
+void par__mpi_pending_push(par__mpi_pending **head, par__mpi_pending *p);
+void par__mpi_pending_reap(par__mpi_pending **head);
+void par__mpi_pending_move(par__mpi_pending **to, par__mpi_pending *list);
+void par__mpi_pending_free(par__mpi_pending *list);
 
 /* Wait for N requests. With POLL set, the wait polls with a growing
  * back-off and honours COMM's interrupt check and DEADLINE (from
@@ -102,6 +119,33 @@ size_t par__mpi_split(void);
  * is MPI_Waitall. */
 int par__mpi_waitall(par_comm *comm, int n, MPI_Request *req, double deadline,
                      int poll);
+
+/* The point-to-point slots of par__comm_ops. */
+int par__mpi_send(par_comm *comm, int dest, const par__hdr *hdr,
+                  const void *buf, size_t len);
+int par__mpi_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out);
+int par__mpi_recv_any(par_comm *comm, int block, int *source, par__hdr *hdr,
+                      par_msg *out);
+
+/* --- mpi-agree.c ---------------------------------------------------------- */
+
+/* Start a collective: MINE is this process's statement with every field
+ * but SEQ filled in (ROOT -1 when the collective has none, TYPE PAR__BYTES
+ * when it moves bytes, the fields it does not use 0). Stamps COMM's
+ * collective number, exchanges the statements (par__mpi_impl(COMM)->all
+ * then holds them in rank order) and checks that every process is in the
+ * same operation with the same root, element type and reduction operator,
+ * and, with SAME_COUNT, the same count. A disagreement fails on every
+ * process alike, with PAR_EMISMATCH (PAR_ESIZE for counts) and a detail
+ * that names both ranks. A process that gives up waiting in the exchange
+ * is out of step with the others for good, so every later collective on
+ * COMM fails at once with PAR_EABORTED. */
+int par__mpi_begin(par_comm *comm, par__mpi_chdr *mine, int same_count);
+
+/* A 64-bit digest of N counts, or of N ranks, so that one statement can
+ * vouch for a whole array. */
+uint64_t par__mpi_digest(const size_t *counts, int n);
+uint64_t par__mpi_digest_ranks(const int *ranks, int n);
 
 /* The native collectives (mpi-coll.c), with the signatures of the slots of
  * par__comm_ops. They are called for groups of two or more processes. */

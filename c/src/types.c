@@ -1,5 +1,7 @@
-/* types.c — element types and element-wise reductions. */
-#include <complex.h>
+/* types.c — element types and element-wise reductions.
+ *
+ * Everything here comes from the rows of PAR_DTYPE_MAP and PAR_REDUCE_MAP
+ * (par/types.h); no element type is named by hand. */
 #include <string.h>
 
 #include "par/error.h"
@@ -78,115 +80,90 @@ par_reduce_op_from_name(const char *name, par_reduce_op *op)
   return PAR_EINVAL;
 }
 
-/* One loop per (operator, real type); the compiler vectorizes each. C
- * promotes u8 and u16 operands to int, where 65535 * 65535 overflows: the
- * product starts from 1u so that it is unsigned (and exact on floats). */
-#define ARITH_LOOPS(T)                                                      \
-  static void sum_##T(T *a, const T *b, size_t n)                           \
-  {                                                                         \
-    for (size_t i = 0; i < n; i++) {                                        \
-      a[i] = (T) (a[i] + b[i]);                                             \
-    }                                                                       \
-  }                                                                         \
-  static void prod_##T(T *a, const T *b, size_t n)                          \
-  {                                                                         \
-    for (size_t i = 0; i < n; i++) {                                        \
-      a[i] = (T) (1u * a[i] * b[i]);                                        \
-    }                                                                       \
-  }
+/* --- Reductions -----------------------------------------------------------
+ *
+ * One function per element type, generated from PAR_DTYPE_MAP by the
+ * type's KIND: reduce_u8, reduce_s8, ... Each is a switch over the
+ * operator around plain loops on restrict pointers (the buffers may not
+ * overlap), which the compiler is free to vectorize. An operator that has
+ * no meaning for the kind (MIN or MAX on complex numbers) is PAR_ETYPE. */
 
-#define MINMAX_LOOPS(T)                                                     \
-  static void min_##T(T *a, const T *b, size_t n)                           \
-  {                                                                         \
-    for (size_t i = 0; i < n; i++) {                                        \
-      a[i] = b[i] < a[i] ? b[i] : a[i];                                     \
-    }                                                                       \
-  }                                                                         \
-  static void max_##T(T *a, const T *b, size_t n)                           \
-  {                                                                         \
-    for (size_t i = 0; i < n; i++) {                                        \
-      a[i] = b[i] > a[i] ? b[i] : a[i];                                     \
-    }                                                                       \
-  }
-
-/* Signed integer arithmetic is done unsigned so that overflow wraps, as
- * documented, instead of being undefined. */
-#define REAL_LOOPS(T) ARITH_LOOPS(T) MINMAX_LOOPS(T)
-REAL_LOOPS(uint8_t)
-REAL_LOOPS(uint16_t)
-REAL_LOOPS(uint32_t)
-REAL_LOOPS(uint64_t)
-MINMAX_LOOPS(int8_t)
-MINMAX_LOOPS(int16_t)
-MINMAX_LOOPS(int32_t)
-MINMAX_LOOPS(int64_t)
-REAL_LOOPS(float)
-REAL_LOOPS(double)
-
-#define WRAP_SIGNED(S, U)                                                   \
-  static void wsum_##S(S *a, const S *b, size_t n)                          \
-  {                                                                         \
-    sum_##U((U *) a, (const U *) b, n);                                     \
-  }                                                                         \
-  static void wprod_##S(S *a, const S *b, size_t n)                         \
-  {                                                                         \
-    prod_##U((U *) a, (const U *) b, n);                                    \
-  }
-
-WRAP_SIGNED(int8_t, uint8_t)
-WRAP_SIGNED(int16_t, uint16_t)
-WRAP_SIGNED(int32_t, uint32_t)
-WRAP_SIGNED(int64_t, uint64_t)
-
-static void
-sum_cfloat(float complex *a, const float complex *b, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    a[i] += b[i];
-  }
-}
-
-static void
-prod_cfloat(float complex *a, const float complex *b, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    a[i] *= b[i];
-  }
-}
-
-static void
-sum_cdouble(double complex *a, const double complex *b, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    a[i] += b[i];
-  }
-}
-
-static void
-prod_cdouble(double complex *a, const double complex *b, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    a[i] *= b[i];
-  }
-}
-
-#define DISPATCH(T, SUM, PROD, MIN, MAX)                                    \
-  switch (op) {                                                             \
+/* Integers (UINT, SINT) add and multiply in uint64_t, then convert back:
+ * unsigned arithmetic wraps, as documented, where the same operation on
+ * the signed type or on a narrow type promoted to int could overflow,
+ * which is undefined. The conversion back to a narrower signed type keeps
+ * the low bits (GCC's documented conversion). */
+#define INT_ARITH(T)                                                        \
   case PAR_REDUCE_SUM:                                                      \
-    SUM((T *) inout, (const T *) in, count);                                \
+    for (size_t i = 0; i < count; i++) {                                    \
+      a[i] = (T) ((uint64_t) a[i] + (uint64_t) b[i]);                       \
+    }                                                                       \
     return PAR_OK;                                                          \
   case PAR_REDUCE_PROD:                                                     \
-    PROD((T *) inout, (const T *) in, count);                               \
+    for (size_t i = 0; i < count; i++) {                                    \
+      a[i] = (T) ((uint64_t) a[i] * (uint64_t) b[i]);                       \
+    }                                                                       \
+    return PAR_OK;
+
+#define PLAIN_ARITH(T)                                                      \
+  case PAR_REDUCE_SUM:                                                      \
+    for (size_t i = 0; i < count; i++) {                                    \
+      a[i] += b[i];                                                         \
+    }                                                                       \
     return PAR_OK;                                                          \
+  case PAR_REDUCE_PROD:                                                     \
+    for (size_t i = 0; i < count; i++) {                                    \
+      a[i] *= b[i];                                                         \
+    }                                                                       \
+    return PAR_OK;
+
+#define ORDERED(T)                                                          \
   case PAR_REDUCE_MIN:                                                      \
-    MIN((T *) inout, (const T *) in, count);                                \
+    for (size_t i = 0; i < count; i++) {                                    \
+      a[i] = b[i] < a[i] ? b[i] : a[i];                                     \
+    }                                                                       \
     return PAR_OK;                                                          \
   case PAR_REDUCE_MAX:                                                      \
-    MAX((T *) inout, (const T *) in, count);                                \
-    return PAR_OK;                                                          \
-  default:                                                                  \
-    return PAR_EINVAL;                                                      \
+    for (size_t i = 0; i < count; i++) {                                    \
+      a[i] = b[i] > a[i] ? b[i] : a[i];                                     \
+    }                                                                       \
+    return PAR_OK;
+
+#define UNORDERED(T)                                                        \
+  case PAR_REDUCE_MIN:                                                      \
+  case PAR_REDUCE_MAX:                                                      \
+    return PAR_ETYPE;
+
+/* The element type, and the cases of the switch, of each kind. A complex
+ * element is C's complex type over the real part's, which has the size of
+ * COUNT real parts. */
+#define ELEMENT_UINT(ctype) ctype
+#define ELEMENT_SINT(ctype) ctype
+#define ELEMENT_FLOAT(ctype) ctype
+#define ELEMENT_COMPLEX(ctype) ctype _Complex
+#define CASES_UINT(T) INT_ARITH(T) ORDERED(T)
+#define CASES_SINT(T) INT_ARITH(T) ORDERED(T)
+#define CASES_FLOAT(T) PLAIN_ARITH(T) ORDERED(T)
+#define CASES_COMPLEX(T) PLAIN_ARITH(T) UNORDERED(T)
+
+#define PAR__DTYPE_REDUCE(NAME, name, ctype, n, KIND, tag, mpi)             \
+  typedef ELEMENT_##KIND(ctype) elem_##name;                                \
+  _Static_assert(sizeof(elem_##name) == sizeof(ctype) * (n),                \
+                 "the element type of " #name " has the size of its row"); \
+  static int reduce_##name(par_reduce_op op, void *inout, const void *in,   \
+                           size_t count)                                    \
+  {                                                                         \
+    elem_##name *restrict a = inout;                                        \
+    const elem_##name *restrict b = in;                                     \
+                                                                            \
+    switch (op) {                                                           \
+      CASES_##KIND(elem_##name)                                             \
+    default:                                                                \
+      return PAR_EINVAL;                                                    \
+    }                                                                       \
   }
+PAR_DTYPE_MAP(PAR__DTYPE_REDUCE)
+#undef PAR__DTYPE_REDUCE
 
 int
 par_reduce_apply(par_reduce_op op, par_dtype type, void *inout,
@@ -196,47 +173,11 @@ par_reduce_apply(par_reduce_op op, par_dtype type, void *inout,
     return PAR_EINVAL;
   }
   switch (type) {
-  case PAR_U8:
-    DISPATCH(uint8_t, sum_uint8_t, prod_uint8_t, min_uint8_t, max_uint8_t);
-  case PAR_S8:
-    DISPATCH(int8_t, wsum_int8_t, wprod_int8_t, min_int8_t, max_int8_t);
-  case PAR_U16:
-    DISPATCH(uint16_t, sum_uint16_t, prod_uint16_t, min_uint16_t,
-             max_uint16_t);
-  case PAR_S16:
-    DISPATCH(int16_t, wsum_int16_t, wprod_int16_t, min_int16_t, max_int16_t);
-  case PAR_U32:
-    DISPATCH(uint32_t, sum_uint32_t, prod_uint32_t, min_uint32_t,
-             max_uint32_t);
-  case PAR_S32:
-    DISPATCH(int32_t, wsum_int32_t, wprod_int32_t, min_int32_t, max_int32_t);
-  case PAR_U64:
-    DISPATCH(uint64_t, sum_uint64_t, prod_uint64_t, min_uint64_t,
-             max_uint64_t);
-  case PAR_S64:
-    DISPATCH(int64_t, wsum_int64_t, wprod_int64_t, min_int64_t, max_int64_t);
-  case PAR_F32:
-    DISPATCH(float, sum_float, prod_float, min_float, max_float);
-  case PAR_F64:
-    DISPATCH(double, sum_double, prod_double, min_double, max_double);
-  case PAR_C32:
-    if (op == PAR_REDUCE_SUM) {
-      sum_cfloat(inout, in, count);
-    } else if (op == PAR_REDUCE_PROD) {
-      prod_cfloat(inout, in, count);
-    } else {
-      return PAR_ETYPE;
-    }
-    return PAR_OK;
-  case PAR_C64:
-    if (op == PAR_REDUCE_SUM) {
-      sum_cdouble(inout, in, count);
-    } else if (op == PAR_REDUCE_PROD) {
-      prod_cdouble(inout, in, count);
-    } else {
-      return PAR_ETYPE;
-    }
-    return PAR_OK;
+#define PAR__DTYPE_DISPATCH(NAME, name, ctype, n, kind, tag, mpi)           \
+  case PAR_##NAME:                                                          \
+    return reduce_##name(op, inout, in, count);
+    PAR_DTYPE_MAP(PAR__DTYPE_DISPATCH)
+#undef PAR__DTYPE_DISPATCH
   default:
     return PAR_EINVAL;
   }

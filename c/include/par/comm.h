@@ -53,14 +53,16 @@ PAR_EXTERN void par_msg_release(par_msg *msg);
 PAR_EXTERN void *par_msg_steal(par_msg *msg);
 
 /* The kinds of operation stamped on every message: X(NAME, user-facing
- * name). The names are those of the Scheme procedures. */
+ * name). The names are those of the Scheme procedures, which is how error
+ * details name the operations (a process in a receive is said to be in
+ * "receive-from"). */
 #define PAR_OPKIND_MAP(X)                                                   \
-  X(SEND, "send")                                                           \
+  X(SEND, "send-to")                                                        \
   X(BCAST, "broadcast")                                                     \
   X(SCATTER, "scatter")                                                     \
   X(GATHER, "gather")                                                       \
   X(ALLGATHER, "allgather")                                                 \
-  X(REDUCE, "reduce")                                                       \
+  X(REDUCE, "reduce-to-root")                                               \
   X(ALLREDUCE, "allreduce")                                                 \
   X(BARRIER, "barrier")                                                     \
   X(MAP, "parallel-map")                                                    \
@@ -98,7 +100,11 @@ PAR_EXTERN const char *par_comm_backend(const par_comm *comm);
 
 /* A sentence about the last failure on COMM, naming ranks and operations
  * ("rank 1 is in gather (collective #2) but rank 0 sent scatter (collective
- * #2)"); "" when nothing failed. Valid until the next call on COMM. */
+ * #2)"); "" when nothing failed. Every call on COMM that returns an error
+ * code writes one. It is for people to read: what went wrong is the code,
+ * and programs test the code, never the sentence. Valid until the next
+ * call on COMM. (Constructors that fail have no communicator to write a
+ * sentence to, and return the code alone.) */
 PAR_EXTERN const char *par_comm_error_detail(const par_comm *comm);
 
 /* Blocking operations fail with PAR_ETIMEDOUT after SECONDS; 0 or less

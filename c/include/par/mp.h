@@ -156,7 +156,8 @@ PAR_EXTERN int par_mp_group_join(par_mp_group *g,
                                  par_mp_worker_status *statuses, size_t n);
 
 /* A sentence about the first failure that par_mp_group_join found
- * ("rank 2 (pid 1234) was killed by signal 9 (Killed)"); "" if none. Valid
+ * ("rank 2 (pid 1234) was killed by signal 9 (Killed)"), or about why the
+ * last call on G that returned an error code failed; "" if none. Valid
  * until the next fork, join or destroy. */
 PAR_EXTERN const char *par_mp_group_error_detail(const par_mp_group *g);
 

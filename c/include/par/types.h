@@ -16,8 +16,9 @@ extern "C" {
 /* The element types, the one list that everything about them comes from:
  * the enum below, sizes and names (types.c), the reduction loops, the MPI
  * datatypes (mpi-coll.c), the Guile uniform-vector types and the RFC 8746
- * typed-array tags of the wire format (c/guile). Adding a type is adding a
- * line here, and a case wherever a switch over KIND must learn it.
+ * typed-array tags of the wire format (c/guile). Adding a type of an
+ * existing KIND is adding a line here; a new KIND must also be taught to
+ * the code generated from KIND (the reduction loops, the Guile glue).
  *
  * X(NAME, name, C type of one element or of its real part, count of those,
  *   KIND, RFC 8746 little-endian tag, MPI datatype)
@@ -82,7 +83,9 @@ PAR_EXTERN int par_reduce_op_from_name(const char *name, par_reduce_op *op);
 /* INOUT[i] = INOUT[i] OP IN[i] for COUNT elements of TYPE. Integer
  * arithmetic wraps as in C unsigned arithmetic. Returns PAR_ETYPE for MIN
  * or MAX on complex types and PAR_EINVAL for an invalid TYPE or OP. The
- * buffers are borrowed for the call and may not overlap. */
+ * buffers are borrowed for the call and may not overlap. With COUNT 0 no
+ * memory is touched (the buffers may be NULL), which asks whether OP is
+ * defined on TYPE. */
 PAR_EXTERN int par_reduce_apply(par_reduce_op op, par_dtype type, void *inout,
                                 const void *in, size_t count);
 
