@@ -107,7 +107,7 @@ fake_recv(par_comm *comm, int source, par__hdr *hdr, par_msg *out)
       h.seq = byte(in);
     }
     h.aux = byte(in);
-    h.reserved = 0;
+    h.from = (uint32_t) source;
     h.len = byte(in);
     h.len = h.len << 8 | byte(in);
   }
