@@ -116,6 +116,10 @@
       (scatter p (iota n))
       (gather p 'x)))
 
+(define-job (operator-mismatch-job p reduction make-datum)
+  ;; The main process sums, the others take the maximum.
+  (reduction p (if (on-main? p) 'sum 'max) (make-datum (parallelizer-id p))))
+
 (define-job (unsendable-job p)
   (broadcast p (and (on-main? p) (list 1 (vector 2 car)))))
 
@@ -352,4 +356,24 @@
      (test-assert "mismatched collectives name both operations"
        (let ((message (error-message (run mismatch-job))))
          (and (string-contains message "scatter")
-              (string-contains message "gather")))))))
+              (string-contains message "gather"))))
+
+     (for-each
+      (match-lambda
+        ((name reduction make-datum)
+         (test-assert (format #f "~a with different operators names both"
+                              name)
+           (let ((message (error-message
+                           (run operator-mismatch-job reduction
+                                make-datum))))
+             (and (string-contains message "sum")
+                  (string-contains message "max"))))))
+      `(("allreduce of f64vectors" ,allreduce
+         ,(lambda (r) (f64vector r 1.0)))
+        ("reduce-to-root of s32vectors" ,(lambda (p op datum)
+                                           (reduce-to-root p op datum))
+         ,(lambda (r) (s32vector r)))
+        ("allreduce of numbers" ,allreduce ,identity)
+        ("reduce-to-root of numbers" ,(lambda (p op datum)
+                                        (reduce-to-root p op datum))
+         ,identity))))))
