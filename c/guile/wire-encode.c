@@ -17,6 +17,7 @@
 #include <gmp.h>
 #include <cbor.h>
 
+#include "large-alloc.h"
 #include "wire-internal.h"
 
 /* --- Output buffer ------------------------------------------------------- */
@@ -57,7 +58,19 @@ wbuf_grow(par_wbuf *buf, size_t n)
   if (cap < 2 * buf->cap && buf->cap <= SIZE_MAX / 2) {
     cap = 2 * buf->cap;
   }
-  data = realloc(buf->data, cap);
+  if (cap < PAR__LARGE_BYTES) {
+    data = realloc(buf->data, cap);
+  } else {
+    /* A large buffer faults its fresh pages in huge pages; what it holds
+     * already is copied, which doubling makes a fraction of its size. */
+    data = par__malloc_large(cap);
+    if (data != NULL && buf->len > 0) {
+      memcpy(data, buf->data, buf->len);
+    }
+    if (data != NULL) {
+      free(buf->data);
+    }
+  }
   if (data == NULL) {
     return -1;
   }

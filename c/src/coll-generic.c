@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "comm-internal.h"
+#include "large-alloc.h"
 
 /* --- Frames -------------------------------------------------------------- */
 
@@ -341,7 +342,7 @@ gather_bytes_as(par_comm *comm, par_opkind op, int root, const void *buf,
     total += parts[r].len;
   }
   /* One extra byte so that an all-empty gather still owns a block. */
-  data = malloc(total + 1);
+  data = par__malloc_large(total + 1);
   if (data == NULL) {
     rc = no_memory(comm, total, op);
     goto done;
@@ -437,7 +438,7 @@ generic_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
   }
   if (comm->rank == 0) {
     total = part.len;
-    frame = malloc(head + total + 1);
+    frame = par__malloc_large(head + total + 1);
     if (frame == NULL) {
       par_msg_release(&part);
       return no_memory(comm, head + total, PAR_OPKIND_ALLGATHER);
@@ -477,7 +478,7 @@ generic_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
                         "does not hold the %d counts it announces",
                         comm->rank, all.len, comm->size);
   }
-  frame = rc == PAR_OK ? malloc(total + 1) : NULL;
+  frame = rc == PAR_OK ? par__malloc_large(total + 1) : NULL;
   if (rc == PAR_OK && frame == NULL) {
     rc = no_memory(comm, total, PAR_OPKIND_ALLGATHER);
   }
@@ -531,7 +532,7 @@ reduce_as(par_comm *comm, par_opkind op, int root, const void *sendbuf,
   /* TMP receives the contributions after rank 0's, which goes straight
    * into RECVBUF; a root other than 0 that reduces in place keeps its own
    * in the second half, before rank 0's overwrites it. */
-  tmp = malloc(2 * bytes + 1);
+  tmp = par__malloc_large(2 * bytes + 1);
   if (tmp == NULL) {
     return no_memory(comm, 2 * bytes, op);
   }
