@@ -19,7 +19,6 @@
   #:use-module (parallelizer errors)
   #:use-module (parallelizer chunks)
   #:use-module ((parallelizer collectives) #:select (gather))
-  #:use-module ((parallelizer registry) #:select (designated-parallelizer))
   #:use-module ((parallelizer run) #:select (parallelizer-run))
   #:use-module ((parallelizer kernels)
                 #:select (elementwise-kernel?
@@ -136,7 +135,7 @@ result is an array of the kernel's result type and DATA's shape."
   ;; which it inherited with the fork (or, with CHUNK-SIZE, is told which
   ;; chunks to take); elsewhere, and for a kernel's typed plan, the run
   ;; maps as inside any run.
-  (let ((p (designated-parallelizer 'parallel-map p)))
+  (let ((p (check-parallelizer 'parallel-map p)))
     (check-map-arguments data chunk-size)
     (if (and (eq? (parallelizer-kind p) 'multiprocessing)
              (not (kernel-plan proc data chunk-size)))
