@@ -106,5 +106,6 @@ void par_scm_init_element_types(void);
 void par_scm_init_wire(void);
 void par_scm_init_comm(void);
 void par_scm_init_mp(void);
+void par_scm_init_shared(void);
 
 #endif /* PAR_GLUE_H */

@@ -73,4 +73,5 @@ par_scm_init(void)
   par_scm_init_wire();
   par_scm_init_comm();
   par_scm_init_mp();
+  par_scm_init_shared();
 }

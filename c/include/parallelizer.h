@@ -9,6 +9,7 @@
  *   par/types.h   element types of typed buffers, reduction operators
  *   par/comm.h    communicators: point to point and collectives
  *   par/mp.h      forked groups of worker processes over shared memory
+ *   par/shm.h     shared memory: arenas of objects that processes map
  *   par/mpi.h     communicators over Open MPI (includes <mpi.h>; optional)
  */
 #ifndef PARALLELIZER_H
@@ -19,5 +20,6 @@
 #include "par/types.h"
 #include "par/comm.h"
 #include "par/mp.h"
+#include "par/shm.h"
 
 #endif /* PARALLELIZER_H */
