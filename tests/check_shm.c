@@ -434,6 +434,44 @@ START_TEST(test_borrowed_run)
 }
 END_TEST
 
+/* Objects a borrower made inside each other and dropped all go at the
+ * end of the run, whatever the order they wait in. */
+START_TEST(test_borrowed_nest)
+{
+  par_shm_arena *a;
+  pid_t pid;
+
+  ck_assert_int_eq(par_shm_home(&a), PAR_OK);
+  ck_assert_int_eq(par_shm_run_begin(), PAR_OK);
+  pid = fork();
+  if (pid == 0) {
+    par_shm_ref outer, inner, list, vec;
+    par_shm_value v;
+
+    vec = vector(a, PAR_F64, 100);
+    if (par_shm_dict_new(a, &inner) != PAR_OK
+        || par_shm_dict_new(a, &outer) != PAR_OK
+        || par_shm_list_new(a, &list) != PAR_OK) {
+      _exit(1);
+    }
+    v = object(vec);
+    par_shm_dict_put(a, inner, "v", 1, &v);
+    par_shm_list_append(a, list, &v, NULL);
+    v = object(inner);
+    par_shm_dict_put(a, outer, "i", 1, &v);
+    v = object(list);
+    par_shm_dict_put(a, outer, "l", 1, &v);
+    _exit(stats(a).zero_listed == 4 ? 0 : 2);
+  }
+  ck_assert_int_eq(wait_child(pid), 0);
+  ck_assert_uint_eq(stats(a).live_objects, 4);
+  par_shm_run_end();
+  ck_assert_uint_eq(stats(a).zero_listed, 0);
+  ck_assert_uint_eq(stats(a).live_objects, 0);
+  ck_assert_uint_eq(stats(a).live_bytes, 0);
+}
+END_TEST
+
 /* A run begun with no arena makes a memfd that the first process to use
  * maps; the parent finds the objects of the child in it. */
 START_TEST(test_run_home)
@@ -685,6 +723,7 @@ shm_suite(void)
 
   tcase_set_timeout(processes, 120);
   tcase_add_test(processes, test_borrowed_run);
+  tcase_add_test(processes, test_borrowed_nest);
   tcase_add_test(processes, test_run_home);
   tcase_add_test(processes, test_run_unused);
   tcase_add_test(processes, test_attach);

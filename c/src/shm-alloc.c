@@ -338,7 +338,10 @@ release_cell(par_shm_arena *a, const shm_cell *c, worklist *w)
     if (b->refs > 0) {
       SET(a, b->refs, b->refs - 1);
       par__shm_commit(&h->lock);
-      if (b->refs == 0) {
+      /* One on the zero list is freed when the list is flushed, which is
+       * where this runs from if it does: freeing it here would leave the
+       * list pointing into freed memory. */
+      if (b->refs == 0 && !(b->flags & SHM_ZERO_LISTED)) {
         push(w, c->a);
       }
     }

@@ -29,6 +29,10 @@ _Static_assert(sizeof(shm_header) <= SHM_HEADER_SIZE,
                "the arena header must fit its pages");
 _Static_assert(sizeof(shm_block) == SHM_ALIGN, "block headers are 64 bytes");
 _Static_assert(sizeof(shm_slot) == 64, "dict slots are 64 bytes");
+_Static_assert((int) SHM_BLOB > (int) PAR_SHM_LIST
+                   && (int) SHM_BLOB > (int) PAR_SHM_DICT
+                   && (int) SHM_BLOB > (int) PAR_SHM_VECTOR,
+               "blocks of other kinds than objects have kinds of their own");
 
 /* The name memfds show in /proc/PID/maps ("/memfd:parallelizer-shm"). */
 #define MEMFD_NAME "parallelizer-shm"

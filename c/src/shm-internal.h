@@ -90,14 +90,15 @@ typedef struct shm_header {
 
 /* --- Blocks --------------------------------------------------------------- */
 
+/* The kinds of objects are those of par_shm_kind (1 to 3). */
 enum shm_block_kind {
   SHM_FREE = 0,
-  SHM_BLOB = 1,   /* bytes of an encoded value */
   SHM_VECTOR = PAR_SHM_VECTOR,
   SHM_DICT = PAR_SHM_DICT,
   SHM_LIST = PAR_SHM_LIST,
-  SHM_TABLE = 5,  /* the slots of a dict */
-  SHM_CELLS = 6   /* the cells of a list */
+  SHM_BLOB = 4,  /* bytes of an encoded value */
+  SHM_TABLE = 5, /* the slots of a dict */
+  SHM_CELLS = 6  /* the cells of a list */
 };
 
 enum shm_block_flags {
