@@ -379,6 +379,27 @@ START_TEST(test_capacity)
 }
 END_TEST
 
+/* An arena is idle, and can be closed, once the process holds nothing
+ * in it: new objects count as held. */
+START_TEST(test_idle)
+{
+  par_shm_arena *a;
+  par_shm_ref anchor, v, d;
+
+  ck_assert_int_eq(par_shm_home(&a), PAR_OK);
+  anchor = vector(a, PAR_F64, 1);
+  v = vector(a, PAR_F64, 1000);
+  ck_assert_int_eq(par_shm_dict_new(a, &d), PAR_OK);
+  ck_assert_int_eq(par_shm_release(a, v), 0);
+  ck_assert_int_eq(par_shm_release(a, d), 0);
+  ck_assert_int_eq(par_shm_collect_idle(), 0);
+  ck_assert_ptr_eq(par_shm_arena_containing(par_shm_address(a, anchor)), a);
+  ck_assert_int_ne(par_shm_release(a, anchor), 0);
+  ck_assert_int_eq(par_shm_collect_idle(), 1);
+  ck_assert_ptr_null(par_shm_arena_containing(par_shm_address(a, anchor)));
+}
+END_TEST
+
 /* --- processes ----------------------------------------------------------- */
 
 static int
@@ -719,6 +740,7 @@ shm_suite(void)
   tcase_add_test(core, test_list);
   tcase_add_test(core, test_allocator);
   tcase_add_test(core, test_capacity);
+  tcase_add_test(core, test_idle);
   suite_add_tcase(s, core);
 
   tcase_set_timeout(processes, 120);

@@ -180,6 +180,10 @@ par__shm_alloc_zeroed(par_shm_arena *a, uint64_t kind, uint64_t payload,
   }
   par__shm_commit(&h->lock);
   par__shm_lock_give(&h->lock);
+  if (is_object(kind)) {
+    /* The caller holds it, as after par_shm_hold. */
+    par__shm_count_hold(a);
+  }
   *out = off;
   return PAR_OK;
 }

@@ -352,6 +352,7 @@ par_shm_arena_attach(uint64_t id, pid_t pid, int fd, par_shm_arena **out)
   pthread_mutex_lock(&registry_mutex);
   a = find_locked(id);
   if (a != NULL) {
+    a->idle = 0;
     rc = par__shm_map(a);
     pthread_mutex_unlock(&registry_mutex);
     if (rc == PAR_OK) {
@@ -429,6 +430,8 @@ par_shm_home(par_shm_arena **out)
   pthread_mutex_lock(&registry_mutex);
   a = home;
   if (a != NULL) {
+    /* About to be used: not to be closed as idle meanwhile. */
+    a->idle = 0;
     rc = par__shm_map(a);
     pthread_mutex_unlock(&registry_mutex);
     if (rc == PAR_OK) {
@@ -623,13 +626,19 @@ par_shm_run_end(void)
 
 /* --- Holds, pins and idle arenas ----------------------------------------- */
 
-int
-par_shm_hold(par_shm_arena *a, par_shm_ref ref)
+void
+par__shm_count_hold(par_shm_arena *a)
 {
   pthread_mutex_lock(&registry_mutex);
   a->holders++;
   a->idle = 0;
   pthread_mutex_unlock(&registry_mutex);
+}
+
+int
+par_shm_hold(par_shm_arena *a, par_shm_ref ref)
+{
+  par__shm_count_hold(a);
   if (!shm_borrowed(a)) {
     par__shm_ref_add(a, ref, 1, false);
   }

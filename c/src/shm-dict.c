@@ -137,7 +137,7 @@ par_shm_dict_new(par_shm_arena *a, par_shm_ref *out)
   d = (shm_dict *) (shm_block_at(a, off) + 1);
   rc = par__shm_lock_init(&d->lock, true);
   if (rc != PAR_OK) {
-    par__shm_ref_add(a, off, -1, false);
+    par_shm_release(a, off);
     return rc;
   }
   d->count = d->used = d->cap = d->table = 0;

@@ -192,6 +192,10 @@ struct par_shm_arena {
 /* The pid of this process, kept up to date across forks. */
 pid_t par__shm_pid(void);
 
+/* Count one more hold of this process in A, without touching any object:
+ * what a new object's first reference is. */
+void par__shm_count_hold(par_shm_arena *a);
+
 /* Map A if it is not yet (a memfd made for a run), initializing its header
  * if this process is the first to map it. */
 int par__shm_map(par_shm_arena *a);

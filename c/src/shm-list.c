@@ -46,7 +46,7 @@ par_shm_list_new(par_shm_arena *a, par_shm_ref *out)
   l = (shm_list *) (shm_block_at(a, off) + 1);
   rc = par__shm_lock_init(&l->lock, true);
   if (rc != PAR_OK) {
-    par__shm_ref_add(a, off, -1, false);
+    par_shm_release(a, off);
     return rc;
   }
   l->count = l->cap = l->cells = 0;

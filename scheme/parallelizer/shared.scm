@@ -93,13 +93,18 @@
   %shared-list?
   (holder %shared-list-holder))
 
+(define (count-of n singular plural)
+  (format #f "~a ~a" n (if (= n 1) singular plural)))
+
 (set-record-type-printer! <shared-dict>
   (lambda (d port)
-    (format port "#<shared-dict ~a entries>" (%shared-dict-count d))))
+    (format port "#<shared-dict ~a>"
+            (count-of (%shared-dict-count d) "entry" "entries"))))
 
 (set-record-type-printer! <shared-list>
   (lambda (l port)
-    (format port "#<shared-list ~a elements>" (%shared-list-length l))))
+    (format port "#<shared-list ~a>"
+            (count-of (%shared-list-length l) "element" "elements"))))
 
 (define (shared-dict? obj)
   "Return #t if OBJ is a shared dict."
