@@ -21,6 +21,9 @@
 
 #define MiB ((size_t) 1 << 20)
 
+/* An offset inside any arena (its header). */
+#define SHM_HEADER 64
+
 static par_shm_arena *
 make_arena(size_t capacity)
 {
@@ -385,18 +388,28 @@ START_TEST(test_idle)
 {
   par_shm_arena *a;
   par_shm_ref anchor, v, d;
+  void *where;
 
   ck_assert_int_eq(par_shm_home(&a), PAR_OK);
   anchor = vector(a, PAR_F64, 1);
+  where = par_shm_address(a, anchor);
   v = vector(a, PAR_F64, 1000);
   ck_assert_int_eq(par_shm_dict_new(a, &d), PAR_OK);
+  par_shm_arena_leave(a);
   ck_assert_int_eq(par_shm_release(a, v), 0);
   ck_assert_int_eq(par_shm_release(a, d), 0);
-  ck_assert_int_eq(par_shm_collect_idle(), 0);
-  ck_assert_ptr_eq(par_shm_arena_containing(par_shm_address(a, anchor)), a);
+  ck_assert_int_eq(par_shm_close_unused(), 0);
+  ck_assert_ptr_eq(par_shm_arena_containing(where), a);
+  /* The last object gone, the arena goes. */
   ck_assert_int_ne(par_shm_release(a, anchor), 0);
-  ck_assert_int_eq(par_shm_collect_idle(), 1);
-  ck_assert_ptr_null(par_shm_arena_containing(par_shm_address(a, anchor)));
+  ck_assert_ptr_null(par_shm_arena_containing(where));
+  /* An arena in use stays without objects, until it is left. */
+  ck_assert_int_eq(par_shm_home(&a), PAR_OK);
+  where = par_shm_address(a, SHM_HEADER);
+  ck_assert_int_eq(par_shm_close_unused(), 0);
+  ck_assert_ptr_eq(par_shm_arena_containing(where), a);
+  par_shm_arena_leave(a);
+  ck_assert_ptr_null(par_shm_arena_containing(where));
 }
 END_TEST
 
@@ -419,6 +432,7 @@ START_TEST(test_borrowed_run)
   par_shm_ref d;
   pid_t pid;
 
+  /* In use until the end, for stats. */
   ck_assert_int_eq(par_shm_home(&a), PAR_OK);
   ck_assert_int_eq(par_shm_dict_new(a, &d), PAR_OK);
   ck_assert_int_eq(par_shm_run_begin(), PAR_OK);
@@ -452,6 +466,7 @@ START_TEST(test_borrowed_run)
   ck_assert_uint_eq(stats(a).live_objects, 2);
   par_shm_release(a, d);
   ck_assert_uint_eq(stats(a).live_objects, 0);
+  par_shm_arena_leave(a);
 }
 END_TEST
 
@@ -462,6 +477,7 @@ START_TEST(test_borrowed_nest)
   par_shm_arena *a;
   pid_t pid;
 
+  /* The arena stays in use, for stats below. */
   ck_assert_int_eq(par_shm_home(&a), PAR_OK);
   ck_assert_int_eq(par_shm_run_begin(), PAR_OK);
   pid = fork();
@@ -532,13 +548,16 @@ START_TEST(test_run_home)
     ck_assert_int_eq(par_shm_vector_info_of(a, ref, &info), PAR_OK);
     ck_assert_int_eq(((int32_t *) info.data)[2], 42);
   }
+  par_shm_arena_leave(a);
   par_shm_run_end();
   ck_assert_uint_eq(stats(a).live_objects, 1);
-  par_shm_release(a, ref);
-  ck_assert_uint_eq(stats(a).live_objects, 0);
-  /* Its last hold given back, the arena is idle and can be closed. */
-  ck_assert_int_eq(par_shm_collect_idle(), 1);
-  ck_assert_int_eq(par_shm_collect_idle(), 0);
+  /* Its last object given back, the arena goes. */
+  {
+    void *where = par_shm_address(a, ref);
+
+    ck_assert_int_ne(par_shm_release(a, ref), 0);
+    ck_assert_ptr_null(par_shm_arena_containing(where));
+  }
 }
 END_TEST
 
@@ -549,9 +568,10 @@ START_TEST(test_run_unused)
 
   ck_assert_int_eq(par_shm_run_begin(), PAR_OK);
   par_shm_run_end();
-  ck_assert_int_eq(par_shm_collect_idle(), 0);
+  ck_assert_int_eq(par_shm_close_unused(), 0);
   ck_assert_int_eq(par_shm_home(&a), PAR_OK);
   ck_assert_uint_eq(stats(a).borrowers, 0);
+  par_shm_arena_leave(a);
 }
 END_TEST
 
@@ -597,6 +617,7 @@ START_TEST(test_attach)
                 "%s", par_shm_error_detail());
   ck_assert_int_eq(par_shm_arena_borrowed(a), 0);
   ck_assert_int_eq(par_shm_hold(a, handle.ref), PAR_OK);
+  par_shm_arena_leave(a);
   ck_assert_int_eq(write(go[1], &c, 1), 1);
   ck_assert_int_eq(wait_child(pid), 0);
   ck_assert_int_eq(par_shm_vector_info_of(a, handle.ref, &info), PAR_OK);

@@ -255,6 +255,23 @@
           (let ((outcome (work)))
             (write (cons outcome (collected))))))))
 
+   (test-group "a full arena says so and goes on"
+     (test-equal '(ENOMEM #t 1.0 #t)
+       (program-value
+        '((setenv "PARALLELIZER_SHM_CAPACITY" "2M")
+          (define small (share p (make-f64vector 1000 1.0)))
+          (define big (share p (make-f64vector 200000 0.0)))
+          (define refusal
+            (catch 'parallelizer-error
+              (lambda () (share p (make-f64vector 200000 0.0)) #f)
+              (lambda (key who message args rest)
+                (list (car rest)
+                      (string-contains (apply simple-format #f message args)
+                                       "is full")))))
+          (write (list (car refusal) (and (cadr refusal) #t)
+                       (f64vector-ref small 999)
+                       (shared? (share p (make-f64vector 100 0.0)))))))))
+
    (test-group "nothing left after the main process ends"
      (let ((pids (program-value
                   '((define d (share p (make-hash-table)))

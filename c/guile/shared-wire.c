@@ -369,12 +369,22 @@ par__wire_decode_shared(struct dec *d, size_t at)
     read_vector_part(d, &v);
   }
   rc = par_shm_arena_attach(id, (pid_t) pid, (int) fd, &a);
-  if (rc == PAR_OK) {
-    rc = par_shm_check(a, ref, serial, &found);
-    if (rc == PAR_OK && found != (par_shm_kind) kind) {
-      rc = PAR_EMALFORMED;
-    }
+  if (rc != PAR_OK) {
+    par_scm_throw_failure(d->who, rc, par_shm_error_detail());
   }
+  /* The arena stays mapped until it is left, which must be once the
+   * object is held. */
+  rc = par_shm_check(a, ref, serial, &found);
+  if (rc == PAR_OK && found != (par_shm_kind) kind) {
+    rc = PAR_EMALFORMED;
+  }
+  why = rc == PAR_OK && kind == PAR_SHM_VECTOR
+            ? check_vector_part(a, ref, &v)
+            : NULL;
+  if (rc == PAR_OK && why == NULL) {
+    par_shm_hold(a, ref);
+  }
+  par_shm_arena_leave(a);
   if (rc == PAR_EMALFORMED) {
     par__wire_fail(d, at, "a shared-object handle names no object of its "
                    "arena");
@@ -382,13 +392,9 @@ par__wire_decode_shared(struct dec *d, size_t at)
   if (rc != PAR_OK) {
     par_scm_throw_failure(d->who, rc, par_shm_error_detail());
   }
-  if (kind == PAR_SHM_VECTOR) {
-    why = check_vector_part(a, ref, &v);
-    if (why != NULL) {
-      par__wire_fail(d, v.at, "%s", why);
-    }
+  if (why != NULL) {
+    par__wire_fail(d, v.at, "%s", why);
   }
-  par_shm_hold(a, ref);
   if (kind != PAR_SHM_VECTOR || !v.view) {
     return par__shared_value(a, ref, (par_shm_kind) kind);
   }

@@ -90,26 +90,16 @@ shm_etype(const par_scm_etype *t)
 
 /* --- Scheme values of objects -------------------------------------------- */
 
-/* The finalizer of the object made by release_holder: one collection
- * after an arena became idle, close it if it still is. */
-static void
-collect_idle(void *unused)
-{
-  par_shm_collect_idle();
-}
-
 /* The finalizer of the pointer object that holds an object for this
  * process: give the hold back. ADDR is the object's block. When that was
- * the process's last hold in the arena, the arena is closed at the next
- * collection, through an object made here for it to collect (not at once:
- * the memory just freed is then still there for the next object). */
+ * the process's last hold in the arena, the runtime unmaps the arena. */
 static void
 release_holder(void *addr)
 {
   par_shm_arena *a = par_shm_arena_containing(addr);
 
-  if (a != NULL && par_shm_release(a, par_shm_ref_at(a, addr))) {
-    scm_from_pointer(NULL, collect_idle);
+  if (a != NULL) {
+    par_shm_release(a, par_shm_ref_at(a, addr));
   }
 }
 
@@ -719,7 +709,12 @@ prim_share(SCM obj)
   if (rc != PAR_OK) {
     fail(FUNC_NAME, rc);
   }
-  return share_into(a, obj, FUNC_NAME, 0);
+  scm_dynwind_begin(0);
+  scm_dynwind_unwind_handler((void (*)(void *)) par_shm_arena_leave, a,
+                             SCM_F_WIND_EXPLICITLY);
+  obj = share_into(a, obj, FUNC_NAME, 0);
+  scm_dynwind_end();
+  return obj;
 }
 #undef FUNC_NAME
 
@@ -736,6 +731,7 @@ prim_make_shared_vector(SCM who_symbol, SCM type, SCM bounds, SCM plain)
   int etype = -1, rc;
   par_shm_arena *a;
   par_shm_ref ref;
+  SCM value;
 
   scm_dynwind_begin(0);
   scm_dynwind_free(who);
@@ -769,15 +765,19 @@ prim_make_shared_vector(SCM who_symbol, SCM type, SCM bounds, SCM plain)
     dims[2 * k + 1] = scm_to_int64(SCM_CADR(b));
   }
   rc = par_shm_home(&a);
-  if (rc == PAR_OK) {
-    rc = par_shm_vector_new(a, etype, scm_is_true(plain), (size_t) rank,
-                            dims, 1, &ref);
-  }
   if (rc != PAR_OK) {
     fail(who, rc);
   }
+  scm_dynwind_unwind_handler((void (*)(void *)) par_shm_arena_leave, a,
+                             SCM_F_WIND_EXPLICITLY);
+  rc = par_shm_vector_new(a, etype, scm_is_true(plain), (size_t) rank, dims,
+                          1, &ref);
+  if (rc != PAR_OK) {
+    fail(who, rc);
+  }
+  value = par__shared_value(a, ref, PAR_SHM_VECTOR);
   scm_dynwind_end();
-  return par__shared_value(a, ref, PAR_SHM_VECTOR);
+  return value;
 }
 
 /* (%shared? OBJ) -> #t if OBJ is a shared dict, list, vector or array. */
@@ -1187,14 +1187,6 @@ prim_shared_mpi_run_end(SCM comm)
 }
 #undef FUNC_NAME
 
-/* (%shared-collect-idle) -> the number of arenas closed because nothing
- * of this process is in them any more (see par_shm_collect_idle). */
-static SCM
-prim_shared_collect_idle(void)
-{
-  return scm_from_int(par_shm_collect_idle());
-}
-
 /* (%shared-node-mode) -> (MODE NODE-SIZE JOB-SIZE): MODE is none (not an
  * MPI job), one-node or many-nodes; NODE-SIZE of the JOB-SIZE ranks share
  * this process's node. */
@@ -1292,8 +1284,6 @@ par_scm_init_shared(void)
   scm_c_define_gsubr("%shared-run-end", 0, 0, 0, prim_shared_run_end);
   scm_c_define_gsubr("%shared-mpi-run-end", 1, 0, 0,
                      prim_shared_mpi_run_end);
-  scm_c_define_gsubr("%shared-collect-idle", 0, 0, 0,
-                     prim_shared_collect_idle);
   scm_c_define_gsubr("%shared-node-mode", 0, 0, 0, prim_shared_node_mode);
   scm_c_define_gsubr("%shared-statistics", 1, 0, 0, prim_shared_statistics);
   scm_c_define_gsubr("%shared-inject-crash!", 1, 0, 0,

@@ -1,10 +1,14 @@
 /* shm-arena.c — arenas as this process sees them: the memfds, their
- * mappings, the registry of them, runs, pins and idle arenas.
+ * mappings, the registry of them, runs, pins, and when arenas go.
  *
  * The registry is process-local: one par_shm_arena per arena this process
  * has (mapped, or a memfd made for a run and not mapped yet), under one
  * mutex. A forked process inherits the registry with the mappings; the
- * OWNER field, a pid, then tells it that it borrows them.
+ * OWNER field, a pid, then tells it that it borrows them. The arenas of
+ * the registry (MANAGED: those this process shares into or has opened)
+ * are closed as soon as the process neither holds anything in them, nor
+ * uses them (between par_shm_home or par_shm_arena_attach and
+ * par_shm_arena_leave), nor runs workers that borrow them.
  *
  * Lock order: the registry mutex before any arena lock. The finalizers of
  * a collector call par_shm_release, which takes the registry mutex and,
@@ -352,12 +356,12 @@ par_shm_arena_attach(uint64_t id, pid_t pid, int fd, par_shm_arena **out)
   pthread_mutex_lock(&registry_mutex);
   a = find_locked(id);
   if (a != NULL) {
-    a->idle = 0;
     rc = par__shm_map(a);
-    pthread_mutex_unlock(&registry_mutex);
     if (rc == PAR_OK) {
+      a->holders++; /* in use, until par_shm_arena_leave */
       *out = a;
     }
+    pthread_mutex_unlock(&registry_mutex);
     return rc;
   }
   /* Another process's descriptor: allowed to processes of the same user,
@@ -394,6 +398,8 @@ par_shm_arena_attach(uint64_t id, pid_t pid, int fd, par_shm_arena **out)
     free(a);
     return rc;
   }
+  a->managed = 1;
+  a->holders = 1; /* in use, until par_shm_arena_leave */
   pthread_mutex_unlock(&registry_mutex);
   *out = a;
   return PAR_OK;
@@ -408,6 +414,16 @@ close_locked(par_shm_arena *a)
   }
   close(a->fd);
   free(a);
+}
+
+/* Close A if it is the registry's and nothing of this process uses it:
+ * no hold, no use, no run. The registry mutex is held. */
+static void
+close_if_unused_locked(par_shm_arena *a)
+{
+  if (a->managed && a->holders == 0 && a->runs == 0 && !shm_borrowed(a)) {
+    close_locked(a);
+  }
 }
 
 void
@@ -428,32 +444,47 @@ par_shm_home(par_shm_arena **out)
   int rc;
 
   pthread_mutex_lock(&registry_mutex);
-  a = home;
-  if (a != NULL) {
-    /* About to be used: not to be closed as idle meanwhile. */
-    a->idle = 0;
-    rc = par__shm_map(a);
-    pthread_mutex_unlock(&registry_mutex);
-    if (rc == PAR_OK) {
-      *out = a;
-    }
-    return rc;
-  }
-  pthread_mutex_unlock(&registry_mutex);
-  rc = par_shm_arena_create(0, &a);
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  pthread_mutex_lock(&registry_mutex);
   if (home == NULL) {
-    home = a;
+    int fd;
+    size_t capacity = par_shm_default_capacity();
+
+    rc = make_memfd(capacity, &fd);
+    if (rc != PAR_OK) {
+      pthread_mutex_unlock(&registry_mutex);
+      return rc;
+    }
+    home = new_entry(random64(), fd, capacity, par__shm_pid());
+    if (home == NULL) {
+      pthread_mutex_unlock(&registry_mutex);
+      close(fd);
+      return par__shm_fail(PAR_ENOMEM, "out of memory");
+    }
+    home->managed = 1;
   }
-  *out = home;
+  a = home;
+  rc = par__shm_map(a);
+  if (rc != PAR_OK) {
+    if (a->holders == 0 && a->runs == 0) {
+      close_locked(a);
+    }
+    pthread_mutex_unlock(&registry_mutex);
+    return rc;
+  }
+  a->holders++; /* in use, until par_shm_arena_leave */
   pthread_mutex_unlock(&registry_mutex);
-  if (*out != a) {
-    par_shm_arena_close(a); /* Another thread made one meanwhile. */
-  }
+  *out = a;
   return PAR_OK;
+}
+
+void
+par_shm_arena_leave(par_shm_arena *a)
+{
+  pthread_mutex_lock(&registry_mutex);
+  if (a->holders > 0) {
+    a->holders--;
+  }
+  close_if_unused_locked(a);
+  pthread_mutex_unlock(&registry_mutex);
 }
 
 par_shm_arena *
@@ -567,6 +598,8 @@ par_shm_run_begin(void)
       home = new_entry(random64(), fd, capacity, par__shm_pid());
       if (home == NULL) {
         close(fd);
+      } else {
+        home->managed = 1;
       }
       r->made = home;
     }
@@ -612,9 +645,11 @@ par_shm_run_end(void)
     /* An arena first mapped during the run started its borrowers count at
      * RUNS, this run included. A memfd made for the run that this process
      * never mapped is closed: the workers are gone, and whatever they
-     * made in it, nobody here received. */
+     * made in it, nobody here received. So is an arena that this process
+     * no longer uses. */
     if (a->base != NULL) {
       add_borrowers(a, -1);
+      close_if_unused_locked(a);
     } else if (a == r->made && a->runs == 0) {
       close_locked(a);
     }
@@ -624,14 +659,13 @@ par_shm_run_end(void)
   free(r);
 }
 
-/* --- Holds, pins and idle arenas ----------------------------------------- */
+/* --- Holds, pins, and unused arenas -------------------------------------- */
 
 void
 par__shm_count_hold(par_shm_arena *a)
 {
   pthread_mutex_lock(&registry_mutex);
   a->holders++;
-  a->idle = 0;
   pthread_mutex_unlock(&registry_mutex);
 }
 
@@ -658,9 +692,10 @@ par_shm_release(par_shm_arena *a, par_shm_ref ref)
     a->holders--;
   }
   last = a->holders == 0 && !shm_borrowed(a);
-  if (last) {
-    a->idle = 1;
-  }
+  /* The last object of this process in A is gone: nothing of this process
+   * refers to A's memory any more, so it can go too (the kernel frees it
+   * when no process maps it). */
+  close_if_unused_locked(a);
   pthread_mutex_unlock(&registry_mutex);
   return last;
 }
@@ -706,15 +741,14 @@ par_shm_unpin_all(void)
 }
 
 int
-par_shm_collect_idle(void)
+par_shm_close_unused(void)
 {
   int closed = 0;
 
   pthread_mutex_lock(&registry_mutex);
   for (par_shm_arena *a = registry, *next; a != NULL; a = next) {
     next = a->next;
-    if (a->idle && a->holders == 0 && a->base != NULL && a->runs == 0
-        && !shm_borrowed(a)) {
+    if (a->managed && a->holders == 0 && a->runs == 0 && !shm_borrowed(a)) {
       close_locked(a);
       closed++;
     }

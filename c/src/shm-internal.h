@@ -2,7 +2,7 @@
  * This file is private.
  *
  *   shm-arena.c  memfds, mappings, the registry of this process's arenas,
- *                runs, pins and idle arenas
+ *                runs, pins, and when arenas go
  *   shm-lock.c   robust process-shared locks and their undo journals
  *   shm-alloc.c  blocks: allocation, reference counts, the zero list
  *   shm-dict.c   dicts, shm-list.c lists, shm-cell.c what both store
@@ -181,8 +181,10 @@ struct par_shm_arena {
   size_t capacity;
   char *base;         /* NULL until mapped */
   pid_t owner;        /* the process whose holds count; others borrow */
-  size_t holders;     /* holds of this process (under the registry lock) */
-  int idle;           /* held nothing at the last collection */
+  size_t holders;     /* holds and uses of this process (under the
+                       * registry lock) */
+  int managed;        /* the registry's, closed once unused; an arena of
+                       * par_shm_arena_create is its caller's */
   int runs;           /* runs of this process (and, once inherited, of
                        * its parents) that borrow it; the first process
                        * to map a memfd made for a run starts its

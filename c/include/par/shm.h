@@ -80,20 +80,30 @@ PAR_EXTERN int par_shm_arena_create(size_t capacity, par_shm_arena **out);
 /* The arena whose identity is ID: this process's mapping of it if it has
  * one, else a new mapping opened through /proc/PID/fd/FD, a descriptor of
  * process PID that refers to it. *OUT belongs to the registry of this
- * process (do not close it while objects are held). Errors: PAR_ENOENT
- * (PID is gone, its descriptor FD is closed or is not that arena: the
- * process is on another machine or has let the arena go), PAR_ESYS. */
+ * process, which closes it once this process holds nothing in it (see
+ * par_shm_release); it is in use, and stays mapped, until the caller
+ * calls par_shm_arena_leave(*OUT), once it holds what it needs of it.
+ * Errors: PAR_ENOENT (PID is gone, its descriptor FD is closed or is not
+ * that arena: the process is on another machine or has let the arena
+ * go), PAR_ESYS. */
 PAR_EXTERN int par_shm_arena_attach(uint64_t id, pid_t pid, int fd,
                                     par_shm_arena **out);
 
-/* Unmap A and close its descriptor; A may be NULL. Only this process's
- * mapping goes: the memory lives on while any other process maps it.
- * Every object of A this process holds must have been released. */
+/* Unmap A, an arena of par_shm_arena_create, and close its descriptor; A
+ * may be NULL. Only this process's mapping goes: the memory lives on while
+ * any other process maps it. Every object of A this process holds must
+ * have been released. */
 PAR_EXTERN void par_shm_arena_close(par_shm_arena *a);
 
 /* The arena that new objects of this process go into: the one inherited
- * from the process that forked this one, or made on first use. */
+ * from the process that forked this one, or one made on first use, which
+ * belongs to the registry as those of par_shm_arena_attach do. It is in
+ * use until par_shm_arena_leave. */
 PAR_EXTERN int par_shm_home(par_shm_arena **out);
+
+/* The caller of par_shm_home or par_shm_arena_attach no longer uses A
+ * (but for the objects it holds). */
+PAR_EXTERN void par_shm_arena_leave(par_shm_arena *a);
 
 /* The arena of this process whose mapping contains ADDR, or NULL. */
 PAR_EXTERN par_shm_arena *par_shm_arena_containing(const void *addr);
@@ -139,12 +149,11 @@ PAR_EXTERN void par_shm_run_end(void);
 PAR_EXTERN int par_shm_pin(par_shm_arena *a, par_shm_ref ref);
 PAR_EXTERN void par_shm_unpin_all(void);
 
-/* Close the owned arenas that are idle (this process gave back its last
- * hold on them and has taken none since) and in no run. A garbage
- * collector calls it one collection after an arena became idle, so that
- * the memory freed meanwhile stays ready for the next object. Returns the
- * number of arenas closed. */
-PAR_EXTERN int par_shm_collect_idle(void);
+/* Close the arenas of the registry that this process neither holds
+ * anything in, nor uses, nor runs workers on. par_shm_release and
+ * par_shm_run_end do so as soon as an arena is in that state; this
+ * returns the number of arenas closed now, which is 0 but after errors. */
+PAR_EXTERN int par_shm_close_unused(void);
 
 /* --- Objects ------------------------------------------------------------- */
 
@@ -167,7 +176,8 @@ PAR_EXTERN uint64_t par_shm_serial(par_shm_arena *a, par_shm_ref ref);
  * process. In a process that borrows A, both only keep the process's own
  * tally. Releasing the last reference frees the object. par_shm_release
  * returns non-zero when it gave back the last hold of this process on
- * anything of A, which makes A idle (see par_shm_collect_idle). */
+ * anything of A; an arena of the registry is then closed, unless a run
+ * of this process borrows it (it is then closed at the run's end). */
 PAR_EXTERN int par_shm_hold(par_shm_arena *a, par_shm_ref ref);
 PAR_EXTERN int par_shm_release(par_shm_arena *a, par_shm_ref ref);
 
