@@ -662,7 +662,7 @@ encode_key(SCM key, par_wbuf *k, const char *who)
   encode_by_value(key, k, who);
 }
 
-/* --- Primitives: making ---------------------------------------------------- */
+/* --- Primitives: making --------------------------------------------------- */
 
 /* (%shared-set-types! DICT-RTD LIST-RTD MAKE-ARRAY-VIEW MAKE-STRIDED-VIEW
  * UNSHARE): the records of shared dicts and lists, (MAKE-ARRAY-VIEW
@@ -833,7 +833,7 @@ prim_shared_vector_copy(SCM v)
   return copy;
 }
 
-/* --- Primitives: dicts ----------------------------------------------------- */
+/* --- Primitives: dicts ---------------------------------------------------- */
 
 /* (%shared-dict-ref D KEY DEFAULT) -> the value of KEY in D, or DEFAULT. */
 static SCM
@@ -951,55 +951,74 @@ prim_shared_dict_update_x(SCM d, SCM key, SCM proc, SCM dflt)
 }
 #undef FUNC_NAME
 
-/* (%shared-dict-count D) -> the number of entries of D. */
+/* The size of container X of KIND, as SIZE_OF (the runtime's count or
+ * length) says. */
 static SCM
-prim_shared_dict_count(SCM d)
-#define FUNC_NAME "shared-dict-count"
+size_of(SCM x, par_shm_kind kind,
+        int (*size_fn)(par_shm_arena *, par_shm_ref, size_t *),
+        const char *who)
 {
   par_scm_shared sh;
   size_t n = 0;
   int rc;
 
-  unwrap(d, PAR_SHM_DICT, &sh, FUNC_NAME);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_dict_count(sh.arena, sh.ref, &n);
+  unwrap(x, kind, &sh, who);
+  take_lock(&sh, who);
+  rc = size_fn(sh.arena, sh.ref, &n);
   give_lock(&sh);
   if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
+    fail(who, rc);
   }
-  scm_remember_upto_here_1(d);
+  scm_remember_upto_here_1(x);
   return scm_from_size_t(n);
 }
-#undef FUNC_NAME
 
-/* (%shared-dict-items D) -> the entries of D as a list of (KEY . VALUE),
- * taken at one instant. */
+/* The contents of container X of KIND, as ITEMS_FN (the runtime's dict or
+ * list items) reads them at one instant: a list of (KEY . VALUE) if
+ * KEYED, of values otherwise. */
 static SCM
-prim_shared_dict_items(SCM d)
-#define FUNC_NAME "shared-dict->alist"
+contents_of(SCM x, par_shm_kind kind,
+            int (*items_fn)(par_shm_arena *, par_shm_ref, par_shm_item **,
+                            size_t *),
+            bool keyed, const char *who)
 {
   par_scm_shared sh;
   items it = {NULL, NULL, 0};
   SCM result;
   int rc;
 
-  unwrap(d, PAR_SHM_DICT, &sh, FUNC_NAME);
+  unwrap(x, kind, &sh, who);
   it.arena = sh.arena;
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_dict_items(sh.arena, sh.ref, &it.items, &it.n);
+  take_lock(&sh, who);
+  rc = items_fn(sh.arena, sh.ref, &it.items, &it.n);
   give_lock(&sh);
   if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
+    fail(who, rc);
   }
   scm_dynwind_begin(0);
-  result = items_list(&it, true, FUNC_NAME);
+  result = items_list(&it, keyed, who);
   scm_dynwind_end();
-  scm_remember_upto_here_1(d);
+  scm_remember_upto_here_1(x);
   return result;
 }
-#undef FUNC_NAME
 
-/* --- Primitives: lists ----------------------------------------------------- */
+/* (%shared-dict-count D) -> the number of entries of D. */
+static SCM
+prim_shared_dict_count(SCM d)
+{
+  return size_of(d, PAR_SHM_DICT, par_shm_dict_count, "shared-dict-count");
+}
+
+/* (%shared-dict-items D) -> the entries of D as a list of (KEY . VALUE),
+ * taken at one instant. */
+static SCM
+prim_shared_dict_items(SCM d)
+{
+  return contents_of(d, PAR_SHM_DICT, par_shm_dict_items, true,
+                     "shared-dict->alist");
+}
+
+/* --- Primitives: lists ---------------------------------------------------- */
 
 static size_t
 to_index(SCM i, const char *who)
@@ -1089,50 +1108,19 @@ prim_shared_list_append_x(SCM l, SCM value)
 /* (%shared-list-length L) -> the number of elements of L. */
 static SCM
 prim_shared_list_length(SCM l)
-#define FUNC_NAME "shared-list-length"
 {
-  par_scm_shared sh;
-  size_t n = 0;
-  int rc;
-
-  unwrap(l, PAR_SHM_LIST, &sh, FUNC_NAME);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_list_length(sh.arena, sh.ref, &n);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_remember_upto_here_1(l);
-  return scm_from_size_t(n);
+  return size_of(l, PAR_SHM_LIST, par_shm_list_length,
+                 "shared-list-length");
 }
-#undef FUNC_NAME
 
 /* (%shared-list-items L) -> the elements of L as a list, taken at one
  * instant. */
 static SCM
 prim_shared_list_items(SCM l)
-#define FUNC_NAME "shared-list->list"
 {
-  par_scm_shared sh;
-  items it = {NULL, NULL, 0};
-  SCM result;
-  int rc;
-
-  unwrap(l, PAR_SHM_LIST, &sh, FUNC_NAME);
-  it.arena = sh.arena;
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_list_items(sh.arena, sh.ref, &it.items, &it.n);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_dynwind_begin(0);
-  result = items_list(&it, false, FUNC_NAME);
-  scm_dynwind_end();
-  scm_remember_upto_here_1(l);
-  return result;
+  return contents_of(l, PAR_SHM_LIST, par_shm_list_items, false,
+                     "shared-list->list");
 }
-#undef FUNC_NAME
 
 /* --- Primitives: runs and the life of arenas ----------------------------- */
 
