@@ -65,7 +65,24 @@ bool par__shared_pinning(void);
 
 /* If X is a shared object, append its handle (tag PTAG_SHARED) to OUT and
  * return true; WHO raises the errors. */
-bool par__wire_encode_shared(SCM x, par_wbuf *out, const char *who);
+bool par__wire_encode_shared_object(SCM x, par_wbuf *out, const char *who);
+
+/* The same, called by the encoder for every value that is not an
+ * immediate, a pair, a number, a string or a symbol: only those of the
+ * kinds a shared object can be (a bytevector made over memory of its
+ * own, a struct, an array object) cost a call. */
+static inline bool
+par__wire_encode_shared(SCM x, par_wbuf *out, const char *who)
+{
+  if (SCM_HAS_TYP7(x, scm_tc7_bytevector)) {
+    if (!SCM_POINTER_P(SCM_BYTEVECTOR_PARENT(x))) {
+      return false;
+    }
+  } else if (!SCM_STRUCTP(x) && !SCM_HAS_TYP7(x, scm_tc7_array)) {
+    return false;
+  }
+  return par__wire_encode_shared_object(x, out, who);
+}
 
 /* The value of the handle whose tag (PTAG_SHARED) was at AT. */
 SCM par__wire_decode_shared(struct dec *d, size_t at);

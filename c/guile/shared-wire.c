@@ -88,7 +88,7 @@ put_array(hbuf *b, size_t n)
 #define MAX_RANK 1024
 
 bool
-par__wire_encode_shared(SCM x, par_wbuf *out, const char *who)
+par__wire_encode_shared_object(SCM x, par_wbuf *out, const char *who)
 {
   par_scm_shared sh;
   hbuf *b;

@@ -238,7 +238,9 @@ vector_of(SCM bv, par_scm_shared *out)
 bool
 par__shared_of(SCM x, par_scm_shared *out)
 {
-  if (SCM_IMP(x)) {
+  /* The encoder asks this of every bytevector, vector, struct, hash table
+   * and array it meets: the kinds that cannot be shared go first. */
+  if (SCM_IMP(x) || scm_is_vector(x)) {
     return false;
   }
   if (scm_is_bytevector(x)) {
@@ -263,11 +265,12 @@ par__shared_of(SCM x, par_scm_shared *out)
     out->ref = par_shm_ref_at(out->arena, addr);
     return true;
   }
-  if (scm_is_array(x)) {
+  /* An array object (a view, a shape) over a bytevector: Guile's tc7 of
+   * arrays, as the public SCM_I_ARRAYP tests it. */
+  if (SCM_HAS_TYP7(x, scm_tc7_array)) {
     SCM root = scm_shared_array_root(x);
 
-    return !scm_is_eq(root, x) && scm_is_bytevector(root)
-           && vector_of(root, out);
+    return scm_is_bytevector(root) && vector_of(root, out);
   }
   return false;
 }
