@@ -17,6 +17,7 @@
 
 #include <gmp.h>
 
+#include "shared-internal.h"
 #include "wire-internal.h"
 
 static SCM decode(struct dec *d, int depth);
@@ -539,8 +540,7 @@ decode_tag(struct dec *d, int depth, const struct head *t)
   case PTAG_PARALLELIZER:
     return decode_null_tag(d, t->u);
   case PTAG_SHARED:
-    par__wire_fail(d, t->at, "shared-object handles (tag %d) are reserved "
-                   "and not supported yet", PTAG_SHARED);
+    return par__wire_decode_shared(d, t->at);
   case PTAG_ERROR:
     return decode_error(d, depth, t->at);
   case PTAG_WEAK_TABLE:

@@ -18,6 +18,7 @@
 #include <cbor.h>
 
 #include "large-alloc.h"
+#include "shared-internal.h"
 #include "wire-internal.h"
 
 /* --- Output buffer ------------------------------------------------------- */
@@ -971,6 +972,8 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
   } else if (scm_is_eq(x, SCM_EOF_VAL)) {
     PUT(e, cbor_encode_tag, PTAG_EOF);
     PUT0(e, cbor_encode_null);
+  } else if (par__wire_encode_shared(x, e->out, e->who)) {
+    /* A shared object travels as a handle (shared-wire.c). */
   } else if (scm_is_bytevector(x)) {
     size_t n = SCM_BYTEVECTOR_LENGTH(x);
     put_uniform_head(e, par_scm_etype_of(SCM_BYTEVECTOR_ELEMENT_TYPE(x)), n,
