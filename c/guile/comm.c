@@ -15,10 +15,12 @@
  * communicator is wrapped (par_scm_wrap_comm).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "glue.h"
 #include "guile-internals.h"
-#include "wire.h"
+#include "mp-segment.h"
+#include "wire-internal.h"
 
 static SCM comm_type;
 
@@ -152,6 +154,49 @@ release_on_exit(par_wbuf *buf, par_msg *msg)
   }
   if (msg != NULL) {
     scm_dynwind_unwind_handler(release_msg, msg, SCM_F_WIND_EXPLICITLY);
+  }
+}
+
+/* --- Large vectors as memory segments ------------------------------------ */
+
+/* Between the processes of a forked group, a large numeric vector sent by
+ * value travels as a memory segment that each receiver maps
+ * copy-on-write (mp-segment.h). A primitive that moves values opens a
+ * segment scope: while it lasts, the encoder makes segments of large
+ * vectors and the decoder accepts them; once the message is sent, the
+ * primitive commits the scope's segments with the number of processes
+ * that will map each; a scope left otherwise (an error) closes the
+ * segments it made. */
+typedef struct seg_scope {
+  int prev;
+  size_t mark;
+} seg_scope;
+
+static void
+segments_end(void *data)
+{
+  seg_scope *s = data;
+
+  par__seg_abandon(s->mark);
+  par__wire_segments = s->prev;
+}
+
+/* Inside a dynwind: open a segment scope in S for a message of COMM. */
+static void
+segments_begin(par_comm *c, seg_scope *s)
+{
+  s->prev = par__wire_segments;
+  s->mark = par__seg_mark();
+  par__wire_segments = strcmp(par_comm_backend(c), "multiprocessing") == 0;
+  scm_dynwind_unwind_handler(segments_end, s, SCM_F_WIND_EXPLICITLY);
+}
+
+/* The segments of scope S have been sent, each to READERS processes. */
+static void
+segments_sent(seg_scope *s, int readers)
+{
+  if (readers > 0) {
+    par__seg_commit(s->mark, (uint32_t) readers);
   }
 }
 
@@ -289,11 +334,14 @@ prim_comm_send(SCM comm, SCM value, SCM dest)
   par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
   int to = to_rank(c, dest, FUNC_NAME);
   par_wbuf buf = take_scratch();
+  seg_scope seg;
 
   scm_dynwind_begin(0);
   release_on_exit(&buf, NULL);
+  segments_begin(c, &seg);
   par_scm_encode(value, &buf, FUNC_NAME);
   check(c, par_comm_send(c, to, buf.data, buf.len), FUNC_NAME);
+  segments_sent(&seg, 1);
   scm_dynwind_end();
   return SCM_UNSPECIFIED;
 }
@@ -308,10 +356,12 @@ prim_comm_receive(SCM comm, SCM source)
   par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
   int from = to_rank(c, source, FUNC_NAME);
   par_msg msg = PAR_MSG_INIT;
+  seg_scope seg;
   SCM result;
 
   scm_dynwind_begin(0);
   release_on_exit(NULL, &msg);
+  segments_begin(c, &seg);
   check(c, par_comm_recv(c, from, &msg), FUNC_NAME);
   result = par_scm_decode_msg(&msg, FUNC_NAME);
   scm_dynwind_end();
@@ -330,9 +380,11 @@ prim_comm_receive_any(SCM comm, SCM block)
   par_msg msg = PAR_MSG_INIT;
   int source, rc;
   SCM result = SCM_BOOL_F;
+  seg_scope seg;
 
   scm_dynwind_begin(0);
   release_on_exit(NULL, &msg);
+  segments_begin(c, &seg);
   rc = par_comm_recv_any(c, scm_is_true(block), &source, &msg);
   /* For a look that does not wait, "nothing yet" is an answer. */
   if (rc != PAR_ENOENT || scm_is_true(block)) {
@@ -370,14 +422,17 @@ prim_comm_broadcast(SCM comm, SCM value, SCM root)
   par_wbuf buf = take_scratch();
   par_msg msg = PAR_MSG_INIT;
   SCM result = value;
+  seg_scope seg;
 
   scm_dynwind_begin(0);
   release_on_exit(&buf, &msg);
+  segments_begin(c, &seg);
   if (par_comm_rank(c) == from) {
     par_scm_encode(value, &buf, FUNC_NAME);
   }
   check(c, par_comm_bcast_bytes(c, from, buf.data, buf.len, &msg),
         FUNC_NAME);
+  segments_sent(&seg, par_comm_size(c) - 1);
   if (par_comm_rank(c) != from) {
     result = par_scm_decode_msg(&msg, FUNC_NAME);
   }
@@ -400,9 +455,11 @@ prim_comm_scatter(SCM comm, SCM chunks, SCM root)
   par_msg msg = PAR_MSG_INIT;
   size_t *counts = NULL;
   SCM own = SCM_BOOL_F, result;
+  seg_scope seg;
 
   scm_dynwind_begin(0);
   release_on_exit(&buf, &msg);
+  segments_begin(c, &seg);
   if (self == from) {
     SCM rest = chunks;
 
@@ -425,6 +482,7 @@ prim_comm_scatter(SCM comm, SCM chunks, SCM root)
   }
   check(c, par_comm_scatterv_bytes(c, from, buf.data, counts, &msg),
         FUNC_NAME);
+  segments_sent(&seg, 1);
   result = self == from ? own : par_scm_decode_msg(&msg, FUNC_NAME);
   scm_dynwind_end();
   return result;
@@ -466,17 +524,31 @@ gather(SCM comm, SCM value, SCM root, bool all, const char *who)
   size_t *counts = scm_gc_malloc_pointerless(sizeof *counts * (size_t) size,
                                              "gather counts");
   SCM result = SCM_BOOL_F;
+  seg_scope seg;
   int rc;
 
   scm_dynwind_begin(0);
   release_on_exit(&buf, &msg);
-  par_scm_encode(value, &buf, who);
+  segments_begin(c, &seg);
+  if (!all && self == to) {
+    /* The root's own value is never decoded: no segment for it. */
+    int on = par__wire_segments;
+
+    par__wire_segments = 0;
+    par_scm_encode(value, &buf, who);
+    par__wire_segments = on;
+  } else {
+    par_scm_encode(value, &buf, who);
+  }
   if (all) {
     rc = par_comm_allgatherv_bytes(c, buf.data, buf.len, &msg, counts);
   } else {
     rc = par_comm_gatherv_bytes(c, to, buf.data, buf.len, &msg, counts);
   }
   check(c, rc, who);
+  /* What the root (or, if ALL, each process) gathers of its own value is
+   * never decoded. */
+  segments_sent(&seg, all ? size - 1 : self == to ? 0 : 1);
   if (all || self == to) {
     result = decode_parts(&msg, counts, size, self, value, who);
   }

@@ -14,6 +14,7 @@
 #include "par/mp.h"
 
 #include "glue.h"
+#include "mp-segment.h"
 
 static SCM group_type;
 
@@ -314,6 +315,8 @@ prim_mp_group_join(SCM group, SCM comm)
   /* Out of Guile mode: the wait may be long, and a collection must not
    * wait for it. */
   scm_without_guile(run_join, &call);
+  /* The workers are gone: none will open a segment this process sent. */
+  par__seg_release_all();
   if (call.rc != PAR_OK && call.rc != PAR_EPEER) {
     /* The run itself failed (timed out, or was interrupted while the main
      * process waited for the workers). */

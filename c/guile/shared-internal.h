@@ -47,6 +47,10 @@ SCM par__shared_value(par_shm_arena *a, par_shm_ref ref, par_shm_kind kind);
 SCM par__shared_strided_view(par_shm_arena *a, par_shm_ref ref, int64_t base,
                              size_t rank, const int64_t *dims);
 
+/* The array of BOUNDS, a list of (lower upper), over the elements of the
+ * vector V in row-major order (as a shared array's value is made). */
+SCM par__shared_array_view(SCM v, SCM bounds);
+
 /* An ordinary copy of shared object X, recursively (unshare). */
 SCM par__shared_unshare(SCM x);
 

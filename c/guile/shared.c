@@ -152,6 +152,12 @@ vector_value(par_shm_arena *a, par_shm_ref ref, SCM h)
 }
 
 SCM
+par__shared_array_view(SCM v, SCM bounds)
+{
+  return scm_call_2(MAKE_ARRAY_VIEW, v, bounds);
+}
+
+SCM
 par__shared_value(par_shm_arena *a, par_shm_ref ref, par_shm_kind kind)
 {
   SCM key = cache_key(a, ref);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "large-alloc.h"
+#include "mp-segment.h"
+#include "shared-internal.h"
 #include "wire-internal.h"
 
 /* The payload of a numeric vector, not yet copied anywhere. */
@@ -158,6 +160,105 @@ par__wire_decode_vector(struct dec *d, struct head *h)
   return payload_vector(d, &p, at);
 }
 
+/* --- Memory segments ------------------------------------------------------ */
+
+static uint64_t
+segment_uint(struct dec *d, const char *what)
+{
+  struct head h;
+
+  par__wire_read_head(d, &h);
+  if (h.kind != H_UINT) {
+    par__wire_fail(d, h.at, "%s of a memory segment must be an unsigned "
+                   "integer", what);
+  }
+  return h.u;
+}
+
+/* The numeric vector of the segment whose tag was at AT (the rest of the
+ * handle is next in D), over a copy-on-write mapping of it that the
+ * vector's pointer object unmaps when it is collected. */
+static SCM
+segment_vector(struct dec *d, size_t at)
+{
+  const par_scm_etype *type;
+  struct head h;
+  par__seg_id id;
+  uint64_t tag, pid, fd;
+  bool complex, swap = false;
+  void *data;
+  int rc;
+
+  par__wire_expect_array(d, 6, "a memory segment must be [tag, complex, "
+                         "process, descriptor, inode, bytes]");
+  tag = segment_uint(d, "the element type");
+  par__wire_read_head(d, &h);
+  if (h.kind != H_BOOL) {
+    par__wire_fail(d, h.at, "a memory segment's complex flag must be a "
+                   "boolean");
+  }
+  complex = h.u != 0;
+  pid = segment_uint(d, "the process");
+  fd = segment_uint(d, "the descriptor");
+  id.ino = segment_uint(d, "the inode");
+  id.len = segment_uint(d, "the length");
+  if (!par__wire_segments) {
+    par__wire_fail(d, at, "a memory segment can only arrive in a message "
+                   "between the processes of a group");
+  }
+  type = tag == 0 && !complex ? par_scm_etype_bytevector()
+                              : par_scm_etype_of_tag(tag, complex, &swap);
+  if (type == NULL || swap || pid > INT32_MAX || fd > INT32_MAX
+      || id.len % type->size != 0 || id.len > SIZE_MAX / 2) {
+    par__wire_fail(d, at, "malformed memory segment");
+  }
+  par__wire_charge(d, COST_BYTEVECTOR, at);
+  id.pid = (int32_t) pid;
+  id.fd = (int32_t) fd;
+  rc = par__seg_map(&id, &data);
+  if (rc == PAR_EMALFORMED) {
+    par__wire_fail(d, at, "%s", par__seg_error_detail());
+  }
+  if (rc != PAR_OK) {
+    par_scm_throw_failure(d->who, rc, par__seg_error_detail());
+  }
+  /* The collector is told of the mapping so that it runs, and unmaps
+   * vectors nobody holds, about as often as if they were its own. */
+  scm_gc_register_allocation((size_t) id.len);
+  return scm_pointer_to_bytevector(scm_from_pointer(data, par__seg_unmap),
+                                   scm_from_size_t((size_t) id.len
+                                                   / type->size),
+                                   SCM_INUM0, type->symbol);
+}
+
+SCM
+par__wire_decode_segment(struct dec *d, size_t at)
+{
+  return segment_vector(d, at);
+}
+
+/* The array of BOUNDS (lengths, or (lower upper) lists) holding COUNT
+ * elements, over the vector of the segment whose tag was at AT. */
+static SCM
+segment_array(struct dec *d, size_t at, SCM bounds, size_t count)
+{
+  SCM v = segment_vector(d, at), list = SCM_EOL;
+
+  if (scm_c_array_length(v) != count) {
+    par__wire_fail(d, at, "array of %zu elements holds %zu", count,
+                   scm_c_array_length(v));
+  }
+  for (; scm_is_pair(bounds); bounds = scm_cdr(bounds)) {
+    SCM b = scm_car(bounds);
+
+    list = scm_cons(scm_is_pair(b) ? b
+                                   : scm_list_2(SCM_INUM0,
+                                                scm_oneminus(b)),
+                    list);
+  }
+  return par__shared_array_view(v, scm_reverse_x(list, SCM_EOL));
+}
+
 /* The uniform array of P's elements and type, of bounds BOUNDS (as for
  * make-typed-array). */
 static SCM
@@ -277,6 +378,9 @@ par__wire_decode_ndarray(struct dec *d, int depth, size_t at,
                          "[dimensions, elements]");
   bounds = read_dimensions(d, lbnds, nlbnds, &count);
   par__wire_read_head(d, &h);
+  if (h.kind == H_TAG && h.u == PTAG_SEGMENT) {
+    return segment_array(d, h.at, bounds, count);
+  }
   if (par__wire_is_vector_head(&h)) {
     struct payload p;
 
@@ -335,6 +439,12 @@ par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at)
   if (rank != 1) {
     par__wire_fail(d, h.at, "%zu lower bounds for a one-dimensional array",
                    rank);
+  }
+  if (h.kind == H_TAG && h.u == PTAG_SEGMENT) {
+    SCM v = segment_vector(d, h.at);
+
+    return par__shared_array_view(
+        v, scm_list_1(bounds_from(lbnds[0], scm_c_array_length(v))));
   }
   if (par__wire_is_vector_head(&h)) {
     struct payload p;

@@ -541,6 +541,8 @@ decode_tag(struct dec *d, int depth, const struct head *t)
     return decode_null_tag(d, t->u);
   case PTAG_SHARED:
     return par__wire_decode_shared(d, t->at);
+  case PTAG_SEGMENT:
+    return par__wire_decode_segment(d, t->at);
   case PTAG_ERROR:
     return decode_error(d, depth, t->at);
   case PTAG_WEAK_TABLE:

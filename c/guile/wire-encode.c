@@ -18,6 +18,7 @@
 #include <cbor.h>
 
 #include "large-alloc.h"
+#include "mp-segment.h"
 #include "shared-internal.h"
 #include "wire-internal.h"
 
@@ -432,6 +433,38 @@ put_uniform_head(struct enc *e, const par_scm_etype *type, size_t nbytes,
   PUT(e, cbor_encode_bytestring_start, nbytes);
 }
 
+__thread int par__wire_segments;
+
+/* When the message goes to processes of a forked group (par__wire_segments)
+ * and the NBYTES bytes at DATA, elements of TYPE, are enough to pay for a
+ * memory segment (mp-segment.h), put them in one and append its handle
+ * instead of them; return whether it was done. The segment belongs to the
+ * calling primitive's batch, which sends or closes it. */
+static bool
+put_segment(struct enc *e, const par_scm_etype *type, const void *data,
+            size_t nbytes)
+{
+  par__seg_id id;
+  int rc;
+
+  if (!par__wire_segments || nbytes < PAR__SEG_MIN_BYTES) {
+    return false;
+  }
+  rc = par__seg_create(data, nbytes, &id);
+  if (rc != PAR_OK) {
+    par_scm_throw_failure(e->who, rc, par__seg_error_detail());
+  }
+  PUT(e, cbor_encode_tag, PTAG_SEGMENT);
+  PUT(e, cbor_encode_array_start, 6);
+  PUT(e, cbor_encode_uint, type->tag);
+  PUT(e, cbor_encode_bool, type->complex);
+  PUT(e, cbor_encode_uint, (uint64_t) id.pid);
+  PUT(e, cbor_encode_uint, (uint64_t) id.fd);
+  PUT(e, cbor_encode_uint, id.ino);
+  PUT(e, cbor_encode_uint, id.len);
+  return true;
+}
+
 /* Refuse to send the array X, found at AT, whose size in elements or, if
  * BYTES, in bytes does not fit a size_t. */
 static void
@@ -563,6 +596,9 @@ put_uniform_elements(struct enc *e, SCM x, scm_t_array_handle *h,
   if (__builtin_mul_overflow(count, elsize, &nbytes)
       || nbytes > PTRDIFF_MAX) {
     too_big(e, x, true, at);
+  }
+  if (array_row_major(h) && put_segment(e, type, base, nbytes)) {
+    return;
   }
   put_uniform_head(e, type, nbytes, false);
   p = reserve(e, nbytes);
@@ -976,9 +1012,12 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
     /* A shared object travels as a handle (shared-wire.c). */
   } else if (scm_is_bytevector(x)) {
     size_t n = SCM_BYTEVECTOR_LENGTH(x);
-    put_uniform_head(e, par_scm_etype_of(SCM_BYTEVECTOR_ELEMENT_TYPE(x)), n,
-                     depth == 0);
-    put_bytes(e, SCM_BYTEVECTOR_CONTENTS(x), n);
+    const par_scm_etype *type =
+        par_scm_etype_of(SCM_BYTEVECTOR_ELEMENT_TYPE(x));
+    if (!put_segment(e, type, SCM_BYTEVECTOR_CONTENTS(x), n)) {
+      put_uniform_head(e, type, n, depth == 0);
+      put_bytes(e, SCM_BYTEVECTOR_CONTENTS(x), n);
+    }
     scm_remember_upto_here_1(x);
   } else if (scm_is_vector(x)) {
     size_t n = scm_c_vector_length(x), i;

@@ -44,6 +44,7 @@
 #define PTAG_WEAK_TABLE (PTAG_BASE + 8)  /* [weakness, map]. */
 #define PTAG_COMPLEX_VECTOR (PTAG_BASE + 9) /* Float typed array. */
 #define PTAG_LOWER_BOUNDS (PTAG_BASE + 10) /* [lower bounds, array]. */
+#define PTAG_SEGMENT (PTAG_BASE + 11) /* [tag, complex, pid, fd, inode, n]. */
 #define PTAG_LAST (PTAG_BASE + 15)
 
 /* Encoded messages and decoded vectors at least this long live in malloc'ed
@@ -228,6 +229,32 @@ SCM par__wire_decode_lower_bounds(struct dec *d, int depth, size_t at);
  * whose elements lie aligned in memory, that vector, made over MSG's own
  * block (MSG is left empty); #f otherwise, with MSG untouched. */
 SCM par__wire_vector_in_place(par_msg *msg, const char *who);
+
+/* --- Large vectors as memory segments (wire-segment.c) ----------------- */
+
+/* Whether this thread's encoder writes large numeric vectors as memory
+ * segments (mp-segment.h) and its decoder accepts them: true only while
+ * a primitive of a multiprocessing communicator encodes or decodes a
+ * message (comm.c), never for value->cbor and cbor->value, whose bytes
+ * may be kept or sent anywhere. */
+extern __thread int par__wire_segments;
+
+/* If segments are on and the NBYTES bytes at DATA, elements of TYPE, are
+ * enough to pay for one, put them in a segment, append its handle (tag
+ * PTAG_SEGMENT) to OUT and return true; WHO raises the errors. */
+bool par__wire_encode_segment(par_wbuf *out, const par_scm_etype *type,
+                              const void *data, size_t nbytes,
+                              const char *who);
+
+/* The numeric vector of the segment whose tag was at AT, mapped
+ * copy-on-write. */
+SCM par__wire_decode_segment(struct dec *d, size_t at);
+
+/* The array of bounds BOUNDS (as read_dimensions makes them: lengths, or
+ * (lower upper) lists) over the vector of the segment whose tag was at AT;
+ * COUNT is the number of elements the bounds hold. */
+SCM par__wire_segment_array(struct dec *d, size_t at, SCM bounds,
+                            size_t count);
 
 /* --- Symbol names (wire-symbols.c) -------------------------------------- */
 

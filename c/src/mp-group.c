@@ -16,10 +16,12 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/futex.h>
 
 #include "mp-internal.h"
+#include "mp-segment.h"
 
 #define DEFAULT_RING_BYTES ((size_t) 256 * 1024)
 #define DEFAULT_REPORT_BYTES ((size_t) 1024 * 1024)
@@ -499,6 +501,48 @@ par_mp_group_fork(par_mp_group *g, int *rank)
 
 /* --- Worker exit --------------------------------------------------------- */
 
+/* Whether every other process of G has ended its job (main joins, the
+ * workers have reported) or the group is aborted: then none of them will
+ * open a segment any more. */
+static int
+others_done(par_mp_group *g)
+{
+  if (atomic_load(&g->ctl->aborted) != 0) {
+    return 1;
+  }
+  if (!atomic_load(&g->ctl->main_joined)) {
+    return 0;
+  }
+  for (int r = 1; r < g->nprocs; r++) {
+    if (r != g->rank
+        && atomic_load_explicit(&g->ctl->procs[r].exit_state,
+                                memory_order_acquire) != MP_REPORTED) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* A worker's segments (mp-segment.h) live while it keeps their
+ * descriptors, and a receiver may not have opened one yet when the
+ * sender's job ends (a gather is often the last thing a job does): wait
+ * until each has been opened, or until no process that could still open
+ * it runs its job. Receivers open a segment as soon as they take its
+ * message, so the wait is short; the sleeps grow, since a receiver may
+ * also be computing before it receives. */
+static void
+wait_for_segments(par_mp_group *g)
+{
+  struct timespec pause = {0, 20 * 1000};
+
+  while (!par__seg_drained() && !others_done(g)) {
+    nanosleep(&pause, NULL);
+    if (pause.tv_nsec < 10 * 1000 * 1000) {
+      pause.tv_nsec *= 2;
+    }
+  }
+}
+
 void
 par_mp_worker_exit(par_mp_group *g, int status, const void *report,
                    size_t len)
@@ -531,6 +575,7 @@ par_mp_worker_exit(par_mp_group *g, int status, const void *report,
   /* Peers waiting on us notice at their next check; waking them makes it
    * now. */
   par__mp_wake_all(g);
+  wait_for_segments(g);
   code = status == 0 ? 0 : (status & 0xff) != 0 ? status & 0xff : 1;
   _exit(code);
 }
@@ -665,6 +710,7 @@ par_mp_group_join(par_mp_group *g, par_mp_worker_status *statuses, size_t n)
   if (rc != PAR_OK) {
     return rc;
   }
+  atomic_store(&g->ctl->main_joined, 1);
   rc = wait_for_workers(g, &failed);
   if (failed) {
     int signo = 0, code = 0;

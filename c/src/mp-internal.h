@@ -131,6 +131,8 @@ typedef struct mp_ctl {
   /* Bumped (and woken) by each worker that delivers its report, so that
    * join sleeps on it. */
   _Alignas(MP_CACHELINE) _Atomic uint32_t exits;
+  /* Set once main has ended its job and joins: it decodes nothing more. */
+  _Atomic uint32_t main_joined;
 
   mp_bcast bc;
 
