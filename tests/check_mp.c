@@ -23,6 +23,8 @@
 #include "parallelizer.h"
 #include "par/mp.h"
 
+#include "mp-segment.h"
+
 #define SMALL_RING 4096
 
 /* Why the body failed, in the process where it did. */
@@ -1069,6 +1071,61 @@ START_TEST(test_group_misuse)
 }
 END_TEST
 
+/* A segment: its receivers read what was sent, write only their own copy,
+ * and the sender closes it once every receiver has opened it. */
+START_TEST(test_segment)
+{
+  size_t len = PAR__SEG_MIN_BYTES + 24, mark;
+  unsigned char *src = malloc(len), *a, *b;
+  par__seg_id id, bad;
+
+  for (size_t i = 0; i < len; i++) {
+    src[i] = (unsigned char) (i % 253);
+  }
+  ck_assert_uint_eq(par__seg_pending(), 0);
+  mark = par__seg_mark();
+  ck_assert_int_eq(par__seg_create(src, len, &id), PAR_OK);
+  ck_assert_uint_eq(id.len, len);
+  par__seg_commit(mark, 2);
+  ck_assert_uint_eq(par__seg_pending(), 1);
+  ck_assert_int_eq(par__seg_map(&id, (void **) &a), PAR_OK);
+  ck_assert_int_eq(memcmp(a, src, len), 0);
+  ck_assert(!par__seg_drained());
+  a[0] ^= 0xff;
+  ck_assert_int_eq(par__seg_map(&id, (void **) &b), PAR_OK);
+  ck_assert_int_eq(memcmp(b, src, len), 0);
+  ck_assert(par__seg_drained());
+  ck_assert_uint_eq(par__seg_pending(), 0);
+  ck_assert_int_eq(a[0], src[0] ^ 0xff);
+  par__seg_unmap(a);
+  par__seg_unmap(b);
+  /* Closed: nobody can open it any more. */
+  ck_assert_int_eq(par__seg_map(&id, (void **) &a), PAR_ENOENT);
+
+  /* A segment that was not sent is closed by abandon; a wrong identity is
+   * refused. */
+  mark = par__seg_mark();
+  ck_assert_int_eq(par__seg_create(src, len, &id), PAR_OK);
+  bad = id;
+  bad.ino++;
+  ck_assert_int_eq(par__seg_map(&bad, (void **) &a), PAR_EMALFORMED);
+  bad = id;
+  bad.len--;
+  ck_assert_int_eq(par__seg_map(&bad, (void **) &a), PAR_EMALFORMED);
+  par__seg_abandon(mark);
+  ck_assert_int_eq(par__seg_map(&id, (void **) &a), PAR_ENOENT);
+
+  /* Committed but never opened: release_all closes it. */
+  mark = par__seg_mark();
+  ck_assert_int_eq(par__seg_create(src, len, &id), PAR_OK);
+  par__seg_commit(mark, 1);
+  ck_assert_uint_eq(par__seg_pending(), 1);
+  par__seg_release_all();
+  ck_assert_uint_eq(par__seg_pending(), 0);
+  free(src);
+}
+END_TEST
+
 static Suite *
 mp_suite(void)
 {
@@ -1085,6 +1142,7 @@ mp_suite(void)
   tcase_add_loop_test(core, test_barrier_loops, 0, 3);
   tcase_add_loop_test(core, test_collectives, 0, 4);
   tcase_add_test(core, test_refork);
+  tcase_add_test(core, test_segment);
   suite_add_tcase(s, core);
 
   tcase_set_timeout(faults, 30);

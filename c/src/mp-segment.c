@@ -146,9 +146,13 @@ write_all(int fd, const void *data, size_t len, off_t offset)
 int
 par__seg_create(const void *data, size_t len, par__seg_id *out)
 {
-  seg_header h = {SEG_MAGIC, len, 0};
+  seg_header h;
   struct stat st;
   int fd, rc;
+
+  memset(&h, 0, sizeof h); /* padding included: it is written out */
+  h.magic = SEG_MAGIC;
+  h.len = len;
 
   if (len == 0 || len > (size_t) INT64_MAX - PAR__SEG_DATA) {
     return fail(PAR_EINVAL, "a segment of %zu bytes", len);
