@@ -251,19 +251,21 @@ par__seg_pending(void)
   return n;
 }
 
-/* Count this process among the receivers of the segment open as FD. */
+/* Count this process among the receivers of the segment open as FD and
+ * mapped privately at BASE: the header page of the mapping is replaced by
+ * a shared mapping of it, which the receiver's count must reach and which
+ * par__seg_unmap releases with the rest. */
 static int
-count_opened(int fd)
+count_opened(int fd, void *base)
 {
-  seg_header *h = mmap(NULL, PAR__SEG_DATA, PROT_READ | PROT_WRITE,
-                       MAP_SHARED, fd, 0);
+  seg_header *h = mmap(base, PAR__SEG_DATA, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_FIXED, fd, 0);
 
   if (h == MAP_FAILED) {
     return fail(PAR_ESYS, "cannot map a memory segment's header: %s",
                 strerror(errno));
   }
   atomic_fetch_add(&h->opened, 1);
-  munmap(h, PAR__SEG_DATA);
   return PAR_OK;
 }
 
@@ -314,7 +316,7 @@ par__seg_map(const par__seg_id *id, void **data)
               "segment", (int) id->fd, (int) id->pid);
     goto out;
   }
-  rc = count_opened(fd);
+  rc = count_opened(fd, base);
   if (rc != PAR_OK) {
     munmap(base, total);
     goto out;
