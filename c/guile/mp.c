@@ -13,7 +13,10 @@
 
 #include "par/mp.h"
 
+#include <gc/gc.h>
+
 #include "glue.h"
+#include "large-alloc.h"
 #include "mp-segment.h"
 
 static SCM group_type;
@@ -185,6 +188,25 @@ prim_mp_group_size(SCM group)
 
 /* (%mp-group-fork GROUP) -> this process's rank, in every process: 0 in
  * the caller, 1..NPROCS-1 in the workers forked for the run. */
+/* Before a fork: once the collector's heap has grown by HEAP_STEP since
+ * the last look, put it in huge pages (par__collapse_anon), so that each
+ * fork, each worker's exit and the parent's writes after it cost an entry
+ * per 2 MiB instead of one per 4 KiB. Looking costs a read of
+ * /proc/self/maps; a heap that does not grow is not looked at again. */
+#define HEAP_STEP ((size_t) 8 << 20)
+
+static void
+prepare_heap(void)
+{
+  static size_t seen;
+  size_t heap = GC_get_heap_size();
+
+  if (heap >= seen + HEAP_STEP) {
+    par__collapse_anon();
+    seen = heap;
+  }
+}
+
 static SCM
 prim_mp_group_fork(SCM group)
 #define FUNC_NAME "parallelizer-run"
@@ -207,6 +229,7 @@ prim_mp_group_fork(SCM group)
                   "the threads",
                   scm_list_1(scm_from_int(threads)));
   }
+  prepare_heap();
   rc = par_mp_group_fork(g, &rank);
   scm_set_automatic_finalization_enabled(finalizing);
   if (rc != PAR_OK) {

@@ -30,4 +30,18 @@
  * ignored and it is an ordinary block. */
 PAR_EXTERN void *par__malloc_large(size_t n);
 
+/* Have the kernel back the dense parts of this process's private
+ * anonymous memory (the collector's heap, malloc's arenas) with
+ * transparent huge pages, now (MADV_COLLAPSE) and for what faults in
+ * later (MADV_HUGEPAGE): every 2 MiB range of such a mapping that is at
+ * least 7/8 resident.
+ *
+ * Why: fork copies a page-table entry per resident 4 KiB page, the
+ * child's exit drops them all again, and after each fork the parent's
+ * first write to each page faults; with huge pages each is one entry per
+ * 2 MiB. A process with a heap of tens of megabytes forks for every
+ * run, and pays this at each. The collapse copies the memory once; it is
+ * advice, and where the kernel declines nothing changes. */
+PAR_EXTERN void par__collapse_anon(void);
+
 #endif /* PAR_LARGE_ALLOC_H */
