@@ -1071,13 +1071,14 @@ START_TEST(test_group_misuse)
 }
 END_TEST
 
-/* A segment: its receivers read what was sent, write only their own copy,
- * and the sender closes it once every receiver has opened it. */
+/* A segment: its receivers read what was sent and write only their own
+ * copy; it is reused only once nobody maps it, and closed by abandon and
+ * release_all. */
 START_TEST(test_segment)
 {
   size_t len = PAR__SEG_MIN_BYTES + 24, mark;
-  unsigned char *src = malloc(len), *a, *b;
-  par__seg_id id, bad;
+  unsigned char *src = malloc(len), *a, *b, *c;
+  par__seg_id id, id2, id3, bad;
 
   for (size_t i = 0; i < len; i++) {
     src[i] = (unsigned char) (i % 253);
@@ -1095,17 +1096,34 @@ START_TEST(test_segment)
   ck_assert_int_eq(par__seg_map(&id, (void **) &b), PAR_OK);
   ck_assert_int_eq(memcmp(b, src, len), 0);
   ck_assert(par__seg_drained());
-  ck_assert_uint_eq(par__seg_pending(), 0);
   ck_assert_int_eq(a[0], src[0] ^ 0xff);
+
+  /* Mapped: not reused. */
+  src[1] ^= 0xff;
+  mark = par__seg_mark();
+  ck_assert_int_eq(par__seg_create(src, len, &id2), PAR_OK);
+  par__seg_commit(mark, 1);
+  ck_assert_uint_ne(id2.ino, id.ino);
+  ck_assert_int_eq(b[1], src[1] ^ 0xff);
+
+  /* Unmapped: reused, and the old message is gone. */
   par__seg_unmap(a);
   par__seg_unmap(b);
-  /* Closed: nobody can open it any more. */
-  ck_assert_int_eq(par__seg_map(&id, (void **) &a), PAR_ENOENT);
+  src[2] ^= 0xff;
+  mark = par__seg_mark();
+  ck_assert_int_eq(par__seg_create(src, len, &id3), PAR_OK);
+  par__seg_commit(mark, 1);
+  ck_assert_uint_eq(id3.ino, id.ino);
+  ck_assert_uint_eq(id3.gen, id.gen + 1);
+  ck_assert_int_eq(par__seg_map(&id, (void **) &c), PAR_EMALFORMED);
+  ck_assert_int_eq(par__seg_map(&id3, (void **) &c), PAR_OK);
+  ck_assert_int_eq(memcmp(c, src, len), 0);
+  par__seg_unmap(c);
 
   /* A segment that was not sent is closed by abandon; a wrong identity is
    * refused. */
   mark = par__seg_mark();
-  ck_assert_int_eq(par__seg_create(src, len, &id), PAR_OK);
+  ck_assert_int_eq(par__seg_create(src, len / 2 - 1, &id), PAR_OK);
   bad = id;
   bad.ino++;
   ck_assert_int_eq(par__seg_map(&bad, (void **) &a), PAR_EMALFORMED);
@@ -1115,13 +1133,11 @@ START_TEST(test_segment)
   par__seg_abandon(mark);
   ck_assert_int_eq(par__seg_map(&id, (void **) &a), PAR_ENOENT);
 
-  /* Committed but never opened: release_all closes it. */
-  mark = par__seg_mark();
-  ck_assert_int_eq(par__seg_create(src, len, &id), PAR_OK);
-  par__seg_commit(mark, 1);
-  ck_assert_uint_eq(par__seg_pending(), 1);
+  /* release_all closes everything, opened or not. */
+  ck_assert_uint_eq(par__seg_pending(), 2);
   par__seg_release_all();
   ck_assert_uint_eq(par__seg_pending(), 0);
+  ck_assert_int_eq(par__seg_map(&id2, (void **) &a), PAR_ENOENT);
   free(src);
 }
 END_TEST

@@ -197,6 +197,23 @@
 (define-job (sender-writes-report-job p)
   (gather p (sender-writes-job #:parallelizer p)))
 
+(define-job (reuse-job p)
+  ;; Many broadcasts of the same size, each of other values: the sender
+  ;; reuses a segment once nobody maps it. Every receiver keeps every
+  ;; other vector and drops the rest, collecting as it goes; what it
+  ;; kept must never change, what it receives must be the new values.
+  (let loop ((i 0) (kept '()) (ok #t))
+    (if (= i 12)
+        (gather p (and ok
+                       (every (match-lambda ((i . v) (equal? v (ramp n i))))
+                              kept)))
+        (let ((v (broadcast p (and (zero? (rank p)) (ramp n (* 1. i))))))
+          (gc)
+          (barrier p)
+          (loop (1+ i)
+                (if (even? i) (cons (cons (* 1. i) v) kept) kept)
+                (and ok (equal? v (ramp n (* 1. i)))))))))
+
 (define (check-independent size)
   (let ((p (make-multiprocessing-parallelizer #:processes size))
         (label (lambda (what) (format #f "~a (~a processes)" what size))))
@@ -204,7 +221,9 @@
       (make-list size '(#t #t))
       (run p writers-job))
     (test-assert (label "the sender's later writes do not reach a receiver")
-      (every identity (run p sender-writes-report-job)))))
+      (every identity (run p sender-writes-report-job)))
+    (test-assert (label "reused segments: new values arrive, kept ones stay")
+      (every identity (run p reuse-job)))))
 
 ;;;
 ;;; Lifetime.
@@ -309,10 +328,11 @@
     'parallelizer-error
     (error-key
      (cbor->value
-      ;; Tag 59211 around [86 (f64), false, pid, fd, inode, bytes].
+      ;; Tag 59211 around [86 (f64), false, pid, fd, inode, bytes,
+      ;; generation].
       (u8-list->bytevector
-       (list #xd9 #xe7 #x4b #x86 #x18 #x56 #xf4 #x01 #x00 #x00 #x19
-             #x10 #x00))))))
+       (list #xd9 #xe7 #x4b #x87 #x18 #x56 #xf4 #x01 #x00 #x00 #x19
+             #x10 #x00 #x00))))))
 
 (run-suite
  "mp-segments"

@@ -189,8 +189,8 @@ segment_vector(struct dec *d, size_t at)
   void *data;
   int rc;
 
-  par__wire_expect_array(d, 6, "a memory segment must be [tag, complex, "
-                         "process, descriptor, inode, bytes]");
+  par__wire_expect_array(d, 7, "a memory segment must be [tag, complex, "
+                         "process, descriptor, inode, bytes, generation]");
   tag = segment_uint(d, "the element type");
   par__wire_read_head(d, &h);
   if (h.kind != H_BOOL) {
@@ -202,6 +202,7 @@ segment_vector(struct dec *d, size_t at)
   fd = segment_uint(d, "the descriptor");
   id.ino = segment_uint(d, "the inode");
   id.len = segment_uint(d, "the length");
+  id.gen = segment_uint(d, "the generation");
   if (!par__wire_segments) {
     par__wire_fail(d, at, "a memory segment can only arrive in a message "
                    "between the processes of a group");

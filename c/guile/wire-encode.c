@@ -455,13 +455,14 @@ put_segment(struct enc *e, const par_scm_etype *type, const void *data,
     par_scm_throw_failure(e->who, rc, par__seg_error_detail());
   }
   PUT(e, cbor_encode_tag, PTAG_SEGMENT);
-  PUT(e, cbor_encode_array_start, 6);
+  PUT(e, cbor_encode_array_start, 7);
   PUT(e, cbor_encode_uint, type->tag);
   PUT(e, cbor_encode_bool, type->complex);
   PUT(e, cbor_encode_uint, (uint64_t) id.pid);
   PUT(e, cbor_encode_uint, (uint64_t) id.fd);
   PUT(e, cbor_encode_uint, id.ino);
   PUT(e, cbor_encode_uint, id.len);
+  PUT(e, cbor_encode_uint, id.gen);
   return true;
 }
 

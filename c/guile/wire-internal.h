@@ -44,7 +44,7 @@
 #define PTAG_WEAK_TABLE (PTAG_BASE + 8)  /* [weakness, map]. */
 #define PTAG_COMPLEX_VECTOR (PTAG_BASE + 9) /* Float typed array. */
 #define PTAG_LOWER_BOUNDS (PTAG_BASE + 10) /* [lower bounds, array]. */
-#define PTAG_SEGMENT (PTAG_BASE + 11) /* [tag, complex, pid, fd, inode, n]. */
+#define PTAG_SEGMENT (PTAG_BASE + 11) /* Memory segment of a vector. */
 #define PTAG_LAST (PTAG_BASE + 15)
 
 /* Encoded messages and decoded vectors at least this long live in malloc'ed

@@ -22,22 +22,41 @@
 
 #include "mp-segment.h"
 
-#define SEG_MAGIC UINT64_C(0x31304753524150) /* "PARSG01" */
+#define SEG_MAGIC UINT64_C(0x32304753524150) /* "PARSG02" */
 
-/* The header page. LEN repeats the identity's, so that par__seg_unmap
- * knows how much to unmap from the mapping alone. */
+/* Segments kept for reuse once their receivers have let them go: at most
+ * this many bytes of them, and only for messages of at least half their
+ * size. */
+#define POOL_BYTES ((size_t) 64 << 20)
+
+/* The header page, which every receiver maps shared (count_opened). SIZE
+ * is the room for elements and never changes; LEN and GEN describe the
+ * current message, and change only when the sender reuses the segment,
+ * which it does only once OPENED has reached the number of receivers of
+ * the message before and MAPPED is 0 (nobody maps it). A receiver counts
+ * itself in MAPPED before OPENED, so that a sender that sees OPENED
+ * complete sees its mapping too. */
 typedef struct seg_header {
   uint64_t magic;
+  uint64_t size;
   uint64_t len;
-  _Atomic uint32_t opened; /* Receivers that have mapped the segment. */
+  uint64_t gen;
+  _Atomic uint32_t opened; /* Receivers of this message that mapped it. */
+  _Atomic uint32_t mapped; /* Receivers' mappings that are alive. */
 } seg_header;
 
 _Static_assert(sizeof(seg_header) <= PAR__SEG_DATA, "header page");
 
-/* A segment this process made and keeps open. */
+/* A segment this process made and keeps open. HEADER is the sender's
+ * shared mapping of the header page; DATA its shared mapping of the
+ * elements, made when the segment is first reused. */
 typedef struct seg_entry {
   int fd;
   uint32_t readers; /* 0 while in a batch. */
+  uint64_t ino;
+  size_t size;
+  seg_header *header;
+  unsigned char *data;
 } seg_entry;
 
 typedef struct seg_list {
@@ -45,7 +64,8 @@ typedef struct seg_list {
   size_t n, cap;
 } seg_list;
 
-/* Sent segments, waiting for their receivers; any thread may send. */
+/* Sent segments, waiting for their receivers or for reuse; any thread
+ * may send. */
 static seg_list pending;
 static pthread_mutex_t pending_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -88,37 +108,109 @@ list_push(seg_list *l, seg_entry e)
   return PAR_OK;
 }
 
-/* Whether every receiver of E has opened it. A segment whose header
- * cannot be read is done with too: nobody can open it any more. */
+static void
+entry_close(seg_entry *e)
+{
+  if (e->data != NULL) {
+    munmap(e->data, e->size);
+  }
+  munmap(e->header, PAR__SEG_DATA);
+  close(e->fd);
+}
+
+/* Whether every receiver of E's message has mapped it. */
 static int
 complete(const seg_entry *e)
 {
-  uint32_t opened = 0;
-
-  if (pread(e->fd, &opened, sizeof opened,
-            offsetof(seg_header, opened)) != (ssize_t) sizeof opened) {
-    return 1;
-  }
-  return opened >= e->readers;
+  return atomic_load(&e->header->opened) >= e->readers;
 }
 
-/* Close the pending segments that every receiver has opened or, if ALL,
+/* Whether E can carry a new message: complete, and nobody maps it. */
+static int
+idle(const seg_entry *e)
+{
+  return complete(e) && atomic_load(&e->header->mapped) == 0;
+}
+
+/* Keep, of the pending segments whose receivers have all mapped them, the
+ * most recent up to POOL_BYTES for reuse; close the others or, if ALL,
  * every pending segment. */
 static void
 sweep(int all)
 {
-  size_t kept = 0;
+  size_t kept = 0, pooled = 0;
 
   pthread_mutex_lock(&pending_mutex);
+  for (size_t i = pending.n; i-- > 0;) {
+    seg_entry *e = &pending.v[i];
+
+    if (!all && complete(e) && pooled + e->size <= POOL_BYTES) {
+      pooled += e->size;
+    } else if (all || complete(e)) {
+      entry_close(e);
+      e->fd = -1;
+    }
+  }
   for (size_t i = 0; i < pending.n; i++) {
-    if (all || complete(&pending.v[i])) {
-      close(pending.v[i].fd);
-    } else {
+    if (pending.v[i].fd >= 0) {
       pending.v[kept++] = pending.v[i];
     }
   }
   pending.n = kept;
   pthread_mutex_unlock(&pending_mutex);
+}
+
+/* Take out of the pending list a segment that can carry a message of LEN
+ * bytes, into *OUT; return whether there was one. */
+static int
+take_idle(size_t len, seg_entry *out)
+{
+  int found = 0;
+
+  pthread_mutex_lock(&pending_mutex);
+  for (size_t i = pending.n; i-- > 0;) {
+    seg_entry *e = &pending.v[i];
+
+    if (e->size >= len && e->size / 2 <= len && idle(e)) {
+      *out = *e;
+      memmove(e, e + 1, (pending.n - i - 1) * sizeof *e);
+      pending.n--;
+      found = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&pending_mutex);
+  return found;
+}
+
+/* Reuse E for the LEN bytes at DATA: copy them in through the sender's
+ * own mapping, whose pages stay mapped from one use to the next. */
+static int
+reuse(seg_entry *e, const void *data, size_t len, par__seg_id *out)
+{
+  seg_header *h = e->header;
+
+  if (e->data == NULL) {
+    void *p = mmap(NULL, e->size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, e->fd, (off_t) PAR__SEG_DATA);
+
+    if (p == MAP_FAILED) {
+      return fail(PAR_ESYS, "cannot map a memory segment: %s",
+                  strerror(errno));
+    }
+    e->data = p;
+  }
+  memcpy(e->data, data, len);
+  h->len = len;
+  h->gen++;
+  atomic_store(&h->opened, 0);
+  e->readers = 0;
+  if (list_push(&batch, *e) != PAR_OK) {
+    entry_close(e);
+    return fail(PAR_ENOMEM, "out of memory");
+  }
+  *out = (par__seg_id){(int32_t) getpid(), e->fd, e->ino, len, h->gen};
+  return PAR_OK;
 }
 
 /* Write LEN bytes of DATA at OFFSET of FD, however many calls it takes. */
@@ -147,47 +239,63 @@ int
 par__seg_create(const void *data, size_t len, par__seg_id *out)
 {
   seg_header h;
+  seg_entry e = {-1, 0, 0, 0, NULL, NULL};
   struct stat st;
-  int fd, rc;
-
-  memset(&h, 0, sizeof h); /* padding included: it is written out */
-  h.magic = SEG_MAGIC;
-  h.len = len;
+  int rc;
 
   if (len == 0 || len > (size_t) INT64_MAX - PAR__SEG_DATA) {
     return fail(PAR_EINVAL, "a segment of %zu bytes", len);
   }
   sweep(0);
-  fd = memfd_create("parallelizer-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
+  if (take_idle(len, &e)) {
+    return reuse(&e, data, len, out);
+  }
+  e.fd = memfd_create("parallelizer-segment",
+                      MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (e.fd < 0) {
     return fail(errno == EMFILE || errno == ENFILE ? PAR_ENOMEM : PAR_ESYS,
                 "cannot make a memory segment: %s", strerror(errno));
   }
-  rc = write_all(fd, &h, sizeof h, 0);
+  memset(&h, 0, sizeof h); /* padding included: it is written out */
+  h.magic = SEG_MAGIC;
+  h.size = len;
+  h.len = len;
+  /* Written with pwrite, not through a mapping: the kernel allocates each
+   * page as it copies into it, without a page fault per page. */
+  rc = write_all(e.fd, &h, sizeof h, 0);
   if (rc == PAR_OK) {
-    rc = write_all(fd, data, len, (off_t) PAR__SEG_DATA);
+    rc = write_all(e.fd, data, len, (off_t) PAR__SEG_DATA);
   }
   if (rc != PAR_OK) {
     rc = fail(rc, "cannot fill a memory segment of %zu bytes: %s", len,
               strerror(errno));
-    goto fail;
+    close(e.fd);
+    return rc;
   }
   /* Receivers map the whole segment: it must never shrink under them. */
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0
-      || fstat(fd, &st) != 0) {
+  if (fcntl(e.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+          != 0
+      || fstat(e.fd, &st) != 0) {
     rc = fail(PAR_ESYS, "cannot seal a memory segment: %s", strerror(errno));
-    goto fail;
+    close(e.fd);
+    return rc;
   }
-  if (list_push(&batch, (seg_entry){fd, 0}) != PAR_OK) {
-    rc = fail(PAR_ENOMEM, "out of memory");
-    goto fail;
+  e.header = mmap(NULL, PAR__SEG_DATA, PROT_READ | PROT_WRITE, MAP_SHARED,
+                  e.fd, 0);
+  if (e.header == MAP_FAILED) {
+    rc = fail(PAR_ESYS, "cannot map a memory segment's header: %s",
+              strerror(errno));
+    close(e.fd);
+    return rc;
   }
-  *out = (par__seg_id){(int32_t) getpid(), fd, (uint64_t) st.st_ino, len};
+  e.ino = (uint64_t) st.st_ino;
+  e.size = len;
+  if (list_push(&batch, e) != PAR_OK) {
+    entry_close(&e);
+    return fail(PAR_ENOMEM, "out of memory");
+  }
+  *out = (par__seg_id){(int32_t) getpid(), e.fd, e.ino, len, 0};
   return PAR_OK;
-
-fail:
-  close(fd);
-  return rc;
 }
 
 size_t
@@ -217,7 +325,7 @@ void
 par__seg_abandon(size_t mark)
 {
   for (size_t i = mark; i < batch.n; i++) {
-    close(batch.v[i].fd);
+    entry_close(&batch.v[i]);
   }
   batch.n = mark;
 }
@@ -231,13 +339,15 @@ par__seg_release_all(void)
 int
 par__seg_drained(void)
 {
-  size_t n;
+  int drained = 1;
 
   sweep(0);
   pthread_mutex_lock(&pending_mutex);
-  n = pending.n;
+  for (size_t i = 0; i < pending.n; i++) {
+    drained = drained && complete(&pending.v[i]);
+  }
   pthread_mutex_unlock(&pending_mutex);
-  return n == 0;
+  return drained;
 }
 
 size_t
@@ -265,6 +375,7 @@ count_opened(int fd, void *base)
     return fail(PAR_ESYS, "cannot map a memory segment's header: %s",
                 strerror(errno));
   }
+  atomic_fetch_add(&h->mapped, 1);
   atomic_fetch_add(&h->opened, 1);
   return PAR_OK;
 }
@@ -283,7 +394,6 @@ par__seg_map(const par__seg_id *id, void **data)
       || id->len > (uint64_t) INT64_MAX - PAR__SEG_DATA) {
     return fail(PAR_EMALFORMED, "a memory segment's identity is malformed");
   }
-  total = PAR__SEG_DATA + (size_t) id->len;
   /* Another process's descriptor: allowed to processes of the same user,
    * as for ptrace's read access. */
   snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) id->pid, (int) id->fd);
@@ -295,13 +405,15 @@ par__seg_map(const par__seg_id *id, void **data)
   }
   seals = fcntl(fd, F_GET_SEALS);
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)
-      || (uint64_t) st.st_ino != id->ino || (uint64_t) st.st_size != total
+      || (uint64_t) st.st_ino != id->ino
+      || (uint64_t) st.st_size < PAR__SEG_DATA + id->len
       || seals < 0 || !(seals & F_SEAL_SHRINK)) {
     rc = fail(PAR_EMALFORMED, "descriptor %d of process %d is not the "
               "memory segment of %" PRIu64 " bytes that was sent",
               (int) id->fd, (int) id->pid, id->len);
     goto out;
   }
+  total = (size_t) st.st_size;
   base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (base == MAP_FAILED) {
     rc = fail(errno == ENOMEM ? PAR_ENOMEM : PAR_ESYS,
@@ -309,11 +421,14 @@ par__seg_map(const par__seg_id *id, void **data)
               id->len, strerror(errno));
     goto out;
   }
+  /* The message cannot change before this process has counted itself
+   * among its receivers (see seg_header). */
   h = base;
-  if (h->magic != SEG_MAGIC || h->len != id->len) {
+  if (h->magic != SEG_MAGIC || h->size != total - PAR__SEG_DATA
+      || h->len != id->len || h->gen != id->gen) {
     munmap(base, total);
-    rc = fail(PAR_EMALFORMED, "descriptor %d of process %d is not a memory "
-              "segment", (int) id->fd, (int) id->pid);
+    rc = fail(PAR_EMALFORMED, "descriptor %d of process %d is not the "
+              "memory segment that was sent", (int) id->fd, (int) id->pid);
     goto out;
   }
   rc = count_opened(fd, base);
@@ -332,7 +447,11 @@ void
 par__seg_unmap(void *data)
 {
   char *base = (char *) data - PAR__SEG_DATA;
-  const seg_header *h = (const seg_header *) base;
+  seg_header *h = (seg_header *) base; /* the shared header page */
+  size_t size = (size_t) h->size;
 
-  munmap(base, PAR__SEG_DATA + (size_t) h->len);
+  /* The last access to the header: from here the sender may reuse the
+   * segment. */
+  atomic_fetch_sub(&h->mapped, 1);
+  munmap(base, PAR__SEG_DATA + size);
 }

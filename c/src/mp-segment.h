@@ -10,19 +10,25 @@
  * private copy of that page, so that nobody sees another process's
  * writes.
  *
- * A segment is one header page (mp_seg_header, below) and then the
- * elements, page-aligned. The sender never writes the elements again
- * once the segment is made, and the segment cannot shrink or grow
+ * A segment is one header page (seg_header in mp-segment.c) and then
+ * the elements, page-aligned. The segment cannot shrink or grow
  * (F_SEAL_SHRINK | F_SEAL_GROW): a mapping never reaches past its end.
+ * The sender writes the elements again only to reuse the segment for a
+ * later message, which it does only once every receiver of the earlier
+ * one has mapped it and no receiver maps it any more (each counts its
+ * mapping in the header, and par__seg_unmap uncounts it): a receiver's
+ * vector never changes under it. Reuse spares the sender the kernel's
+ * allocation of fresh pages, which costs more than the copy.
  *
  * Lifetime. A receiver opens the sender's descriptor through
  * /proc/PID/fd/FD, so the sender keeps it open until every receiver has
  * opened it: each receiver counts itself in the header's OPENED, and the
- * sender closes the segments whose count is complete whenever it makes a
- * new one (par__seg_create), a worker waits for its count to complete
- * before it exits (unless no process that could open them still runs its
- * job), and main closes all of its own once the run is over
- * (par__seg_release_all). The memory lives as long as a descriptor or a
+ * sender keeps the segments whose count is complete for reuse (up to a
+ * bound, closing the others) whenever it makes a new one
+ * (par__seg_create), a worker waits for its counts to complete before it
+ * exits (unless no process that could open them still runs its job), and
+ * main closes all of its own once the run is over (par__seg_release_all),
+ * so that no segment is ever reused across a fork. The memory lives as long as a descriptor or a
  * mapping of it does; nothing has a name in the file system, so nothing
  * outlives the processes, whichever of them is killed when.
  */
@@ -50,6 +56,7 @@ typedef struct par__seg_id {
   int32_t fd;
   uint64_t ino;
   uint64_t len;
+  uint64_t gen; /* Which message of the segment: it may carry several. */
 } par__seg_id;
 
 /* Sender. Make a segment holding the LEN bytes at DATA (LEN > 0) and
