@@ -28,9 +28,10 @@
  * (par__seg_create), a worker waits for its counts to complete before it
  * exits (unless no process that could open them still runs its job), and
  * main closes all of its own once the run is over (par__seg_release_all),
- * so that no segment is ever reused across a fork. The memory lives as long as a descriptor or a
- * mapping of it does; nothing has a name in the file system, so nothing
- * outlives the processes, whichever of them is killed when.
+ * so that no segment is ever reused across a fork. The memory lives as
+ * long as a descriptor or a mapping of it does; nothing has a name in
+ * the file system, so nothing outlives the processes, whichever of them
+ * is killed when.
  */
 #ifndef PAR_MP_SEGMENT_H
 #define PAR_MP_SEGMENT_H
