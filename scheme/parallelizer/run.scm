@@ -24,7 +24,10 @@
             worker-restricted
             make-client-server-runner
             client-server-runner?
-            client-server-runner-run)
+            client-server-runner-run
+            raise-run-error
+            return-to-prompt
+            %raw-run-errors?)
   #:export-syntax (with-parallelizer))
 
 (define (split-run-arguments who args)
@@ -119,10 +122,13 @@ rank and the original error."
                                           (list #:parallelizer p))))))))))
           (when ranks
             (check-ranks-in-group 'parallelizer-run p ranks))
-          ;; A failure is raised again once out of the run's dynamic
-          ;; extent, so that what the user sees starts at parallelizer-run
-          ;; rather than deep inside a backend.
-          (match (guard (e ((parallelizer-failure? e) (list 'failed e)))
+          ;; Whatever the run raises, a job's failure or an interrupt of
+          ;; the wait for the workers, is raised again once out of the
+          ;; run's dynamic extent: what the user sees then starts at
+          ;; parallelizer-run rather than deep inside a backend, and a
+          ;; REPL that opens a debugger where an error is raised opens it
+          ;; on a parallelizer whose run is over.
+          (match (guard (e (#t (list 'failed e)))
                    (list 'ok
                          (call-with-parallelizer
                           p
@@ -133,7 +139,129 @@ rank and the original error."
                             ((backend-run (parallelizer-backend p))
                              p job ranks timeout)))))
             (('ok value) value)
-            (('failed e) (raise-exception e))))))))
+            (('failed e) (raise-run-error 'parallelizer-run e))))))))
+
+(define (interrupt? e)
+  ;; Whether E is the error of an interrupt: what Guile's REPL raises on
+  ;; Ctrl-C (key signal), directly or as the failure of the main process,
+  ;; which was interrupted inside its job.
+  (or (and (parallelizer-failure? e)
+           (zero? (parallelizer-failure-rank e))
+           (eq? (parallelizer-failure-key e) 'signal))
+      (and (exception? e) (eq? (exception-kind e) 'signal))))
+
+(define %raw-run-errors?
+  ;; True in the main process of a background run, which reports every
+  ;; error of its run as it is, to the process that started the run.
+  (make-parameter #f))
+
+(define (raise-run-error who e)
+  ;; Raise E, the error of a run that has ended, as its kind wants:
+  ;; (exit N) in the main process's job exits with N now that the run's
+  ;; processes are stopped; an interrupt at the REPL returns to its prompt;
+  ;; anything else is raised.
+  (cond
+   ((%raw-run-errors?) (raise-exception e))
+   ((and (parallelizer-failure? e)
+         (zero? (parallelizer-failure-rank e))
+         (eq? (parallelizer-failure-key e) 'quit))
+    (apply throw 'quit (parallelizer-failure-irritants e)))
+   ((and (parallelizer-failure? e) (repl-running?))
+    ;; At the REPL, a debugger shows the stack of the main process, where
+    ;; the failure was raised again: say how to see the job's own.
+    (set! %last-failure e)
+    (raise-parallelizer-failure
+     who
+     #:rank (parallelizer-failure-rank e)
+     #:pid (parallelizer-failure-pid e)
+     #:key (parallelizer-failure-key e)
+     #:message (parallelizer-failure-message e)
+     #:irritants (parallelizer-failure-irritants e)
+     #:backtrace (parallelizer-failure-backtrace e)
+     #:text (parallelizer-failure-message e)
+     #:code (parallelizer-error-code e)
+     #:hint (and (install-job-backtrace-command!)
+                 (format #f "Type `,jbt' for the backtrace of rank ~a where \
+its job raised the error."
+                         (parallelizer-failure-rank e)))))
+   ((interrupt? e)
+    (return-to-prompt who "interrupted; the run is cancelled and its \
+processes are stopped"
+                      (lambda ()
+                        (if (parallelizer-failure? e)
+                            (apply throw 'signal #f "User interrupt" '()
+                                   (list (list SIGINT)))
+                            (raise-exception e)))))
+   (else (raise-exception e))))
+
+(define %last-failure
+  ;; The last failure raised at the REPL, for ,job-backtrace.
+  #f)
+
+(define (show-job-backtrace)
+  ;; What ,job-backtrace prints.
+  (match %last-failure
+    (#f (display "No run has failed at this REPL.\n"))
+    (e
+     (format #t "Rank ~a (pid ~a), where its job raised the error:~%~a~%~a~%"
+             (parallelizer-failure-rank e) (parallelizer-failure-pid e)
+             (let ((bt (parallelizer-failure-backtrace e)))
+               (if (and (string? bt) (not (string-null? bt)))
+                   bt
+                   "(no backtrace: the process ended without reporting one)"))
+             (parallelizer-failure-message e)))))
+
+(define (install-job-backtrace-command!)
+  ;; Define the REPL command ,job-backtrace (,jbt) unless it is; return #t
+  ;; once it exists.
+  (let ((command (resolve-module '(system repl command) #f #:ensure #f)))
+    (and command
+         (or (module-ref command 'job-backtrace-installed? #f)
+             (false-if-exception
+              (begin
+                (eval '(define-meta-command ((job-backtrace debug) repl)
+                         "job-backtrace
+Print the backtrace of the job whose error failed the last run, taken on
+its own process where it raised the error."
+                         ((@@ (parallelizer run) show-job-backtrace)))
+                      command)
+                ;; Its abbreviation, as Guile's own commands have theirs.
+                (let ((table (module-variable command '*command-table*)))
+                  (when table
+                    (variable-set!
+                     table
+                     (map (match-lambda
+                            ((group . commands)
+                             (cons group
+                                   (map (match-lambda
+                                          (('job-backtrace) '(job-backtrace jbt))
+                                          (c c))
+                                        commands))))
+                          (variable-ref table)))))
+                (module-define! command 'job-backtrace-installed? #t)
+                #t))))))
+
+(define (repl-running?)
+  ;; Whether this code runs under Guile's REPL. The REPL's module is not
+  ;; loaded for this: a program that has not loaded it runs no REPL.
+  (let ((common (resolve-module '(system repl common) #f #:ensure #f)))
+    (and common
+         (let ((stack (module-ref common '*repl-stack* #f)))
+           (and (fluid? stack) (pair? (fluid-ref stack)))))))
+
+(define (return-to-prompt who note otherwise)
+  "At a REPL, print NOTE (from WHO) on the error port and return to the
+REPL's prompt, as after an expression that returns no value; elsewhere
+call OTHERWISE, a thunk that raises what a program should see."
+  (if (repl-running?)
+      (let ((port (current-error-port)))
+        (format port "~a: ~a~%" who note)
+        (force-output port)
+        ;; The REPL evaluates each expression under a prompt of the
+        ;; default tag, whose handler calls the procedure it is given with
+        ;; the continuation: this one returns no value.
+        (abort-to-prompt (default-prompt-tag) (lambda (k) (values))))
+      (otherwise)))
 
 (define (explain-uncallable-job proc result)
   ;; RESULT, or, when it is the error of calling PROC itself without a
