@@ -99,18 +99,23 @@ must be an integer from 1 to ~a"
 ;;;
 
 ;; The group is kept in the parallelizer's state between runs of the same
-;; size: mapping the channels costs more than forking.
+;; size: mapping the channels costs more than forking. It is only reused
+;; by the process that made it: a process forked since (the main process
+;; of a background run, say) shares its memory with that process, which
+;; may run on it at the same time, and makes a group of its own.
 (define (group-for p nprocs timeout)
   (match (parallelizer-state p)
     (((? (lambda (n) (= n nprocs))) (? (lambda (t) (equal? t timeout)))
-      group)
+      group (? (lambda (pid) (= pid (getpid)))))
      group)
     (old
      (match old
-       ((_ _ group) (%mp-group-close! group))
+       ;; Closing is local: in a process other than the group's maker it
+       ;; only unmaps this process's view.
+       ((_ _ group _) (%mp-group-close! group))
        (_ #t))
      (let ((group (%mp-group-create nprocs timeout)))
-       (set-parallelizer-state! p (list nprocs timeout group))
+       (set-parallelizer-state! p (list nprocs timeout group (getpid)))
        group))))
 
 (define (multiprocessing-run p thunk ranks timeout)
@@ -322,7 +327,7 @@ were stopped" timeout)
 (define (finalize p)
   ;; Leaving the outermost with-parallelizer releases the channels.
   (match (parallelizer-state p)
-    ((_ _ group) (%mp-group-close! group) (set-parallelizer-state! p #f))
+    ((_ _ group _) (%mp-group-close! group) (set-parallelizer-state! p #f))
     (_ #t)))
 
 (define %multiprocessing
