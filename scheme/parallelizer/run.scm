@@ -18,6 +18,11 @@
   #:use-module (parallelizer core)
   #:use-module (parallelizer errors)
   #:use-module (parallelizer registry)
+  #:use-module ((parallelizer trace)
+                #:select (run-trace-file
+                          traced-job
+                          prepare-trace!
+                          finish-trace!))
   #:export (parallelizer-run
             call-with-parallelizer
             main-restricted
@@ -31,17 +36,26 @@
   #:export-syntax (with-parallelizer))
 
 (define (split-run-arguments who args)
-  "Split ARGS of parallelizer-run into the #:comm ranks, the #:timeout and
-the arguments to pass on to the job, keywords included."
-  (let loop ((args args) (ranks #f) (timeout #f) (rest '()))
+  "Split ARGS of parallelizer-run into the #:comm ranks, the #:timeout, the
+#:trace file and the arguments to pass on to the job, keywords included."
+  (let loop ((args args) (ranks #f) (timeout #f) (trace #f) (rest '()))
     (match args
-      (() (values ranks timeout (reverse rest)))
-      ((#:comm value . tail) (loop tail (check-ranks who value) timeout rest))
-      ((#:timeout value . tail) (loop tail ranks (check-timeout who value)
-                                      rest))
-      (((? keyword? key) value . tail) (loop tail ranks timeout
-                                             (cons* value key rest)))
-      ((arg . tail) (loop tail ranks timeout (cons arg rest))))))
+      (() (values ranks timeout trace (reverse rest)))
+      ((#:comm value . tail)
+       (loop tail (check-ranks who value) timeout trace rest))
+      ((#:timeout value . tail)
+       (loop tail ranks (check-timeout who value) trace rest))
+      ((#:trace value . tail)
+       (loop tail ranks timeout (check-trace-file who value) rest))
+      (((? keyword? key) value . tail)
+       (loop tail ranks timeout trace (cons* value key rest)))
+      ((arg . tail) (loop tail ranks timeout trace (cons arg rest))))))
+
+(define (check-trace-file who file)
+  (unless (or (not file) (and (string? file) (not (string-null? file))))
+    (raise-parallelizer-error
+     who 'EINVAL "#:trace must be the name of a file or #f, got ~s" file))
+  file)
 
 (define (check-ranks who ranks)
   (unless (and (list? ranks) (pair? ranks)
@@ -101,34 +115,41 @@ call-with-parallelizer)."
   "Call PROC on every process of the group of parallelizer P, as
 (apply PROC ARGS ... #:parallelizer P), and return the main process's
 value. #:comm RANKS restricts the run to those ranks (renumbered 0..k-1;
-rank 0 must be one of them) and #:timeout SECONDS bounds it; every other
-keyword argument goes to PROC. If any process raises an error, the run
-raises on the main process an error of key parallelizer-error naming the
-rank and the original error."
+rank 0 must be one of them) and #:timeout SECONDS bounds it; #:trace FILE
+(or the environment variable PARALLELIZER_TRACE) records every process's
+operations into FILE as Chrome trace-event JSON; every other keyword
+argument goes to PROC. If any process raises an error, the run raises on
+the main process an error of key parallelizer-error naming the rank and
+the original error."
   (check-procedure 'parallelizer-run proc)
   (let ((p (designated-parallelizer 'parallelizer-run p)))
     (call-with-values (lambda () (split-run-arguments 'parallelizer-run args))
-      (lambda (ranks timeout rest)
+      (lambda (ranks timeout trace rest)
         ;; The job returns its value or a job error: backends decide how
         ;; an error reaches the main process.
-        (let ((job (lambda ()
-                     (explain-uncallable-job
-                      proc
-                      (call-capturing-error
-                       (lambda ()
-                         (parameterize ((current-parallelizer p))
-                           (apply proc
-                                  (append rest
-                                          (list #:parallelizer p))))))))))
+        (let* ((trace-file (run-trace-file trace))
+               (job (lambda ()
+                      (explain-uncallable-job
+                       proc
+                       (call-capturing-error
+                        (lambda ()
+                          (parameterize ((current-parallelizer p))
+                            (apply proc
+                                   (append rest
+                                           (list #:parallelizer p)))))))))
+               (job (if trace-file (traced-job trace-file p job) job)))
           (when ranks
             (check-ranks-in-group 'parallelizer-run p ranks))
+          (when trace-file
+            (prepare-trace! trace-file))
           ;; Whatever the run raises, a job's failure or an interrupt of
           ;; the wait for the workers, is raised again once out of the
           ;; run's dynamic extent: what the user sees then starts at
           ;; parallelizer-run rather than deep inside a backend, and a
           ;; REPL that opens a debugger where an error is raised opens it
           ;; on a parallelizer whose run is over.
-          (match (guard (e (#t (list 'failed e)))
+          (let ((outcome
+                 (guard (e (#t (list 'failed e)))
                    (list 'ok
                          (call-with-parallelizer
                           p
@@ -137,9 +158,15 @@ rank and the original error."
                               (when announce
                                 (announce p proc args)))
                             ((backend-run (parallelizer-backend p))
-                             p job ranks timeout)))))
-            (('ok value) value)
-            (('failed e) (raise-run-error 'parallelizer-run e))))))))
+                             p job ranks timeout)))))))
+            (when trace-file
+              (finish-trace! trace-file p (parallelizer-kind p)
+                             (if ranks
+                                 (length ranks)
+                                 (parallelizer-nprocs p))))
+            (match outcome
+              (('ok value) value)
+              (('failed e) (raise-run-error 'parallelizer-run e)))))))))
 
 (define (interrupt? e)
   ;; Whether E is the error of an interrupt: what Guile's REPL raises on
@@ -166,6 +193,14 @@ rank and the original error."
          (zero? (parallelizer-failure-rank e))
          (eq? (parallelizer-failure-key e) 'quit))
     (apply throw 'quit (parallelizer-failure-irritants e)))
+   ((interrupt? e)
+    (return-to-prompt who "interrupted; the run is cancelled and its \
+processes are stopped"
+                      (lambda ()
+                        (if (parallelizer-failure? e)
+                            (apply throw 'signal #f "User interrupt" '()
+                                   (list (list SIGINT)))
+                            (raise-exception e)))))
    ((and (parallelizer-failure? e) (repl-running?))
     ;; At the REPL, a debugger shows the stack of the main process, where
     ;; the failure was raised again: say how to see the job's own.
@@ -184,14 +219,6 @@ rank and the original error."
                  (format #f "Type `,jbt' for the backtrace of rank ~a where \
 its job raised the error."
                          (parallelizer-failure-rank e)))))
-   ((interrupt? e)
-    (return-to-prompt who "interrupted; the run is cancelled and its \
-processes are stopped"
-                      (lambda ()
-                        (if (parallelizer-failure? e)
-                            (apply throw 'signal #f "User interrupt" '()
-                                   (list (list SIGINT)))
-                            (raise-exception e)))))
    (else (raise-exception e))))
 
 (define %last-failure

@@ -121,9 +121,11 @@ procedure defined on every rank with everywhere" proc))
       ('quit #t))))
 
 ;; The REPL, loaded only when a program serves one: its modules are many,
-;; and every one a process has loaded makes each fork of it slower.
+;; and every one a process has loaded makes each fork of it slower. It is
+;; Guile's own top-level REPL, as `guile' starts it: in (guile-user), with
+;; Ctrl-C interrupting the expression being evaluated.
 (define (start-repl)
-  ((module-ref (resolve-interface '(system repl repl)) 'start-repl)))
+  ((module-ref (resolve-interface '(ice-9 top-repl)) 'top-repl)))
 
 (define* (parallelizer-serve #:key (parallelizer (lookup-parallelizer #f))
                              (repl? #t))
