@@ -131,12 +131,14 @@ the original error."
                (job (lambda ()
                       (explain-uncallable-job
                        proc
-                       (call-capturing-error
-                        (lambda ()
-                          (parameterize ((current-parallelizer p))
-                            (apply proc
-                                   (append rest
-                                           (list #:parallelizer p)))))))))
+                       (interrupt-left-alone
+                        p
+                        (call-capturing-error
+                         (lambda ()
+                           (parameterize ((current-parallelizer p))
+                             (apply proc
+                                    (append rest
+                                            (list #:parallelizer p))))))))))
                (job (if trace-file (traced-job trace-file p job) job)))
           (when ranks
             (check-ranks-in-group 'parallelizer-run p ranks))
@@ -154,11 +156,15 @@ the original error."
                          (call-with-parallelizer
                           p
                           (lambda (p)
-                            (let ((announce (%run-announcer)))
-                              (when announce
-                                (announce p proc args)))
-                            ((backend-run (parallelizer-backend p))
-                             p job ranks timeout)))))))
+                            ;; An announcer (an MPI REPL's) may ask for
+                            ;; waits that an interrupt can cut.
+                            (let* ((announce (%run-announcer))
+                                   (wanted (and announce
+                                                (announce p proc args))))
+                              ((backend-run (parallelizer-backend p))
+                               p job ranks
+                               (or timeout
+                                   (and (real? wanted) wanted))))))))))
             (when trace-file
               (finish-trace! trace-file p (parallelizer-kind p)
                              (if ranks
@@ -166,7 +172,14 @@ the original error."
                                  (parallelizer-nprocs p))))
             (match outcome
               (('ok value) value)
-              (('failed e) (raise-run-error 'parallelizer-run e)))))))))
+              (('failed e)
+               (raise-run-error
+                'parallelizer-run e
+                (if (eq? (parallelizer-kind p) 'mpi)
+                    ;; At the MPI REPL, the ranks go on serving.
+                    "interrupted on every rank; the ranks are ready again"
+                    "interrupted; the run is cancelled and its processes \
+are stopped"))))))))))
 
 (define (interrupt? e)
   ;; Whether E is the error of an interrupt: what Guile's REPL raises on
@@ -182,11 +195,13 @@ the original error."
   ;; error of its run as it is, to the process that started the run.
   (make-parameter #f))
 
-(define (raise-run-error who e)
+(define* (raise-run-error who e #:optional
+                          (interrupted "interrupted; the run is cancelled \
+and its processes are stopped"))
   ;; Raise E, the error of a run that has ended, as its kind wants:
   ;; (exit N) in the main process's job exits with N now that the run's
-  ;; processes are stopped; an interrupt at the REPL returns to its prompt;
-  ;; anything else is raised.
+  ;; processes are stopped; an interrupt at the REPL returns to its prompt,
+  ;; saying INTERRUPTED; anything else is raised.
   (cond
    ((%raw-run-errors?) (raise-exception e))
    ((and (parallelizer-failure? e)
@@ -194,8 +209,7 @@ the original error."
          (eq? (parallelizer-failure-key e) 'quit))
     (apply throw 'quit (parallelizer-failure-irritants e)))
    ((interrupt? e)
-    (return-to-prompt who "interrupted; the run is cancelled and its \
-processes are stopped"
+    (return-to-prompt who interrupted
                       (lambda ()
                         (if (parallelizer-failure? e)
                             (apply throw 'signal #f "User interrupt" '()
@@ -289,6 +303,17 @@ call OTHERWISE, a thunk that raises what a program should see."
         ;; the continuation: this one returns no value.
         (abort-to-prompt (default-prompt-tag) (lambda (k) (values))))
       (otherwise)))
+
+(define (interrupt-left-alone p result)
+  ;; RESULT, unless it is the error of an interrupt on MPI, which is
+  ;; raised again: on MPI the error of a job ends the whole job, but an
+  ;; interrupt at the MPI REPL reaches every rank and only ends what they
+  ;; do for the REPL (see (parallelizer serve)).
+  (if (and (job-error? result)
+           (eq? (job-error-key result) 'signal)
+           (eq? (parallelizer-kind p) 'mpi))
+      (scm-error 'signal #f "User interrupt" '() (list SIGINT))
+      result))
 
 (define (explain-uncallable-job proc result)
   ;; RESULT, or, when it is the error of calling PROC itself without a
