@@ -12,6 +12,9 @@
 
 #include "glue.h"
 
+/* shared-mpi.c, the shared-memory part of this extension. */
+void par_scm_init_shared_mpi(void);
+
 /* (%mpi-world-comm) -> a communicator over a duplicate of MPI_COMM_WORLD.
  * Collective over the whole job: every rank must call it, in the same
  * order as its other MPI collectives. */
@@ -94,4 +97,5 @@ par_scm_init_mpi(void)
                      prim_mpi_set_split_threshold_x);
   scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0,
                      prim_mpi_split_threshold);
+  par_scm_init_shared_mpi();
 }

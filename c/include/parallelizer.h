@@ -12,6 +12,7 @@
  *   par/trace.h   a record of the operations a communicator runs
  *   par/kernel.h  C kernels over typed arrays: their signature, registry,
  *                 helpers, and reductions with a kernel as the operator
+ *   par/shm.h     shared memory: arenas of objects that processes map
  *   par/mpi.h     communicators over Open MPI (includes <mpi.h>; optional)
  *
  * par_guile_init, below, is for programs that embed Guile; it is in
@@ -27,6 +28,7 @@
 #include "par/mp.h"
 #include "par/trace.h"
 #include "par/kernel.h"
+#include "par/shm.h"
 
 #ifdef __cplusplus
 extern "C" {

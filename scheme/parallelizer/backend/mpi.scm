@@ -18,7 +18,8 @@
                           %comm-close!
                           %comm-rank
                           %comm-set-timeout!
-                          %comm-size))
+                          %comm-size
+                          %shared-mpi-run-end))
   #:export (make-mpi-parallelizer
             mpi-parallelizer?
             mpi-parallelizer-set-split-threshold!
@@ -80,6 +81,8 @@ as the main process."
                       'make-mpi-parallelizer 'ERANK
                       "#:root ~a is not a rank of this job of ~a processes"
                       root size)))))
+        ;; Which ranks share a node decides what shared memory can do.
+        ((mpi-primitive '%shared-mpi-setup!) comm)
         (set-parallelizer-state! p comm)
         comm)))
 
@@ -114,7 +117,13 @@ as the main process."
           (%comm-set-timeout! comm (or timeout #f))
           (let ((result (dynamic-wind
                           (lambda () (set-parallelizer-comm! p comm))
-                          thunk
+                          (lambda ()
+                            (let ((result (thunk)))
+                              ;; The objects a rank sent stay until all
+                              ;; have received them.
+                              (unless (job-error? result)
+                                (%shared-mpi-run-end comm))
+                              result))
                           (lambda ()
                             (set-parallelizer-comm! p outer)
                             (unless (eq? comm job)
