@@ -3,6 +3,8 @@
 #   make              build the runtime, the Guile extension and the modules
 #   make check        install missing packages, build, run every test suite
 #   make check-quick  the fast tier of the suites (see tests/SUITES)
+#   make check-soak   the multiprocessing soak at full length (2,000 runs,
+#                     1,000 failing runs, 1,000 share/collect cycles)
 #   make demo         install missing packages, build, run the main example
 #   make examples     build the C kernels and the embedding program of examples/
 #   make bench        run the benchmarks (peers side by side, as ratios)
@@ -139,7 +141,7 @@ DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
 # check-asan (GCC's ASan and UBSan runtimes) and check-valgrind.
 DEB_PACKAGES += clang libclang-rt-14-dev libasan8 libubsan1 valgrind
 
-.PHONY: all deps check check-quick demo bench doc install uninstall clean \
+.PHONY: all deps check check-quick check-soak demo bench doc install uninstall clean \
         FORCE
 .DEFAULT_GOAL := all
 
@@ -295,6 +297,12 @@ check: deps
 check-quick: deps
 	$(MAKE) all $(CHECK_BIN)
 	tests/run-suites '#.*\<quick\>'
+
+# The soak of tests/mp-soak.scm at the length the reliability work asks
+# for; make check runs a shorter one.
+check-soak: deps
+	$(MAKE) all
+	PARALLELIZER_SOAK=full SUITE_TIMEOUT=3600 tests/run-suites 'mp-soak'
 
 # --- Examples, benchmarks, manual ----------------------------------------
 
