@@ -116,17 +116,23 @@
                   (map (lambda (r) (* 10 r)) (iota %processes)))
             seen)))
 
-(define (rss-kib)
-  ;; The resident memory of this process, in KiB.
+(define (status-kib field)
+  ;; The value, in KiB, of FIELD (such as "VmRSS:") of this process's
+  ;; /proc status.
   (call-with-input-file "/proc/self/status"
     (lambda (port)
       (let loop ()
         (let ((line (read-line port)))
           (cond
            ((eof-object? line) 0)
-           ((string-prefix? "VmRSS:" line)
-            (string->number (car (string-tokenize (substring line 6)))))
+           ((string-prefix? field line)
+            (string->number
+             (car (string-tokenize (substring line (string-length field))))))
            (else (loop))))))))
+
+(define (rss-kib)
+  ;; The resident memory of this process.
+  (status-kib "VmRSS:"))
 
 (define (stage name count step)
   ;; Call STEP on 0 .. COUNT-1; return the numbers of the calls that gave
@@ -187,17 +193,17 @@
         ;; count varies from run to run, within a bound that must not grow.
         (call-with-values (lambda () (halves fds))
           (lambda (first second)
-            (format #t "~a: open file descriptors ~a before, ~a to ~a ~
-                        during~%"
+            (format #t "~a: open file descriptors ~a before, ~a to ~a during~%"
                     name fds-before (apply min fds) (apply max fds))
             (test-assert (string-append name ": no more open file \
 descriptors in the second half")
               (<= (apply max second) (apply max first)))))
         (call-with-values (lambda () (halves rss))
           (lambda (first second)
-            (format #t "~a: resident memory ~a KiB before, at most ~a KiB ~
-                        in the first half, ~a KiB in the second, ~a KiB ~
-                        after~%"
+            (format #t (string-append
+                        "~a: resident memory ~a KiB before, at most ~a KiB "
+                        "in the first half, ~a KiB in the second, ~a KiB "
+                        "after~%")
                     name rss-before (apply max first) (apply max second)
                     (rss-kib))
             (test-assert (format #f "~a: the resident memory does not grow \
@@ -217,15 +223,7 @@ as before")
 ;;; Out of memory.
 
 (define (vm-size-kib)
-  (call-with-input-file "/proc/self/status"
-    (lambda (port)
-      (let loop ()
-        (let ((line (read-line port)))
-          (cond
-           ((eof-object? line) 0)
-           ((string-prefix? "VmSize:" line)
-            (string->number (car (string-tokenize (substring line 7)))))
-           (else (loop))))))))
+  (status-kib "VmSize:"))
 
 (define-job (out-of-memory-job p how)
   ;; Worker 1 limits its address space to 256 MiB more than it uses, then
