@@ -3,10 +3,13 @@
 #   make              build the runtime, the Guile extension and the modules
 #   make check        install missing packages, build, run every test suite
 #   make check-quick  the fast tier of the suites (see tests/SUITES)
+#   make check-soak   the multiprocessing soak at full length (2,000 runs,
+#                     1,000 failing runs, 1,000 share/collect cycles)
 #   make demo         install missing packages, build, run the main example
 #   make examples     build the C kernels and the embedding program of examples/
 #   make bench        run the benchmarks (peers side by side, as ratios)
 #   make doc          the Texinfo manual as info and HTML
+#   make doc-timeline draw the manual's run timeline again (doc/timeline.svg)
 #   make install      PREFIX=/usr/local DESTDIR= ; make uninstall
 #   make deps         install the Debian packages the targets above need
 #   make fuzz         run the fuzz targets (FUZZ_SECONDS each, default 600)
@@ -139,7 +142,7 @@ DEB_PACKAGES := guile-3.0 guile-3.0-dev libopenmpi-dev openmpi-bin check \
 # check-asan (GCC's ASan and UBSan runtimes) and check-valgrind.
 DEB_PACKAGES += clang libclang-rt-14-dev libasan8 libubsan1 valgrind
 
-.PHONY: all deps check check-quick demo bench doc install uninstall clean \
+.PHONY: all deps check check-quick check-soak demo bench doc doc-timeline install uninstall clean \
         FORCE
 .DEFAULT_GOAL := all
 
@@ -296,6 +299,12 @@ check-quick: deps
 	$(MAKE) all $(CHECK_BIN)
 	tests/run-suites '#.*\<quick\>'
 
+# The soak of tests/mp-soak.scm at the length the reliability work asks
+# for; make check runs a shorter one.
+check-soak: deps
+	$(MAKE) all
+	PARALLELIZER_SOAK=full SUITE_TIMEOUT=3600 tests/run-suites 'mp-soak'
+
 # --- Examples, benchmarks, manual ----------------------------------------
 
 demo: deps
@@ -313,13 +322,25 @@ bench: deps
 
 doc: $(B)/doc/parallelizer.info $(B)/doc/parallelizer.html
 
-$(B)/doc/parallelizer.info: $(wildcard doc/*.texi)
+# The manual's pictures: the HTML manual shows the SVG beside it, Info
+# the text of the same name.
+DOC_IMAGES := doc/timeline.svg doc/timeline.txt
+
+$(B)/doc/parallelizer.info: $(wildcard doc/*.texi) $(DOC_IMAGES)
 	@mkdir -p $(@D)
 	makeinfo -I doc -o $@ doc/parallelizer.texi
 
-$(B)/doc/parallelizer.html: $(wildcard doc/*.texi)
+$(B)/doc/parallelizer.html: $(wildcard doc/*.texi) $(DOC_IMAGES)
 	@mkdir -p $(@D)
 	makeinfo -I doc --html --no-split -o $@ doc/parallelizer.texi
+	cp doc/timeline.svg $(@D)/timeline.svg
+
+# Draw doc/timeline.svg again from a real traced run of doc/timeline.scm.
+doc-timeline: all
+	@mkdir -p $(B)/doc
+	./pre-inst-env guile doc/timeline.scm $(B)/doc/timeline.json
+	./pre-inst-env bin/parallelizer trace $(B)/doc/timeline.json \
+	  -o doc/timeline.svg
 
 # --- C kernels and embedding ---------------------------------------------
 #

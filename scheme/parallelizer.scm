@@ -29,6 +29,7 @@
   #:use-module (parallelizer kernels)
   #:use-module (parallelizer print)
   #:use-module (parallelizer serve)
+  #:use-module (parallelizer background)
   #:use-module (parallelizer backend serial)
   #:use-module (parallelizer backend multiprocessing)
   #:use-module (parallelizer backend mpi)
@@ -69,6 +70,13 @@
                parallelizer-serve
                call-everywhere
                everywhere
+
+               ;; Background runs.
+               parallelizer-start
+               run-handle?
+               run-wait
+               run-done?
+               run-cancel!
 
                ;; Errors.
                parallelizer-error?

@@ -194,12 +194,15 @@ if command -v mpirun >/dev/null 2>&1; then
 (everywhere (define x (* 10 (parallelizer-id (lookup-parallelizer #f)))))
 (everywhere (define* (xs #:key parallelizer) (gather parallelizer x)))
 (parallelizer-run (lookup-parallelizer #f) xs)
+(everywhere (list 'rank (parallelizer-id (lookup-parallelizer #f))))
 EOF2
   timeout "$limit" "$launcher" repl -n 3 --backend mpi <"$tmp/in" \
     >"$tmp/out" 2>"$tmp/err"
   status=$?
   expect "mpi repl drives the other ranks" 0 '= \(0 1 2\)$'
   expect "everywhere defines on every rank" 0 '= \(0 10 20\)$'
+  expect "everywhere returns every rank's value in rank order" 0 \
+    '= \(\(rank 0\) \(rank 1\) \(rank 2\)\)$'
 else
   printf 'SKIP: mpi cases (no mpirun)\n'
 fi

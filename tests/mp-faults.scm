@@ -13,8 +13,12 @@
 
 (use-modules (srfi srfi-64)
              ((srfi srfi-1) #:select (every iota))
+             (ice-9 control)
              (ice-9 exceptions)
              (ice-9 ftw)
+             (ice-9 match)
+             (ice-9 popen)
+             (ice-9 rdelim)
              (ice-9 threads)
              (parallelizer)
              (harness)
@@ -422,6 +426,135 @@
                                     'defined-after-the-parallelizer)
                         (rank parallelizer))))))))
 
+;;; Escapes: a continuation or a prompt of the main program, captured
+;;; before the run, used by a worker's job. The worker must end, reported
+;;; as an error that names the escape; it must never go on with the rest
+;;; of the main program (here: write its pid to a file).
+
+(define (escape-with kind p marker)
+  ;; Run a job whose worker 1 escapes by KIND to the code that follows the
+  ;; run in this program, which writes this process's pid to MARKER.
+  (define (job escape)
+    (lambda* (#:key parallelizer)
+      (when (= (rank parallelizer) 1)
+        (escape))
+      (barrier parallelizer)
+      'finished))
+  (define (after-run . outcome)
+    ;; What the main program does after the run, in whichever process
+    ;; gets here.
+    (let ((port (open-file marker "a")))
+      (format port "~a~%" (getpid))
+      (close-port port))
+    (apply values outcome))
+  (call-with-values
+      (lambda ()
+        (case kind
+          ((let/ec)
+           (let/ec k
+             (run-failure (lambda ()
+                            (run p (job (lambda () (k 'escaped))))))))
+          ((call/cc)
+           (call/cc
+            (lambda (k)
+              (run-failure (lambda ()
+                             (run p (job (lambda () (k 'escaped)))))))))
+          ((abort-to-prompt)
+           (let ((tag (make-prompt-tag "outer")))
+             (call-with-prompt tag
+               (lambda ()
+                 (run-failure
+                  (lambda ()
+                    (run p (job (lambda () (abort-to-prompt tag)))))))
+               (lambda (k) 'escaped))))))
+    after-run))
+
+(define (check-escape kind)
+  (let* ((p (make-multiprocessing-parallelizer #:processes 3))
+         (marker (tmp-file (format #f "escape-~a"
+                                   (string-delete #\/ (symbol->string kind)))))
+         (label (format #f "a worker escapes by ~a" kind)))
+    (when (file-exists? marker)
+      (delete-file marker))
+    (call-with-values (lambda () (escape-with kind p marker))
+      (lambda (e seconds)
+        (test-equal (string-append label ": the run fails on main")
+          'parallelizer-error (and (exception? e) (exception-kind e)))
+        (test-equal (string-append label ": at rank 1") 1
+          (failure-field parallelizer-failure-rank e))
+        (test-assert (string-append label ": the error names the escape")
+          (mentions? e "rank 1" "left its worker" "let/ec"
+                     "abort-to-prompt"))
+        (test-equal (string-append label ": its key") 'non-local-exit
+          (failure-field parallelizer-failure-key e))
+        (test-equal (string-append label ": only main runs the rest of \
+the program")
+          (list (getpid))
+          (call-with-input-file marker
+            (lambda (port)
+              (let loop ((pids '()))
+                (match (read port)
+                  ((? eof-object?) (reverse pids))
+                  (pid (loop (cons pid pids))))))))
+        (test-assert (format #f "~a: fast (~,3f s)" label seconds)
+          (< seconds %detection-bound))
+        (check-after-failure p label)))))
+
+(define-job (worker-exit-job p)
+  (when (= (rank p) 2)
+    (exit 7))
+  (barrier p))
+
+(define (check-worker-exit)
+  (let ((p (make-multiprocessing-parallelizer #:processes 3)))
+    (call-with-values (lambda () (run-failure
+                                  (lambda () (run p worker-exit-job))))
+      (lambda (e seconds)
+        (test-equal "(exit 7) in a worker: its rank" 2
+          (failure-field parallelizer-failure-rank e))
+        (test-assert "(exit 7) in a worker: the error says it exited"
+          (mentions? e "rank 2" "exited with status 7"))
+        (check-after-failure p "(exit 7) in a worker")))))
+
+(define (check-main-exit)
+  ;; (exit 7) in main's job ends the program with status 7, its workers
+  ;; stopped first: in a program of its own.
+  (let* ((pids (tmp-file "exit-pids"))
+         (port (open-pipe*
+                OPEN_READ "guile" "--no-auto-compile" "-c"
+                (format #f "(use-modules (parallelizer))
+(define p (make-multiprocessing-parallelizer #:processes 3))
+(parallelizer-run p (lambda* (#:key parallelizer)
+                      (let ((port (open-file ~s \"a\")))
+                        (format port \"~~a~~%\" (getpid))
+                        (close-port port))
+                      (barrier parallelizer)
+                      (when (on-main? parallelizer)
+                        (exit 7))
+                      (sleep 100))
+                  #:timeout 60)
+(display \"AFTER THE RUN\")" pids)))
+         (output (read-string port))
+         (status (status:exit-val (close-pipe port))))
+    (test-equal "(exit 7) in main's job: the program exits with 7" 7 status)
+    (test-equal "(exit 7) in main's job: nothing after the run runs" ""
+      output)
+    (test-assert "(exit 7) in main's job: no process of the run is left"
+      (and (file-exists? pids)
+           (let ((all (call-with-input-file pids
+                        (lambda (port)
+                          (let loop ((pids '()))
+                            (match (read port)
+                              ((? eof-object?) pids)
+                              (pid (loop (cons pid pids)))))))))
+             (and (= 3 (length all))
+                  (not (any-alive? all))))))))
+
+(define (any-alive? pids)
+  (let loop ((pids pids))
+    (and (pair? pids)
+         (or (pid-alive? (car pids)) (loop (cdr pids))))))
+
 (run-suite
  "mp-faults"
  (lambda ()
@@ -445,6 +578,9 @@
                   #f "parallelizer #:timeout, worker sleeps (5 processes)")
    (check-threads)
    (check-initializer)
+   (for-each check-escape '(let/ec call/cc abort-to-prompt))
+   (check-worker-exit)
+   (check-main-exit)
    (for-each (lambda (f) (delete-file (string-append tmp-dir "/" f)))
              (or (scandir tmp-dir (lambda (f) (not (member f '("." "..")))))
                  '()))

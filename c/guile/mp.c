@@ -3,13 +3,20 @@
  * The Scheme side, (parallelizer backend multiprocessing), drives the life
  * of a run: create or reuse a group, fork, run the job, let each worker
  * exit with its report, join. This file only wraps the runtime and turns
- * the workers' statuses into Scheme data.
+ * the workers' statuses into Scheme data; and it forks the main process
+ * of a background run (parallelizer-start), with the primitives that stop
+ * and reap it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "par/mp.h"
 
@@ -186,8 +193,32 @@ prim_mp_group_size(SCM group)
                                                      "parallelizer-nprocs")));
 }
 
-/* (%mp-group-fork GROUP) -> this process's rank, in every process: 0 in
- * the caller, 1..NPROCS-1 in the workers forked for the run. */
+/* Stop Guile's finalization thread for a fork and make sure no other
+ * Guile thread runs, raising an error from WHO if one does. Returns what
+ * scm_set_automatic_finalization_enabled needs to restore after the fork.
+ *
+ * A forked process gets only the forking thread: any other thread's locks
+ * would stay locked for ever in the child. Guile's own finalization thread
+ * is stopped for the fork and restarted after; any other thread is the
+ * user's, and makes the fork unsafe. */
+static int
+prepare_fork(const char *who)
+{
+  int finalizing = scm_set_automatic_finalization_enabled(0);
+  int threads = other_threads();
+
+  if (threads > 0) {
+    scm_set_automatic_finalization_enabled(finalizing);
+    par_scm_throw(who, PAR_EFORK,
+                  "cannot fork workers while other Guile threads run "
+                  "(~a of them; futures and par-map leave threads behind "
+                  "too): the workers would inherit their locks but not "
+                  "the threads",
+                  scm_list_1(scm_from_int(threads)));
+  }
+  return finalizing;
+}
+
 /* Before a fork: once the collector's heap has grown by HEAP_STEP since
  * the last look, put it in huge pages (par__collapse_anon), so that each
  * fork, each worker's exit and the parent's writes after it cost an entry
@@ -207,28 +238,16 @@ prepare_heap(void)
   }
 }
 
+/* (%mp-group-fork GROUP) -> this process's rank, in every process: 0 in
+ * the caller, 1..NPROCS-1 in the workers forked for the run. */
 static SCM
 prim_mp_group_fork(SCM group)
 #define FUNC_NAME "parallelizer-run"
 {
   par_mp_group *g = unwrap_group(group, FUNC_NAME);
-  int rank, rc, finalizing, threads;
+  int rank, rc, finalizing;
 
-  /* A forked process gets only the forking thread: any other thread's
-   * locks would stay locked for ever in the workers. Guile's own
-   * finalization thread is stopped for the fork and restarted after;
-   * any other thread is the user's, and makes the fork unsafe. */
-  finalizing = scm_set_automatic_finalization_enabled(0);
-  threads = other_threads();
-  if (threads > 0) {
-    scm_set_automatic_finalization_enabled(finalizing);
-    par_scm_throw(FUNC_NAME, PAR_EFORK,
-                  "cannot fork workers while other Guile threads run "
-                  "(~a of them; futures and par-map leave threads behind "
-                  "too): the workers would inherit their locks but not "
-                  "the threads",
-                  scm_list_1(scm_from_int(threads)));
-  }
+  finalizing = prepare_fork(FUNC_NAME);
   prepare_heap();
   rc = par_mp_group_fork(g, &rank);
   scm_set_automatic_finalization_enabled(finalizing);
@@ -379,6 +398,147 @@ prim_mp_group_detail(SCM group)
       par_mp_group_error_detail(unwrap_group(group, "parallelizer-run")));
 }
 
+/* --- Background runs ------------------------------------------------------
+ *
+ * A background run (parallelizer-start) is a whole run in a child of the
+ * caller: the child forks the run's workers as any main process does, and
+ * the caller only waits. The child leads a process group of its own, which
+ * its workers join, so that the run is one unit to stop, and Ctrl-C typed
+ * at the terminal, which reaches the terminal's foreground group, does not
+ * reach it. */
+
+/* (%background-fork) -> 0 in the child, the child's pid in the caller. The
+ * child leads a new process group, dies with the caller's thread
+ * (PR_SET_PDEATHSIG) and reads its standard input from /dev/null: a
+ * process outside the terminal's foreground group that reads the terminal
+ * is stopped. */
+static SCM
+prim_background_fork(void)
+#define FUNC_NAME "parallelizer-start"
+{
+  pid_t parent = getpid(), pid;
+  int finalizing, err;
+
+  finalizing = prepare_fork(FUNC_NAME);
+  fflush(NULL);
+  pid = guile_fork(NULL);
+  err = errno;
+  if (pid == 0) {
+    int fd;
+
+    setpgid(0, 0);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+      _exit(127);
+    }
+    fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      dup2(fd, 0);
+      if (fd != 0) {
+        close(fd);
+      }
+    }
+  } else if (pid > 0) {
+    /* In both processes, so that the group exists before either goes on:
+     * the caller may stop the group at once. */
+    setpgid(pid, pid);
+  }
+  scm_set_automatic_finalization_enabled(finalizing);
+  if (pid < 0) {
+    errno = err;
+    par_scm_throw(FUNC_NAME, PAR_EFORK, "cannot fork the run's main "
+                  "process: ~a", scm_list_1(scm_from_utf8_string(
+                                     strerror(err))));
+  }
+  return scm_from_int((int) pid);
+}
+#undef FUNC_NAME
+
+/* (%background-ended? PID) -> #t once the child PID has ended (it is not
+ * reaped: %background-reap does that). */
+static SCM
+prim_background_ended_p(SCM pid)
+{
+  siginfo_t si;
+
+  memset(&si, 0, sizeof si);
+  if (waitid(P_PID, (id_t) scm_to_int(pid), &si,
+             WEXITED | WNOHANG | WNOWAIT) != 0) {
+    /* ECHILD: already reaped, so ended. */
+    return SCM_BOOL_T;
+  }
+  return scm_from_bool(si.si_pid != 0);
+}
+
+struct reap_call {
+  pid_t pid;
+  int kill_first;
+  int status;
+  int known;
+};
+
+static void *
+run_reap(void *data)
+{
+  struct reap_call *call = data;
+  pid_t r;
+
+  /* The group first, while its leader is unreaped, so that its number
+   * cannot name another group yet: whatever is left of the run (workers
+   * of a main process that died without stopping them, which this
+   * process, a subreaper while background runs live, adopts). When the
+   * main process ended normally, it has stopped and reaped its workers
+   * and nothing is left to kill. */
+  if (call->kill_first) {
+    kill(call->pid, SIGKILL);
+  }
+  kill(-call->pid, SIGKILL);
+  do {
+    r = waitpid(call->pid, &call->status, 0);
+  } while (r < 0 && errno == EINTR);
+  call->known = r == call->pid;
+  do {
+    r = waitpid(-call->pid, NULL, 0);
+  } while (r > 0 || (r < 0 && errno == EINTR));
+  return NULL;
+}
+
+/* (%background-reap PID KILL?) -> how the run's main process PID ended,
+ * (exited CODE) or (signaled SIGNAL), or #f if it was reaped elsewhere.
+ * If KILL?, it is killed first, if it has not ended; in any case, every
+ * process left in its group is killed and reaped, so that nothing of the
+ * run survives. Waits, out of Guile mode, until all are reaped. */
+static SCM
+prim_background_reap(SCM pid, SCM kill_p)
+{
+  struct reap_call call = {(pid_t) scm_to_int(pid), scm_is_true(kill_p), 0,
+                           0};
+
+  scm_without_guile(run_reap, &call);
+  if (!call.known) {
+    return SCM_BOOL_F;
+  }
+  if (WIFSIGNALED(call.status)) {
+    return scm_list_2(scm_from_utf8_symbol("signaled"),
+                      scm_from_int(WTERMSIG(call.status)));
+  }
+  return scm_list_2(scm_from_utf8_symbol("exited"),
+                    scm_from_int(WEXITSTATUS(call.status)));
+}
+
+/* (%set-child-subreaper! ON?) -> whether this process was a subreaper
+ * before. A subreaper adopts the orphans among its descendants: the
+ * workers of a background run whose main process died are then its
+ * children, which %background-reap can reap. */
+static SCM
+prim_set_child_subreaper_x(SCM on)
+{
+  int was = 0;
+
+  prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0);
+  prctl(PR_SET_CHILD_SUBREAPER, scm_is_true(on) ? 1 : 0, 0, 0, 0);
+  return scm_from_bool(was != 0);
+}
+
 void
 par_scm_init_mp(void)
 {
@@ -396,4 +556,10 @@ par_scm_init_mp(void)
   scm_c_define_gsubr("%mp-group-unreceived", 1, 0, 0,
                      prim_mp_group_unreceived);
   scm_c_define_gsubr("%mp-group-detail", 1, 0, 0, prim_mp_group_detail);
+  scm_c_define_gsubr("%background-fork", 0, 0, 0, prim_background_fork);
+  scm_c_define_gsubr("%background-ended?", 1, 0, 0,
+                     prim_background_ended_p);
+  scm_c_define_gsubr("%background-reap", 2, 0, 0, prim_background_reap);
+  scm_c_define_gsubr("%set-child-subreaper!", 1, 0, 0,
+                     prim_set_child_subreaper_x);
 }

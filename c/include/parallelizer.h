@@ -9,6 +9,7 @@
  *   par/types.h   element types of typed buffers, reduction operators
  *   par/comm.h    communicators: point to point and collectives
  *   par/mp.h      forked groups of worker processes over shared memory
+ *   par/trace.h   a record of the operations a communicator runs
  *   par/kernel.h  C kernels over typed arrays: their signature, registry,
  *                 helpers, and reductions with a kernel as the operator
  *   par/shm.h     shared memory: arenas of objects that processes map
@@ -25,6 +26,7 @@
 #include "par/types.h"
 #include "par/comm.h"
 #include "par/mp.h"
+#include "par/trace.h"
 #include "par/kernel.h"
 #include "par/shm.h"
 

@@ -20,12 +20,15 @@ enum {
  * (unless UNTYPED) and, where this process needs them (NEED_COUNTS), that
  * COUNTS is given. The checks use only local arguments, which every
  * process passes alike in a correct program, so that they all fail here
- * together rather than some of them later, halfway through. */
+ * together rather than some of them later, halfway through. A traced
+ * collective's event starts here, and ends where its entry point returns
+ * (PAR__TRACE_END), whatever happened in between. */
 static int
 begin(par_comm *comm, par_opkind op, int root, int type, int need_counts,
       const size_t *counts)
 {
   comm->coll_seq++;
+  PAR__TRACE_BEGIN(comm, op, root);
   comm->cur_op = op;
   comm->cur_seq = comm->coll_seq;
   comm->detail[0] = '\0';
@@ -69,6 +72,29 @@ begin_reduce(par_comm *comm, par_opkind kind, int root, par_dtype type,
   return PAR_OK;
 }
 
+/* Sizes for traces: the N counts of COUNTS added up (0 if there are none),
+ * and the bytes a scatter moved on this process. */
+static uint64_t
+sum(const size_t *counts, int n)
+{
+  uint64_t total = 0;
+
+  for (int i = 0; counts != NULL && i < n; i++) {
+    total += counts[i];
+  }
+  return total;
+}
+
+static uint64_t
+scatter_bytes(par_comm *comm, int root, const size_t *counts,
+              const par_msg *out, int rc)
+{
+  if (comm->rank == root) {
+    return sum(counts, comm->size);
+  }
+  return rc == PAR_OK ? out->len : 0;
+}
+
 /* The implementation of SLOT for COMM: the backend's, or the generic one
  * when it has none or the group is a single process. */
 #define IMPL(comm, slot)                                                    \
@@ -80,7 +106,7 @@ par_comm_barrier(par_comm *comm)
 {
   /* A barrier has no argument to check. */
   (void) begin(comm, PAR_OPKIND_BARRIER, NO_ROOT, UNTYPED, 0, NULL);
-  return IMPL(comm, barrier)->barrier(comm);
+  return PAR__TRACE_END(comm, IMPL(comm, barrier)->barrier(comm), 0);
 }
 
 int
@@ -89,10 +115,13 @@ par_comm_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
 {
   int rc = begin(comm, PAR_OPKIND_BCAST, root, UNTYPED, 0, NULL);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, bcast_bytes)->bcast_bytes(comm, root, buf, len, out);
   }
-  return IMPL(comm, bcast_bytes)->bcast_bytes(comm, root, buf, len, out);
+  return PAR__TRACE_END(comm, rc,
+                        comm->rank == root ? len
+                        : rc == PAR_OK     ? out->len
+                                           : 0);
 }
 
 int
@@ -102,11 +131,11 @@ par_comm_scatterv_bytes(par_comm *comm, int root, const void *buf,
   int rc = begin(comm, PAR_OPKIND_SCATTER, root, UNTYPED,
                  comm->rank == root, counts);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, scatterv_bytes)
+        ->scatterv_bytes(comm, root, buf, counts, out);
   }
-  return IMPL(comm, scatterv_bytes)
-      ->scatterv_bytes(comm, root, buf, counts, out);
+  return PAR__TRACE_END(comm, rc, scatter_bytes(comm, root, counts, out, rc));
 }
 
 int
@@ -116,11 +145,14 @@ par_comm_gatherv_bytes(par_comm *comm, int root, const void *buf, size_t len,
   int rc = begin(comm, PAR_OPKIND_GATHER, root, UNTYPED, comm->rank == root,
                  counts);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, gatherv_bytes)
+        ->gatherv_bytes(comm, root, buf, len, out, counts);
   }
-  return IMPL(comm, gatherv_bytes)
-      ->gatherv_bytes(comm, root, buf, len, out, counts);
+  return PAR__TRACE_END(comm, rc,
+                        comm->rank != root ? len
+                        : rc == PAR_OK     ? out->len
+                                           : 0);
 }
 
 int
@@ -129,11 +161,11 @@ par_comm_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
 {
   int rc = begin(comm, PAR_OPKIND_ALLGATHER, NO_ROOT, UNTYPED, 1, counts);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, allgatherv_bytes)
+        ->allgatherv_bytes(comm, buf, len, out, counts);
   }
-  return IMPL(comm, allgatherv_bytes)
-      ->allgatherv_bytes(comm, buf, len, out, counts);
+  return PAR__TRACE_END(comm, rc, rc == PAR_OK ? out->len : 0);
 }
 
 int
@@ -142,10 +174,10 @@ par_comm_bcast(par_comm *comm, int root, void *buf, size_t count,
 {
   int rc = begin(comm, PAR_OPKIND_BCAST, root, (int) type, 0, NULL);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, bcast)->bcast(comm, root, buf, count, type);
   }
-  return IMPL(comm, bcast)->bcast(comm, root, buf, count, type);
+  return PAR__TRACE_END(comm, rc, count * par_dtype_size(type));
 }
 
 int
@@ -156,11 +188,14 @@ par_comm_scatterv(par_comm *comm, int root, const void *sendbuf,
   int rc = begin(comm, PAR_OPKIND_SCATTER, root, (int) type,
                  comm->rank == root, counts);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, scatterv)
+        ->scatterv(comm, root, sendbuf, counts, recvbuf, recvcount, type);
   }
-  return IMPL(comm, scatterv)
-      ->scatterv(comm, root, sendbuf, counts, recvbuf, recvcount, type);
+  return PAR__TRACE_END(comm, rc,
+                        par_dtype_size(type)
+                            * (comm->rank == root ? sum(counts, comm->size)
+                                                  : recvcount));
 }
 
 int
@@ -171,11 +206,14 @@ par_comm_gatherv(par_comm *comm, int root, const void *sendbuf,
   int rc = begin(comm, PAR_OPKIND_GATHER, root, (int) type,
                  comm->rank == root, counts);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, gatherv)
+        ->gatherv(comm, root, sendbuf, sendcount, recvbuf, counts, type);
   }
-  return IMPL(comm, gatherv)
-      ->gatherv(comm, root, sendbuf, sendcount, recvbuf, counts, type);
+  return PAR__TRACE_END(comm, rc,
+                        par_dtype_size(type)
+                            * (comm->rank == root ? sum(counts, comm->size)
+                                                  : sendcount));
 }
 
 int
@@ -184,11 +222,12 @@ par_comm_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
 {
   int rc = begin(comm, PAR_OPKIND_ALLGATHER, NO_ROOT, (int) type, 1, counts);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, allgatherv)
+        ->allgatherv(comm, sendbuf, sendcount, recvbuf, counts, type);
   }
-  return IMPL(comm, allgatherv)
-      ->allgatherv(comm, sendbuf, sendcount, recvbuf, counts, type);
+  return PAR__TRACE_END(comm, rc,
+                        par_dtype_size(type) * sum(counts, comm->size));
 }
 
 int
@@ -197,11 +236,11 @@ par_comm_reduce(par_comm *comm, int root, const void *sendbuf, void *recvbuf,
 {
   int rc = begin_reduce(comm, PAR_OPKIND_REDUCE, root, type, op);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, reduce)
+        ->reduce(comm, root, sendbuf, recvbuf, count, type, op);
   }
-  return IMPL(comm, reduce)
-      ->reduce(comm, root, sendbuf, recvbuf, count, type, op);
+  return PAR__TRACE_END(comm, rc, count * par_dtype_size(type));
 }
 
 int
@@ -210,9 +249,9 @@ par_comm_allreduce(par_comm *comm, const void *sendbuf, void *recvbuf,
 {
   int rc = begin_reduce(comm, PAR_OPKIND_ALLREDUCE, NO_ROOT, type, op);
 
-  if (rc != PAR_OK) {
-    return rc;
+  if (rc == PAR_OK) {
+    rc = IMPL(comm, allreduce)
+        ->allreduce(comm, sendbuf, recvbuf, count, type, op);
   }
-  return IMPL(comm, allreduce)
-      ->allreduce(comm, sendbuf, recvbuf, count, type, op);
+  return PAR__TRACE_END(comm, rc, count * par_dtype_size(type));
 }

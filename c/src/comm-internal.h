@@ -11,6 +11,7 @@
 #include <stdarg.h>
 
 #include "par/comm.h"
+#include "par/trace.h"
 
 /* The element type stated by what moves plain bytes, where a par_dtype
  * would otherwise be. */
@@ -81,6 +82,17 @@ typedef struct par__comm_ops {
   void (*destroy)(par_comm *comm);
 } par__comm_ops;
 
+/* A trace being recorded (trace.c): the events so far, and the operation
+ * in progress, entered DEPTH times (an operation may run others inside
+ * itself, which belong to its event). */
+typedef struct par__trace {
+  par_trace_event *events;
+  size_t n;
+  size_t cap;
+  par_trace_event cur;
+  int depth;
+} par__trace;
+
 struct par_comm {
   const par__comm_ops *ops;
   int rank;
@@ -96,6 +108,11 @@ struct par_comm {
   void *interrupt_data;
   char detail[320];
   void *impl; /* the backend's state */
+  /* The trace being recorded (par/trace.h), or NULL: the one thing an
+   * operation looks at when tracing is off. TRACE_KEPT holds a stopped
+   * trace's events. */
+  par__trace *trace;
+  par__trace *trace_kept;
 };
 
 /* The collectives built from a backend's frames (coll-generic.c): every
@@ -142,6 +159,39 @@ PAR_EXTERN void par__msg_take_block(par_msg *msg, void *block,
 
 /* A par_msg that borrows DATA: release does nothing. */
 PAR_EXTERN void par__msg_borrow(par_msg *msg, const void *data, size_t len);
+
+/* --- Tracing (trace.c) ----------------------------------------------------
+ *
+ * Every operation's entry point calls PAR__TRACE_BEGIN once, and returns
+ * through PAR__TRACE_END, which records the event and hands back RC; a
+ * backend's waits add their length with PAR__TRACE_WAIT. Each costs one
+ * predictable branch while tracing is off, and BYTES is only evaluated
+ * while it is on. An operation that another one runs inside itself is
+ * part of the outer one's event. */
+
+PAR_EXTERN void par__trace_begin(par_comm *comm, uint32_t kind, int peer);
+PAR_EXTERN int par__trace_end(par_comm *comm, int rc, uint64_t bytes);
+PAR_EXTERN void par__trace_wait(par_comm *comm, double seconds);
+
+/* Free COMM's trace, if any (par_comm_destroy). */
+void par__trace_free(par_comm *comm);
+
+#define PAR__TRACE_BEGIN(comm, kind, peer)                                  \
+  do {                                                                      \
+    if ((comm)->trace != NULL) {                                            \
+      par__trace_begin((comm), (kind), (peer));                             \
+    }                                                                       \
+  } while (0)
+
+#define PAR__TRACE_END(comm, rc, bytes)                                     \
+  ((comm)->trace != NULL ? par__trace_end((comm), (rc), (bytes)) : (rc))
+
+#define PAR__TRACE_WAIT(comm, seconds)                                      \
+  do {                                                                      \
+    if ((comm)->trace != NULL) {                                            \
+      par__trace_wait((comm), (seconds));                                   \
+    }                                                                       \
+  } while (0)
 
 /* --- Describing operations (describe.c) ---------------------------------- */
 

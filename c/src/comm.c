@@ -113,6 +113,7 @@ par_comm_destroy(par_comm *comm)
   if (comm->ops->destroy != NULL) {
     comm->ops->destroy(comm);
   }
+  par__trace_free(comm);
   free(comm->sent_seq);
   free(comm->recv_seq);
   free(comm);
@@ -249,36 +250,42 @@ int
 par_comm_send(par_comm *comm, int dest, const void *buf, size_t len)
 {
   par__hdr hdr = {PAR_OPKIND_SEND, 0, PAR__BYTES, 0, len};
-  int rc = check_peer(comm, dest, 1);
+  int rc;
 
-  if (rc != PAR_OK) {
-    return rc;
-  }
-  comm->cur_op = PAR_OPKIND_SEND;
-  hdr.seq = comm->sent_seq[dest] + 1;
-  rc = comm->ops->send(comm, dest, &hdr, buf, len);
+  PAR__TRACE_BEGIN(comm, PAR_OPKIND_SEND, dest);
+  rc = check_peer(comm, dest, 1);
   if (rc == PAR_OK) {
-    comm->sent_seq[dest]++;
+    comm->cur_op = PAR_OPKIND_SEND;
+    hdr.seq = comm->sent_seq[dest] + 1;
+    rc = comm->ops->send(comm, dest, &hdr, buf, len);
+    if (rc == PAR_OK) {
+      comm->sent_seq[dest]++;
+    }
   }
-  return rc;
+  return PAR__TRACE_END(comm, rc, len);
 }
 
 int
 par_comm_recv(par_comm *comm, int source, par_msg *out)
 {
   par__hdr hdr;
-  int rc = check_peer(comm, source, 0);
+  int rc;
 
-  if (rc != PAR_OK) {
-    return rc;
+  PAR__TRACE_BEGIN(comm, PAR__OPKIND_RECV, source);
+  rc = check_peer(comm, source, 0);
+  if (rc == PAR_OK) {
+    comm->cur_op = PAR__OPKIND_RECV;
+    rc = comm->ops->recv(comm, source, &hdr, out);
+    if (rc == PAR_OK) {
+      rc = accept_message(comm, source, source, &hdr, out);
+    }
   }
-  comm->cur_op = PAR__OPKIND_RECV;
-  rc = comm->ops->recv(comm, source, &hdr, out);
-  return rc != PAR_OK ? rc : accept_message(comm, source, source, &hdr, out);
+  return PAR__TRACE_END(comm, rc, rc == PAR_OK ? out->len : 0);
 }
 
-int
-par_comm_recv_any(par_comm *comm, int block, int *source, par_msg *out)
+/* The receive from any rank, without its trace (see par_comm_recv_any). */
+static int
+recv_any(par_comm *comm, int block, int *source, par_msg *out)
 {
   par__hdr hdr;
   int from = -1, rc;
@@ -312,4 +319,25 @@ par_comm_recv_any(par_comm *comm, int block, int *source, par_msg *out)
     *source = from;
   }
   return rc;
+}
+
+int
+par_comm_recv_any(par_comm *comm, int block, int *source, par_msg *out)
+{
+  int rc;
+
+  /* A receive that finds nothing ready and does not block is a poll, not
+   * an operation: it is traced only when something arrives or it waits. */
+  if (comm->trace == NULL) {
+    return recv_any(comm, block, source, out);
+  }
+  PAR__TRACE_BEGIN(comm, PAR__OPKIND_RECV, PAR_TRACE_ANY_PEER);
+  rc = recv_any(comm, block, source, out);
+  if (rc == PAR_OK) {
+    comm->trace->cur.peer = *source;
+  } else if (rc == PAR_ENOENT && !block) {
+    comm->trace->depth--;
+    return rc;
+  }
+  return PAR__TRACE_END(comm, rc, rc == PAR_OK ? out->len : 0);
 }

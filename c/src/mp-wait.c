@@ -533,6 +533,10 @@ wait_until(mp_comm *m, mp_wait *w)
     }
   }
   unpublish(m, w);
+  if (w->spins > 0) {
+    /* It waited, from its first spin: a trace counts that time. */
+    PAR__TRACE_WAIT(m->comm, par__now() - w->start);
+  }
   return rc;
 }
 

@@ -150,17 +150,19 @@ irritants."
   (string-join (string-split text #\~) "~~"))
 
 (define* (raise-parallelizer-failure who #:key rank pid key message irritants
-                                     backtrace text code)
+                                     backtrace text code hint)
   "Raise, from WHO, the error of process RANK (PID) of a run: it had raised
 KEY with MESSAGE and IRRITANTS (TEXT being the message formatted where it
 was raised, if known), and BACKTRACE is the text of its stack. CODE is
 the code of the failure (see &parallelizer-failure). The error is
 catchable as key parallelizer-error and as the condition
 &parallelizer-failure; its message is the whole sentence, with no
-irritants."
+irritants, followed by HINT on a line of its own if HINT is a string."
   (let* ((description (or text (describe-error key message irritants)))
-         (sentence (format #f "rank ~a (pid ~a) failed: ~a" rank pid
-                           description)))
+         (sentence (string-append
+                    (format #f "rank ~a (pid ~a) failed: ~a" rank pid
+                            description)
+                    (if (string? hint) (string-append "\n" hint) ""))))
     ;; What catch sees is a template, hence the escaped tildes; what
     ;; exception-message returns (the first message of the compound) is
     ;; the sentence itself.
@@ -237,6 +239,13 @@ irritants."
     (make-job-error key message irritants backtrace
                     (describe-error key message irritants) code))
   (match (cons key args)
+    ;; (exit N) in a job: the irritants keep exit's arguments, so that the
+    ;; main process can exit with them once its run is over.
+    (('quit . _)
+     (make-job-error key #f args backtrace
+                     (format #f "exited with status ~a before the job ended"
+                             (exit-status args))
+                     code))
     ;; A keyword argument error names the keyword in its data, not in its
     ;; irritants: show it.
     (('keyword-argument-error _ (? string? message) () ((? keyword? kw)))
@@ -250,6 +259,15 @@ irritants."
      (make key "~s" (list obj)))
     (_ (make key #f args))))
 
+(define (exit-status args)
+  ;; The status a process exits with when exit is called with ARGS.
+  (match args
+    (() 0)
+    ((#t) 0)
+    ((#f) 1)
+    (((? integer? n)) n)
+    (_ 1)))
+
 (define (call-capturing-error thunk)
   "Call THUNK. Return its value, or a job error describing what it raised,
 with the backtrace taken where it was raised.
@@ -260,16 +278,42 @@ an error captured here lets the run stop its workers before the REPL
 shows it."
   (let ((backtrace #f))
     (catch #t
-      thunk
+      (lambda () (%parallelizer-job thunk))
       (lambda (key . args)
         (throw-arguments->job-error key args (or backtrace "")))
       (lambda (key . args)
-        (set! backtrace
-          (call-with-output-string
-            (lambda (port)
-              (let ((stack (make-stack #t 2)))
-                (when stack
-                  (display-backtrace stack port))))))))))
+        ;; Cut this handler and the throw's own frame.
+        (let ((stack (make-stack #t 3)))
+          (set! backtrace
+            (if stack
+                (job-frames
+                 (call-with-output-string
+                   (lambda (port)
+                     (display-backtrace stack port))))
+                "")))))))
+
+(define (%parallelizer-job thunk)
+  ;; Call THUNK, not in tail position (the compiler would make a tail call
+  ;; of a plain (let ((v (thunk))) v)): this frame marks where a job's
+  ;; backtrace starts.
+  (call-with-prompt %job-tag thunk (lambda (k . args) (apply values args))))
+
+(define %job-tag (make-prompt-tag "parallelizer job"))
+
+;; A binding that is assigned is never inlined, so %parallelizer-job keeps
+;; a frame of its own.
+(set! %parallelizer-job %parallelizer-job)
+
+(define (job-frames backtrace)
+  ;; BACKTRACE, printed outermost frame first, without the frames of the
+  ;; run around the job: those down to the frame of %parallelizer-job.
+  (let loop ((lines (string-split backtrace #\newline)))
+    (match lines
+      (() backtrace)
+      ((line . rest)
+       (if (string-contains line "(%parallelizer-job ")
+           (string-join rest "\n")
+           (loop rest))))))
 
 (define (raise-job-error who rank pid e)
   "Raise, from WHO, the job error E of process RANK (PID)."

@@ -18,6 +18,7 @@
   #:use-module (parallelizer core)
   #:use-module (parallelizer errors)
   #:use-module (parallelizer chunks)
+  #:use-module (parallelizer progress)
   #:use-module ((parallelizer collectives) #:select (gather))
   #:use-module ((parallelizer run) #:select (parallelizer-run))
   #:use-module ((parallelizer kernels)
@@ -36,14 +37,19 @@
   #:export (parallel-map
             parallel-starmap))
 
-(define (map-chunk proc chunk extra-args)
+(define* (map-chunk proc chunk extra-args #:optional tick)
   ;; Apply PROC to each element of CHUNK; the result has CHUNK's container
   ;; type where the results fit in it (a uniform vector whose results are
-  ;; not all of its element type becomes a vector).
-  (define call
+  ;; not all of its element type becomes a vector). TICK, if given, is
+  ;; called after each element: it counts them for a progress meter.
+  (define apply-proc
     (if (null? extra-args)
         proc
         (lambda (x) (apply proc x extra-args))))
+  (define call
+    (if tick
+        (lambda (x) (let ((value (apply-proc x))) (tick) value))
+        apply-proc))
   (cond
    ((list? chunk) (map call chunk))
    ((vector? chunk)
@@ -79,20 +85,27 @@
           (iota (1+ (- hi lo)))))))
 
 (define* (parallel-map p proc data #:key (extra-args '()) vectorized?
-                       chunk-size progress?)
+                       chunk-size progress? progress)
   "Apply PROC to every element of DATA across the processes of P's group
 and return, on the main process, the results in input order in a container
 of DATA's type (in-worker-process on the others). Inside a run, every
 process calls it and DATA is only read on the main process. Outside a run
 it is a whole run by itself, which returns the results, as Pool.map does:
 on the multiprocessing backend the workers are forked with DATA already
-in hand, so nothing is sent to them and only the results come back. PROC is called as (PROC ELEMENT EXTRA-ARGS ...), or, when
-VECTORIZED? is true, as (PROC CHUNK EXTRA-ARGS ...) on a whole chunk,
-returning a container. Without CHUNK-SIZE each process gets one chunk of
-DATA (sizes differ by at most one); with CHUNK-SIZE the main process hands
-out chunks of that many elements on demand and works on them too, which
-balances irregular work. PROGRESS? prints the chunks done so far on the
-main process's error port.
+in hand, so nothing is sent to them and only the results come back. PROC
+is called as (PROC ELEMENT EXTRA-ARGS ...), or, when VECTORIZED? is true,
+as (PROC CHUNK EXTRA-ARGS ...) on a whole chunk, returning a container.
+Without CHUNK-SIZE each process gets one chunk of DATA (sizes differ by at
+most one); with CHUNK-SIZE the main process hands out chunks of that many
+elements on demand and works on them too, which balances irregular work.
+
+PROGRESS? #t draws a progress bar on the main process's error port when it
+is a terminal (items done out of the total, percentage, rate, time spent
+and time left), redrawn in place at most ten times a second and ended by a
+last line; PROGRESS? always draws it whatever the port is (a line a
+second). PROGRESS, a procedure, is called instead with the number of items
+done and the total, as often. Items are counted as each process maps them
+(as whole chunks with CHUNK-SIZE, VECTORIZED? or a kernel).
 
 PROC may be a C kernel (see load-kernel). An element-wise kernel is
 always given whole chunks, as if VECTORIZED? were true; mapped over a
@@ -100,12 +113,15 @@ uniform array (SRFI-4 vector, typed array) without CHUNK-SIZE, it runs on
 each process's chunk in C, the data moving as typed buffers, and the
 result is an array of the kernel's result type and DATA's shape."
   (if (and (parallelizer? p) (parallelizer-comm p))
-      (map-in-run p proc data extra-args vectorized? chunk-size progress?)
-      (map-as-run p proc data extra-args vectorized? chunk-size progress?)))
+      (map-in-run p proc data extra-args vectorized? chunk-size progress?
+                  progress)
+      (map-as-run p proc data extra-args vectorized? chunk-size progress?
+                  progress)))
 
-(define (check-map-arguments data chunk-size)
+(define (check-map-arguments data chunk-size progress? progress)
   ;; On the main process, before anything moves.
   (container-kind 'parallel-map data)
+  (check-progress-options 'parallel-map progress? progress)
   (unless (or (not chunk-size)
               (and (exact-integer? chunk-size) (positive? chunk-size)))
     (raise-parallelizer-error
@@ -113,14 +129,20 @@ result is an array of the kernel's result type and DATA's shape."
      "#:chunk-size must be a positive integer or #f, got ~s"
      chunk-size)))
 
+(define (map-meter data progress? progress)
+  ;; On the main process: the progress meter of a map of DATA, or #f.
+  (make-progress-meter "parallel-map" (item-count data)
+                       #:progress? progress? #:progress progress))
+
 (define (chunk-applier proc extra-args vectorized?)
-  ;; The procedure that maps PROC over one chunk. An element-wise kernel
-  ;; is always given whole chunks.
+  ;; The procedure that maps PROC over one chunk, calling its optional
+  ;; second argument after each item. An element-wise kernel is always
+  ;; given whole chunks.
   (let ((vectorized? (or vectorized? (elementwise-kernel? proc))))
-    (lambda (chunk)
+    (lambda* (chunk #:optional tick)
       (if vectorized?
           (apply proc chunk extra-args)
-          (map-chunk proc chunk extra-args)))))
+          (map-chunk proc chunk extra-args tick)))))
 
 (define (own-chunk chunk proc vectorized?)
   ;; The main process's CHUNK, a view of the caller's data: a copy when
@@ -129,92 +151,98 @@ result is an array of the kernel's result type and DATA's shape."
       (copy-chunk chunk)
       chunk))
 
-(define (map-as-run p proc data extra-args vectorized? chunk-size progress?)
+(define (map-as-run p proc data extra-args vectorized? chunk-size progress?
+                    progress)
   ;; parallel-map called outside a run: a run of its own. On the
   ;; multiprocessing backend each process cuts its own chunk out of DATA,
   ;; which it inherited with the fork (or, with CHUNK-SIZE, is told which
-  ;; chunks to take); elsewhere, and for a kernel's typed plan, the run
-  ;; maps as inside any run.
+  ;; chunks to take), and the meter made before the fork tells every
+  ;; process whether the map is counted; elsewhere, and for a kernel's
+  ;; typed plan, the run maps as inside any run.
   (let ((p (check-parallelizer 'parallel-map p)))
-    (check-map-arguments data chunk-size)
+    (check-map-arguments data chunk-size progress? progress)
     (if (and (eq? (parallelizer-kind p) 'multiprocessing)
              (not (kernel-plan proc data chunk-size)))
-        (parallelizer-run
-         p (lambda* (#:key parallelizer)
-             (map-inherited parallelizer proc data extra-args vectorized?
-                            chunk-size progress?)))
+        (let ((meter (map-meter data progress? progress)))
+          (parallelizer-run
+           p (lambda* (#:key parallelizer)
+               (map-inherited parallelizer proc data extra-args vectorized?
+                              chunk-size meter))))
         (parallelizer-run
          p (lambda* (#:key parallelizer)
              (map-in-run parallelizer proc data extra-args vectorized?
-                         chunk-size progress?))))))
+                         chunk-size progress? progress))))))
 
-(define (map-inherited p proc data extra-args vectorized? chunk-size
-                       progress?)
+(define (map-inherited p proc data extra-args vectorized? chunk-size meter)
   ;; Inside the run of map-as-run, on every process, each holding DATA.
   (let* ((comm (require-comm p 'parallel-map))
          (rank (%comm-rank comm))
          (apply-chunk (chunk-applier proc extra-args vectorized?)))
     (if chunk-size
-        (dynamic-map p comm apply-chunk data chunk-size progress? #f)
+        (dynamic-map p comm apply-chunk data chunk-size meter #f)
         (let* ((chunk (chunk-of 'parallel-map data (%comm-size comm) rank))
                (chunk (if (zero? rank)
                           (own-chunk chunk proc vectorized?)
-                          chunk))
-               (parts (gather p (apply-chunk chunk))))
-          (if (zero? rank)
-              (begin
-                (when progress?
-                  (report-progress (length parts) (length parts)))
-                (join-chunks 'parallel-map parts))
-              in-worker-process)))))
+                          chunk)))
+          (if meter
+              (counted-map comm apply-chunk chunk meter)
+              (let ((parts (gather p (apply-chunk chunk))))
+                (if (zero? rank)
+                    (join-chunks 'parallel-map parts)
+                    in-worker-process)))))))
 
-(define (map-in-run p proc data extra-args vectorized? chunk-size progress?)
+(define (map-in-run p proc data extra-args vectorized? chunk-size progress?
+                    progress)
   (let* ((comm (require-comm p 'parallel-map))
          (main? (zero? (%comm-rank comm)))
          (apply-chunk (chunk-applier proc extra-args vectorized?)))
     (when main?
-      (check-map-arguments data chunk-size))
-    ;; One scatter starts the map everywhere and tells every process which
-    ;; way it goes, as the main process decided (see map-plans): its chunk
-    ;; of DATA, a kernel's plan, or dynamic, to ask the main process for
-    ;; chunks on demand. The chunks are views of DATA until the encoder
-    ;; copies them.
-    (match (%comm-scatter comm
-                          (and main?
-                               (map-plans proc data chunk-size
-                                          (%comm-size comm)))
-                          0)
-      (('dynamic . _)
-       (dynamic-map p comm apply-chunk data chunk-size progress? #t))
-      (('kernel . plan) (kernel-map comm proc data extra-args plan progress?))
-      (('static . chunk)
-       (let ((parts (gather p (apply-chunk
-                               (if main?
-                                   (own-chunk chunk proc vectorized?)
-                                   chunk)))))
-         (if main?
-             (begin
-               (when progress?
-                 (report-progress (length parts) (length parts)))
-               (join-chunks 'parallel-map parts))
-             in-worker-process))))))
+      (check-map-arguments data chunk-size progress? progress))
+    (let ((meter (and main? (map-meter data progress? progress))))
+      ;; One scatter starts the map everywhere and tells every process
+      ;; which way it goes, as the main process decided (see map-plans):
+      ;; its chunk of DATA, a kernel's plan, or dynamic, to ask the main
+      ;; process for chunks on demand. The chunks are views of DATA until
+      ;; the encoder copies them.
+      (match (%comm-scatter comm
+                            (and main?
+                                 (map-plans proc data chunk-size
+                                            (%comm-size comm) meter))
+                            0)
+        (('dynamic . _)
+         (dynamic-map p comm apply-chunk data chunk-size meter #t))
+        (('kernel . plan) (kernel-map comm proc data extra-args plan meter))
+        (('counted . chunk)
+         (counted-map comm apply-chunk
+                      (if main? (own-chunk chunk proc vectorized?) chunk)
+                      meter))
+        (('static . chunk)
+         (let ((parts (gather p (apply-chunk
+                                 (if main?
+                                     (own-chunk chunk proc vectorized?)
+                                     chunk)))))
+           (if main?
+               (join-chunks 'parallel-map parts)
+               in-worker-process)))))))
 
 ;;; Kernels. An element-wise C kernel over a uniform array runs on each
 ;;; process's chunk in C, its data moving as typed buffers (see
 ;;; %kernel-map); every other case takes the general paths above.
 
-(define (map-plans proc data chunk-size n)
+(define (map-plans proc data chunk-size n meter)
   ;; On the main process, what each of the N processes is told: (dynamic)
   ;; for a chunk size; (kernel TYPE LENGTH ...) for an element-wise kernel
-  ;; over a uniform array of a type it takes; otherwise (static . CHUNK),
-  ;; each process's own chunk of DATA.
+  ;; over a uniform array of a type it takes; otherwise each process's own
+  ;; chunk of DATA, as (static . CHUNK), or as (counted . CHUNK) when METER
+  ;; counts the items as they are done.
   (cond
    (chunk-size (make-list n '(dynamic)))
    ((kernel-plan proc data chunk-size)
     => (lambda (plan) (make-list n plan)))
    (else
-    (map (lambda (chunk) (cons 'static chunk))
-         (split-into-chunks 'parallel-map data n)))))
+    (let ((plan (if meter 'counted 'static)))
+      (map (lambda (chunk) (cons plan chunk))
+           (split-into-chunks 'parallel-map data n))))))
 
 (define (kernel-plan proc data chunk-size)
   ;; (kernel TYPE LENGTH ...) when PROC is an element-wise kernel mapped
@@ -230,7 +258,7 @@ result is an array of the kernel's result type and DATA's shape."
                      ((lo hi) (1+ (- hi lo))))
                    (array-shape data)))))
 
-(define (kernel-map comm proc data extra-args plan progress?)
+(define (kernel-map comm proc data extra-args plan meter)
   (unless (kernel? proc)
     (raise-parallelizer-error
      'parallel-map 'EINVAL "the main process maps a C kernel, but this \
@@ -241,19 +269,75 @@ process was given ~s" proc))
     (cond
      ((not result) in-worker-process)
      (else
-      (when progress?
-        (report-progress (%comm-size comm) (%comm-size comm)))
+      (progress-finish! meter)
       result))))
 
-(define (report-progress done total)
-  (let ((port (current-error-port)))
-    (format port "\rparallel-map: ~a/~a chunks" done total)
-    (when (= done total)
-      (newline port))
-    (force-output port)))
+;;; Counted static maps. Each process maps its own chunk, as without a
+;;; meter, but the workers tell the main process how many items they have
+;;; done, at most ten times a second, and end with their results in a
+;;; message instead of a gather: the main process reads these messages
+;;; between its own items, from whichever worker has sent one, and a
+;;; gather's frame could be the next thing a worker sends.
 
-(define (dynamic-map p comm apply-chunk data chunk-size progress?
-                     send-chunks?)
+;; The least time between two counts a worker sends.
+(define %count-interval
+  (quotient internal-time-units-per-second 10))
+
+(define (counted-map comm apply-chunk chunk meter)
+  (if (zero? (%comm-rank comm))
+      (counted-main comm apply-chunk chunk meter)
+      (counted-worker comm apply-chunk chunk)))
+
+(define (counted-worker comm apply-chunk chunk)
+  (let* ((last (get-internal-real-time))
+         (reported 0)
+         (done 0)
+         (result (apply-chunk
+                  chunk
+                  (lambda ()
+                    (set! done (1+ done))
+                    (let ((now (get-internal-real-time)))
+                      (when (>= (- now last) %count-interval)
+                        (%comm-send comm (cons 'count (- done reported)) 0)
+                        (set! reported done)
+                        (set! last now)))))))
+    ;; The last message carries the items not counted yet: all of them
+    ;; for a vectorized procedure, which is never called per item.
+    (%comm-send comm (cons* 'done (- (item-count chunk) reported) result) 0)
+    in-worker-process))
+
+(define (counted-main comm apply-chunk chunk meter)
+  (let* ((n (%comm-size comm))
+         (results (make-vector n #f))
+         (pending (1- n)))
+    (define (take! source message)
+      ;; MESSAGE from SOURCE: a count, or the last one with its results.
+      (match message
+        (('count . k) (progress-advance! meter k))
+        (('done k . result)
+         (vector-set! results source result)
+         (set! pending (1- pending))
+         (progress-advance! meter k))))
+    (define (take-ready!)
+      (let loop ()
+        (match (and (positive? pending) (%comm-receive-any comm #f))
+          (#f #t)
+          ((source . message) (take! source message) (loop)))))
+    (vector-set! results 0
+                 (apply-chunk chunk
+                              (lambda ()
+                                (when (progress-due? meter)
+                                  (take-ready!))
+                                (progress-advance! meter 1))))
+    (let loop ()
+      (when (positive? pending)
+        (match (%comm-receive-any comm #t)
+          ((source . message) (take! source message)))
+        (loop)))
+    (progress-finish! meter)
+    (join-chunks 'parallel-map (vector->list results))))
+
+(define (dynamic-map p comm apply-chunk data chunk-size meter send-chunks?)
   ;; The main process splits DATA into chunks of CHUNK-SIZE elements and
   ;; answers each worker's request with the next chunk, or 'done when none
   ;; is left; a worker's request carries the result of its previous chunk.
@@ -266,15 +350,15 @@ process was given ~s" proc))
              (total (vector-length chunks))
              (results (make-vector total #f))
              (workers (1- (%comm-size comm))))
-        (define (note-done! done)
-          (when progress?
-            (report-progress done total)))
+        (define (note-done! index)
+          ;; Chunk INDEX is done: count its items.
+          (progress-advance! meter (item-count (vector-ref chunks index))))
         (let loop ((next 0) (done 0) (finished 0))
           (define (answer source reply next done)
             (match reply
               (('result index . value)
                (vector-set! results index value)
-               (note-done! (1+ done))
+               (note-done! index)
                (hand-out source next (1+ done)))
               ('ready (hand-out source next done))))
           (define (hand-out source next done)
@@ -290,13 +374,14 @@ process was given ~s" proc))
                   (loop next done (1+ finished)))))
           (cond
            ((and (= finished workers) (= done total))
+            (progress-finish! meter)
             (join-chunks 'parallel-map (vector->list results)))
            ((%comm-receive-any comm #f)
             => (match-lambda ((source . reply) (answer source reply next
                                                        done))))
            ((< next total)
             (vector-set! results next (apply-chunk (vector-ref chunks next)))
-            (note-done! (1+ done))
+            (note-done! next)
             (loop (1+ next) (1+ done) finished))
            (else
             (match (%comm-receive-any comm #t)
@@ -315,10 +400,10 @@ process was given ~s" proc))
                                            chunk))))))))))
 
 (define* (parallel-starmap p proc data #:key (extra-args '()) chunk-size
-                           progress?)
+                           progress? progress)
   "Like parallel-map, but each element of DATA is a list of arguments:
 PROC is called as (apply PROC ELEMENT EXTRA-ARGS)."
   (check-parallelizer 'parallel-starmap p)
   (parallel-map p (lambda (args . extra) (apply proc (append args extra)))
                 data #:extra-args extra-args #:chunk-size chunk-size
-                #:progress? progress?))
+                #:progress? progress? #:progress progress))

@@ -18,27 +18,44 @@
   #:use-module (parallelizer core)
   #:use-module (parallelizer errors)
   #:use-module (parallelizer registry)
+  #:use-module ((parallelizer trace)
+                #:select (run-trace-file
+                          traced-job
+                          prepare-trace!
+                          finish-trace!))
   #:export (parallelizer-run
             call-with-parallelizer
             main-restricted
             worker-restricted
             make-client-server-runner
             client-server-runner?
-            client-server-runner-run)
+            client-server-runner-run
+            raise-run-error
+            return-to-prompt
+            %raw-run-errors?)
   #:export-syntax (with-parallelizer))
 
 (define (split-run-arguments who args)
-  "Split ARGS of parallelizer-run into the #:comm ranks, the #:timeout and
-the arguments to pass on to the job, keywords included."
-  (let loop ((args args) (ranks #f) (timeout #f) (rest '()))
+  "Split ARGS of parallelizer-run into the #:comm ranks, the #:timeout, the
+#:trace file and the arguments to pass on to the job, keywords included."
+  (let loop ((args args) (ranks #f) (timeout #f) (trace #f) (rest '()))
     (match args
-      (() (values ranks timeout (reverse rest)))
-      ((#:comm value . tail) (loop tail (check-ranks who value) timeout rest))
-      ((#:timeout value . tail) (loop tail ranks (check-timeout who value)
-                                      rest))
-      (((? keyword? key) value . tail) (loop tail ranks timeout
-                                             (cons* value key rest)))
-      ((arg . tail) (loop tail ranks timeout (cons arg rest))))))
+      (() (values ranks timeout trace (reverse rest)))
+      ((#:comm value . tail)
+       (loop tail (check-ranks who value) timeout trace rest))
+      ((#:timeout value . tail)
+       (loop tail ranks (check-timeout who value) trace rest))
+      ((#:trace value . tail)
+       (loop tail ranks timeout (check-trace-file who value) rest))
+      (((? keyword? key) value . tail)
+       (loop tail ranks timeout trace (cons* value key rest)))
+      ((arg . tail) (loop tail ranks timeout trace (cons arg rest))))))
+
+(define (check-trace-file who file)
+  (unless (or (not file) (and (string? file) (not (string-null? file))))
+    (raise-parallelizer-error
+     who 'EINVAL "#:trace must be the name of a file or #f, got ~s" file))
+  file)
 
 (define (check-ranks who ranks)
   (unless (and (list? ranks) (pair? ranks)
@@ -98,42 +115,205 @@ call-with-parallelizer)."
   "Call PROC on every process of the group of parallelizer P, as
 (apply PROC ARGS ... #:parallelizer P), and return the main process's
 value. #:comm RANKS restricts the run to those ranks (renumbered 0..k-1;
-rank 0 must be one of them) and #:timeout SECONDS bounds it; every other
-keyword argument goes to PROC. If any process raises an error, the run
-raises on the main process an error of key parallelizer-error naming the
-rank and the original error."
+rank 0 must be one of them) and #:timeout SECONDS bounds it; #:trace FILE
+(or the environment variable PARALLELIZER_TRACE) records every process's
+operations into FILE as Chrome trace-event JSON; every other keyword
+argument goes to PROC. If any process raises an error, the run raises on
+the main process an error of key parallelizer-error naming the rank and
+the original error."
   (check-procedure 'parallelizer-run proc)
   (let ((p (designated-parallelizer 'parallelizer-run p)))
     (call-with-values (lambda () (split-run-arguments 'parallelizer-run args))
-      (lambda (ranks timeout rest)
+      (lambda (ranks timeout trace rest)
         ;; The job returns its value or a job error: backends decide how
         ;; an error reaches the main process.
-        (let ((job (lambda ()
-                     (explain-uncallable-job
-                      proc
-                      (call-capturing-error
-                       (lambda ()
-                         (parameterize ((current-parallelizer p))
-                           (apply proc
-                                  (append rest
-                                          (list #:parallelizer p))))))))))
+        (let* ((trace-file (run-trace-file trace))
+               (job (lambda ()
+                      (explain-uncallable-job
+                       proc
+                       (interrupt-left-alone
+                        p
+                        (call-capturing-error
+                         (lambda ()
+                           (parameterize ((current-parallelizer p))
+                             (apply proc
+                                    (append rest
+                                            (list #:parallelizer p))))))))))
+               (job (if trace-file (traced-job trace-file p job) job)))
           (when ranks
             (check-ranks-in-group 'parallelizer-run p ranks))
-          ;; A failure is raised again once out of the run's dynamic
-          ;; extent, so that what the user sees starts at parallelizer-run
-          ;; rather than deep inside a backend.
-          (match (guard (e ((parallelizer-failure? e) (list 'failed e)))
+          (when trace-file
+            (prepare-trace! trace-file))
+          ;; Whatever the run raises, a job's failure or an interrupt of
+          ;; the wait for the workers, is raised again once out of the
+          ;; run's dynamic extent: what the user sees then starts at
+          ;; parallelizer-run rather than deep inside a backend, and a
+          ;; REPL that opens a debugger where an error is raised opens it
+          ;; on a parallelizer whose run is over.
+          (let ((outcome
+                 (guard (e (#t (list 'failed e)))
                    (list 'ok
                          (call-with-parallelizer
                           p
                           (lambda (p)
-                            (let ((announce (%run-announcer)))
-                              (when announce
-                                (announce p proc args)))
-                            ((backend-run (parallelizer-backend p))
-                             p job ranks timeout)))))
-            (('ok value) value)
-            (('failed e) (raise-exception e))))))))
+                            ;; An announcer (an MPI REPL's) may ask for
+                            ;; waits that an interrupt can cut.
+                            (let* ((announce (%run-announcer))
+                                   (wanted (and announce
+                                                (announce p proc args))))
+                              ((backend-run (parallelizer-backend p))
+                               p job ranks
+                               (or timeout
+                                   (and (real? wanted) wanted))))))))))
+            (when trace-file
+              (finish-trace! trace-file p (parallelizer-kind p)
+                             (if ranks
+                                 (length ranks)
+                                 (parallelizer-nprocs p))))
+            (match outcome
+              (('ok value) value)
+              (('failed e)
+               (raise-run-error
+                'parallelizer-run e
+                (if (eq? (parallelizer-kind p) 'mpi)
+                    ;; At the MPI REPL, the ranks go on serving.
+                    "interrupted on every rank; the ranks are ready again"
+                    "interrupted; the run is cancelled and its processes \
+are stopped"))))))))))
+
+(define (interrupt? e)
+  ;; Whether E is the error of an interrupt: what Guile's REPL raises on
+  ;; Ctrl-C (key signal), directly or as the failure of the main process,
+  ;; which was interrupted inside its job.
+  (or (and (parallelizer-failure? e)
+           (zero? (parallelizer-failure-rank e))
+           (eq? (parallelizer-failure-key e) 'signal))
+      (and (exception? e) (eq? (exception-kind e) 'signal))))
+
+(define %raw-run-errors?
+  ;; True in the main process of a background run, which reports every
+  ;; error of its run as it is, to the process that started the run.
+  (make-parameter #f))
+
+(define* (raise-run-error who e #:optional
+                          (interrupted "interrupted; the run is cancelled \
+and its processes are stopped"))
+  ;; Raise E, the error of a run that has ended, as its kind wants:
+  ;; (exit N) in the main process's job exits with N now that the run's
+  ;; processes are stopped; an interrupt at the REPL returns to its prompt,
+  ;; saying INTERRUPTED; anything else is raised.
+  (cond
+   ((%raw-run-errors?) (raise-exception e))
+   ((and (parallelizer-failure? e)
+         (zero? (parallelizer-failure-rank e))
+         (eq? (parallelizer-failure-key e) 'quit))
+    (apply throw 'quit (parallelizer-failure-irritants e)))
+   ((interrupt? e)
+    (return-to-prompt who interrupted
+                      (lambda ()
+                        (if (parallelizer-failure? e)
+                            (apply throw 'signal #f "User interrupt" '()
+                                   (list (list SIGINT)))
+                            (raise-exception e)))))
+   ((and (parallelizer-failure? e) (repl-running?))
+    ;; At the REPL, a debugger shows the stack of the main process, where
+    ;; the failure was raised again: say how to see the job's own.
+    (set! %last-failure e)
+    (raise-parallelizer-failure
+     who
+     #:rank (parallelizer-failure-rank e)
+     #:pid (parallelizer-failure-pid e)
+     #:key (parallelizer-failure-key e)
+     #:message (parallelizer-failure-message e)
+     #:irritants (parallelizer-failure-irritants e)
+     #:backtrace (parallelizer-failure-backtrace e)
+     #:text (parallelizer-failure-message e)
+     #:code (parallelizer-error-code e)
+     #:hint (and (install-job-backtrace-command!)
+                 (format #f "Type `,jbt' for the backtrace of rank ~a where \
+its job raised the error."
+                         (parallelizer-failure-rank e)))))
+   (else (raise-exception e))))
+
+(define %last-failure
+  ;; The last failure raised at the REPL, for ,job-backtrace.
+  #f)
+
+(define (show-job-backtrace)
+  ;; What ,job-backtrace prints.
+  (match %last-failure
+    (#f (display "No run has failed at this REPL.\n"))
+    (e
+     (format #t "Rank ~a (pid ~a), where its job raised the error:~%~a~%~a~%"
+             (parallelizer-failure-rank e) (parallelizer-failure-pid e)
+             (let ((bt (parallelizer-failure-backtrace e)))
+               (if (and (string? bt) (not (string-null? bt)))
+                   bt
+                   "(no backtrace: the process ended without reporting one)"))
+             (parallelizer-failure-message e)))))
+
+(define (install-job-backtrace-command!)
+  ;; Define the REPL command ,job-backtrace (,jbt) unless it is; return #t
+  ;; once it exists.
+  (let ((command (resolve-module '(system repl command) #f #:ensure #f)))
+    (and command
+         (or (module-ref command 'job-backtrace-installed? #f)
+             (false-if-exception
+              (begin
+                (eval '(define-meta-command ((job-backtrace debug) repl)
+                         "job-backtrace
+Print the backtrace of the job whose error failed the last run, taken on
+its own process where it raised the error."
+                         ((@@ (parallelizer run) show-job-backtrace)))
+                      command)
+                ;; Its abbreviation, as Guile's own commands have theirs.
+                (let ((table (module-variable command '*command-table*)))
+                  (when table
+                    (variable-set!
+                     table
+                     (map (match-lambda
+                            ((group . commands)
+                             (cons group
+                                   (map (match-lambda
+                                          (('job-backtrace) '(job-backtrace jbt))
+                                          (c c))
+                                        commands))))
+                          (variable-ref table)))))
+                (module-define! command 'job-backtrace-installed? #t)
+                #t))))))
+
+(define (repl-running?)
+  ;; Whether this code runs under Guile's REPL. The REPL's module is not
+  ;; loaded for this: a program that has not loaded it runs no REPL.
+  (let ((common (resolve-module '(system repl common) #f #:ensure #f)))
+    (and common
+         (let ((stack (module-ref common '*repl-stack* #f)))
+           (and (fluid? stack) (pair? (fluid-ref stack)))))))
+
+(define (return-to-prompt who note otherwise)
+  "At a REPL, print NOTE (from WHO) on the error port and return to the
+REPL's prompt, as after an expression that returns no value; elsewhere
+call OTHERWISE, a thunk that raises what a program should see."
+  (if (repl-running?)
+      (let ((port (current-error-port)))
+        (format port "~a: ~a~%" who note)
+        (force-output port)
+        ;; The REPL evaluates each expression under a prompt of the
+        ;; default tag, whose handler calls the procedure it is given with
+        ;; the continuation: this one returns no value.
+        (abort-to-prompt (default-prompt-tag) (lambda (k) (values))))
+      (otherwise)))
+
+(define (interrupt-left-alone p result)
+  ;; RESULT, unless it is the error of an interrupt on MPI, which is
+  ;; raised again: on MPI the error of a job ends the whole job, but an
+  ;; interrupt at the MPI REPL reaches every rank and only ends what they
+  ;; do for the REPL (see (parallelizer serve)).
+  (if (and (job-error? result)
+           (eq? (job-error-key result) 'signal)
+           (eq? (parallelizer-kind p) 'mpi))
+      (scm-error 'signal #f "User interrupt" '() (list SIGINT))
+      result))
 
 (define (explain-uncallable-job proc result)
   ;; RESULT, or, when it is the error of calling PROC itself without a

@@ -101,18 +101,23 @@ must be an integer from 1 to ~a"
 ;;;
 
 ;; The group is kept in the parallelizer's state between runs of the same
-;; size: mapping the channels costs more than forking.
+;; size: mapping the channels costs more than forking. It is only reused
+;; by the process that made it: a process forked since (the main process
+;; of a background run, say) shares its memory with that process, which
+;; may run on it at the same time, and makes a group of its own.
 (define (group-for p nprocs timeout)
   (match (parallelizer-state p)
     (((? (lambda (n) (= n nprocs))) (? (lambda (t) (equal? t timeout)))
-      group)
+      group (? (lambda (pid) (= pid (getpid)))))
      group)
     (old
      (match old
-       ((_ _ group) (%mp-group-close! group))
+       ;; Closing is local: in a process other than the group's maker it
+       ;; only unmaps this process's view.
+       ((_ _ group _) (%mp-group-close! group))
        (_ #t))
      (let ((group (%mp-group-create nprocs timeout)))
-       (set-parallelizer-state! p (list nprocs timeout group))
+       (set-parallelizer-state! p (list nprocs timeout group (getpid)))
        group))))
 
 (define (multiprocessing-run p thunk ranks timeout)
@@ -133,26 +138,58 @@ must be an integer from 1 to ~a"
       (dynamic-wind
         %shared-run-begin
         (lambda ()
-          (let ((rank (%mp-group-fork group)))
-            (if (zero? rank)
-                (run-main p group thunk timeout)
-                (run-worker p group thunk))))
+          ;; From the fork until the main process is inside the extent
+          ;; whose exit stops the workers, an interrupt must wait: run
+          ;; before, it would leave workers behind that nobody stops.
+          (call-with-blocked-asyncs
+           (lambda ()
+             (let ((rank (%mp-group-fork group)))
+               (if (zero? rank)
+                   (run-main p group thunk timeout)
+                   (run-worker p group thunk))))))
         %shared-run-end))))
 
 (define (run-worker p group thunk)
   ;; Whatever happens here ends in %mp-worker-exit: a worker never returns
-  ;; into the main process's code.
-  (catch #t
+  ;; into the main process's code. A job's errors are captured in THUNK;
+  ;; what else could leave it is a non-local exit to a continuation or a
+  ;; prompt of the main process's program captured before the fork, which
+  ;; would make this worker run the rest of that program: the extent's
+  ;; exit ends the worker instead, reporting the escape.
+  (dynamic-wind
+    (lambda () #t)
     (lambda ()
-      (set-parallelizer-comm! p (%mp-group-comm group))
-      (let ((result (thunk)))
-        (flush-all-ports)
-        (if (job-error? result)
-            (%mp-worker-exit group 1 (job-error->report result))
-            (%mp-worker-exit group 0 #f))))
-    (lambda _
+      (catch #t
+        (lambda ()
+          (set-parallelizer-comm! p (%mp-group-comm group))
+          (let ((result (call-with-unblocked-asyncs thunk)))
+            (flush-all-ports)
+            (if (job-error? result)
+                (%mp-worker-exit group 1 (job-error->report result))
+                (%mp-worker-exit group 0 #f))))
+        (lambda _
+          (false-if-exception (flush-all-ports))
+          (%mp-worker-exit group 2 #f))))
+    (lambda ()
       (false-if-exception (flush-all-ports))
-      (%mp-worker-exit group 2 #f))))
+      (%mp-worker-exit group 1 (job-error->report (escape-error))))))
+
+(define (escape-error)
+  ;; The job error of a worker whose job left by a non-local exit, with
+  ;; the stack at the exit.
+  (list->job-error
+   (list 'non-local-exit
+         "the job left its worker through a continuation or prompt from \
+outside the run (let/ec, call/cc or abort-to-prompt to a prompt of the \
+main program); a job must return or raise, so the worker was ended"
+         '()
+         (call-with-output-string
+           (lambda (port)
+             (let ((stack (make-stack #t)))
+               (when stack
+                 (display-backtrace stack port)))))
+         #f
+         'EJOB)))
 
 (define %report-limit
   ;; Reports larger than this lose their irritants and the ends of their
@@ -245,51 +282,59 @@ were stopped" timeout)
                           (inexact->exact
                            (round (* timeout
                                      internal-time-units-per-second)))))))
+    ;; Entered with asyncs blocked (see multiprocessing-run): the job and
+    ;; the wait run with them unblocked, and the exit of the extent with
+    ;; them blocked, so that a second Ctrl-C cannot cut the clean-up short.
     (dynamic-wind
       (lambda () (set-parallelizer-comm! p comm))
       (lambda ()
-        (let ((result (thunk)))
-          ;; If the main process failed, the workers may wait on it for
-          ;; ever: stop them before collecting their reports.
-          (when (job-error? result)
-            (%mp-group-kill group))
-          (let* ((statuses (join-in-time group comm timeout deadline))
-                 (failures
-                  (append
-                   (if (job-error? result)
-                       (list (list 0 (getpid) result))
-                       '())
-                   (filter-map
-                    (match-lambda
-                      ((rank pid state code report)
-                       (let ((e (report->job-error rank pid state code
-                                                   report)))
-                         (and e (list rank pid e)))))
-                    statuses))))
-            (match (or (find (match-lambda ((_ _ e) (not (secondary? e))))
-                             failures)
-                       (and (pair? failures) (car failures)))
-              ((rank pid e) (raise-job-error 'parallelizer-run rank pid e))
-              (#f
-               ;; Every process finished, but a process that only sends
-               ;; cannot notice that its peer was in another operation:
-               ;; what is left in the channels tells.
-               (match (%mp-group-unreceived group)
-                 (#f result)
-                 (detail
-                  (raise-parallelizer-error
-                   'parallelizer-run 'EMISMATCH
-                   "processes were in different operations: ~a" detail))))))))
+        (call-with-unblocked-asyncs
+         (lambda ()
+           (finish-run group comm (thunk) timeout deadline))))
       (lambda ()
         ;; Also reached by a non-local exit (Ctrl-C): no worker survives.
         (%mp-group-kill group)
         (%comm-close! comm)
         (set-parallelizer-comm! p #f)))))
 
+(define (finish-run group comm result timeout deadline)
+  ;; The main process's job has returned RESULT: wait for the workers and
+  ;; return RESULT, or raise the first failure.
+  ;; If the main process failed, the workers may wait on it for ever: stop
+  ;; them before collecting their reports.
+  (when (job-error? result)
+    (%mp-group-kill group))
+  (let* ((statuses (join-in-time group comm timeout deadline))
+         (failures
+          (append
+           (if (job-error? result)
+               (list (list 0 (getpid) result))
+               '())
+           (filter-map
+            (match-lambda
+              ((rank pid state code report)
+               (let ((e (report->job-error rank pid state code report)))
+                 (and e (list rank pid e)))))
+            statuses))))
+    (match (or (find (match-lambda ((_ _ e) (not (secondary? e))))
+                     failures)
+               (and (pair? failures) (car failures)))
+      ((rank pid e) (raise-job-error 'parallelizer-run rank pid e))
+      (#f
+       ;; Every process finished, but a process that only sends cannot
+       ;; notice that its peer was in another operation: what is left in
+       ;; the channels tells.
+       (match (%mp-group-unreceived group)
+         (#f result)
+         (detail
+          (raise-parallelizer-error
+           'parallelizer-run 'EMISMATCH
+           "processes were in different operations: ~a" detail)))))))
+
 (define (finalize p)
   ;; Leaving the outermost with-parallelizer releases the channels.
   (match (parallelizer-state p)
-    ((_ _ group) (%mp-group-close! group) (set-parallelizer-state! p #f))
+    ((_ _ group _) (%mp-group-close! group) (set-parallelizer-state! p #f))
     (_ #t)))
 
 (define %multiprocessing
