@@ -398,10 +398,15 @@ par__seg_map(const par__seg_id *id, void **data)
    * as for ptrace's read access. */
   snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) id->pid, (int) id->fd);
   fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    /* The sender died between its send and this open: a peer that left,
+     * which the backend reports as the dead process's failure. */
+    return fail(PAR_EPEER, "cannot open the memory segment of process %d: "
+                "the process has ended", (int) id->pid);
+  }
   if (fd < 0) {
     return fail(PAR_ENOENT, "cannot open the memory segment of process %d "
-                "(%s): the process has ended", (int) id->pid,
-                strerror(errno));
+                "(%s)", (int) id->pid, strerror(errno));
   }
   seals = fcntl(fd, F_GET_SEALS);
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)
