@@ -135,7 +135,8 @@ finish(par_comm *comm, reqlist *l, int rc)
     }
     MPI_Waitall(l->n, l->v, MPI_STATUSES_IGNORE);
   } else if (l->n > 0) {
-    rc = par__mpi_waitall(comm, l->n, l->v, 0, 0);
+    rc = MPI_Waitall(l->n, l->v, MPI_STATUSES_IGNORE);
+    rc = rc == MPI_SUCCESS ? PAR_OK : par__mpi_fail(comm, rc, "MPI_Waitall");
   }
   free(l->v);
   return rc;
