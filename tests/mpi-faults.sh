@@ -190,20 +190,21 @@ expect "a rank whose script ends while rank 0 waits to receive from it" \
 # others do OPERATION; in parallel-map, it does so in the mapped procedure.
 fault_job() {
   case $1 in
-    raise) fault='(error "deliberate failure on rank" 1)' ;;
-    exit) fault='(exit 3)' ;;
-    kill) fault='(kill (getpid) SIGKILL)' ;;
+    raise) fault_expr='(error "deliberate failure on rank" 1)' ;;
+    exit) fault_expr='(exit 3)' ;;
+    kill) fault_expr='(kill (getpid) SIGKILL)' ;;
   esac
   case $2 in
-    broadcast) op='(broadcast p (and main? (iota 1000)))' ;;
-    scatter) op='(scatter p (and main? (iota 1000)))' ;;
-    gather) op='(gather p (iota 100))' ;;
-    parallel-map) op='(parallel-map p (lambda (x) (when (= x 1) (fault)) x)
-                                      (and main? (iota 3)))' ;;
-    reduce-to-root) op="(reduce-to-root p 'sum (f64vector 1 2 3))" ;;
-    send/receive) op='(if main?
-                          (list (receive-from p 1) (receive-from p 2))
-                          (send-to p (iota 100) 0))' ;;
+    broadcast) op_expr='(broadcast p (and main? (iota 1000)))' ;;
+    scatter) op_expr='(scatter p (and main? (iota 1000)))' ;;
+    gather) op_expr='(gather p (iota 100))' ;;
+    parallel-map)
+      op_expr='(parallel-map p (lambda (x) (when (= x 1) (fault)) x)
+                             (and main? (iota 3)))' ;;
+    reduce-to-root) op_expr="(reduce-to-root p 'sum (f64vector 1 2 3))" ;;
+    send/receive) op_expr='(if main?
+                               (list (receive-from p 1) (receive-from p 2))
+                               (send-to p (iota 100) 0))' ;;
   esac
   cat <<EOF2
 (use-modules (parallelizer) (srfi srfi-4))
@@ -211,12 +212,12 @@ fault_job() {
   (lambda* (#:key parallelizer)
     (let* ((p parallelizer)
            (main? (on-main? p))
-           (fault (lambda () $fault)))
+           (fault (lambda () $fault_expr)))
       (barrier p)
       (if (and (= (parallelizer-id p) 1)
                (not (equal? "$2" "parallel-map")))
           (fault)
-          $op))))
+          $op_expr))))
 EOF2
 }
 
@@ -225,7 +226,12 @@ for fault in raise exit kill; do
             send/receive; do
     fault_job "$fault" "$op" >"$tmp/fault.scm"
     run_job 3 "$tmp/fault.scm"
-    expect "$fault on rank 1 in $op" "rank 1"
+    case $fault in
+      raise) expect "$fault on rank 1 in $op" "rank 1 (pid [0-9]*) failed" \
+               "deliberate failure on rank" ;;
+      exit) expect "$fault on rank 1 in $op" "rank 1 finished while" ;;
+      kill) expect "$fault on rank 1 in $op" "rank 1" "signal 9" ;;
+    esac
   done
 done
 
