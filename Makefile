@@ -95,7 +95,7 @@ endef
 # MPI lives in libraries of its own, so that a process loads Open MPI only
 # when it makes an MPI parallelizer (or links the MPI library itself).
 MPI_RUNTIME_SRC := $(wildcard c/src/mpi-*.c)
-MPI_GLUE_SRC    := c/guile/mpi.c
+MPI_GLUE_SRC    := c/guile/mpi.c c/guile/shared-mpi.c
 RUNTIME_SRC := $(filter-out $(MPI_RUNTIME_SRC),$(wildcard c/src/*.c))
 GLUE_SRC    := $(filter-out $(MPI_GLUE_SRC),$(wildcard c/guile/*.c))
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/obj/%.o)

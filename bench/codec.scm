@@ -7,7 +7,11 @@
 ;;; cbor->value, and round-trips the same values through Guile's own
 ;;; `write' and `read' on string ports.  Prints the best time of several
 ;;; runs, the throughput in GB/s of the encoded size, and the ratio to
-;;; write/read.  Figures only: nothing here passes or fails.
+;;; write/read.  Also a list of 100,000 fixnums, the list of DESIGN section
+;;; 8's codec target.  Figures only: nothing here passes or fails.  When
+;;; the environment names a file in BENCH_ROWS, one "name<TAB>microseconds"
+;;; line per value (encode + decode) is appended to it, for
+;;; bench/table.scm.
 ;;;
 ;;; Code:
 
@@ -59,7 +63,9 @@
                                                  (modulo i 97))))))
                     acc)))))
 
-(define (row name make-value runs text-runs)
+(define rows '())
+
+(define (row key name make-value runs text-runs)
   "Measure the value made by MAKE-VALUE; each row builds its own value so
 that the collector's work for one row does not weigh on the other."
   (let* ((value (make-value))
@@ -72,17 +78,29 @@ that the collector's work for one row does not weigh on the other."
                         (lambda () (write-read-round-trip value)))))
     (unless (equal? (cbor->value bv) value)
       (error "round trip failed:" name))
+    (set! rows (cons (cons key cbor) rows))
     (format #t "~28a ~9,3f ~9,3f ~9,3f ~8,2f ~11,3f ~8,1fx~%"
             name (* 1e3 encode) (* 1e3 decode) (* 1e3 cbor)
             (/ bytes cbor 1e9) (* 1e3 text) (/ text cbor))))
 
 (format #t "~28a ~9@a ~9@a ~9@a ~8@a ~11@a ~9@a~%"
         "value" "enc ms" "dec ms" "cbor ms" "GB/s" "write/read" "speed-up")
-(row "f64vector, 8 MB" make-f64 50 1)
+(row "f64_8mb" "f64vector, 8 MB" make-f64 50 1)
 (gc)
-(row "mixed list, 100,000 items" make-mixed 20 3)
+(row "list_100k" "list of 100,000 fixnums" (lambda () (iota 100000)) 30 3)
+(gc)
+(row "mixed_100k" "mixed list, 100,000 items" make-mixed 20 3)
 (format #t "~%Best of several runs.  GB/s: encoded bytes / (encode + decode);
 write/read: Guile's write to a string port and read back, in ms;
 speed-up: write/read time / (encode + decode) time.~%")
+
+(let ((file (getenv "BENCH_ROWS")))
+  (when file
+    (call-with-port (open-file file "a")
+      (lambda (port)
+        (for-each (lambda (row)
+                    (format port "codec:~a\t~,3f~%" (car row)
+                            (* 1e6 (cdr row))))
+                  (reverse rows))))))
 
 ;;; codec.scm ends here

@@ -4,7 +4,12 @@
  *
  * Prints one line per measurement: the barrier, a ping-pong round trip of
  * 8 bytes between ranks 0 and 1, a one-way transfer of 8 MB from 0 to 1,
- * a broadcast of 8 MB to every rank, and memcpy of 8 MB for comparison.
+ * a broadcast of 8 MB to every rank, and memcpy of 8 MB for comparison;
+ * last, an empty run in C (fork, a barrier, the workers' exit and the
+ * join), the median of several: the floor of an empty parallelizer-run.
+ * When the environment names a file in BENCH_ROWS, the empty run and the
+ * memcpy are also appended to it as "name<TAB>microseconds" lines, for
+ * bench/table.scm.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +38,51 @@ check(int rc, par_comm *c, const char *what)
             c != NULL ? par_comm_error_detail(c) : "");
     exit(1);
   }
+}
+
+/* Append "raw:NAME<TAB>microseconds" to the file BENCH_ROWS names. */
+static void
+row(const char *name, double seconds)
+{
+  const char *file = getenv("BENCH_ROWS");
+  FILE *f = file != NULL ? fopen(file, "a") : NULL;
+
+  if (f != NULL) {
+    fprintf(f, "raw:%s\t%.3f\n", name, seconds * 1e6);
+    fclose(f);
+  }
+}
+
+static int
+by_value(const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* The median time of an empty run of G: fork, a barrier, every worker's
+ * exit, the join. */
+static double
+empty_run(par_mp_group *g)
+{
+  double t[9];
+
+  for (int i = 0; i < 9; i++) {
+    double t0 = now();
+    int rank;
+
+    check(par_mp_group_fork(g, &rank), NULL, "fork");
+    check(par_comm_barrier(par_mp_group_comm(g)), par_mp_group_comm(g),
+          "barrier");
+    if (rank != 0) {
+      par_mp_worker_exit(g, 0, NULL, 0);
+    }
+    check(par_mp_group_join(g, NULL, 0), NULL, "join");
+    t[i] = now() - t0;
+  }
+  qsort(t, 9, sizeof *t, by_value);
+  return t[4];
 }
 
 int
@@ -152,6 +202,10 @@ main(int argc, char **argv)
     par_mp_worker_exit(g, 0, NULL, 0);
   }
   check(par_mp_group_join(g, NULL, 0), NULL, "join");
+  best = empty_run(g);
+  printf("empty run (fork, barrier, exit, join), %d processes: %.1f us\n",
+         n, best * 1e6);
+  row("empty_run", best);
   par_mp_group_destroy(g);
 
   best = 1e9;
@@ -164,6 +218,7 @@ main(int argc, char **argv)
     }
   }
   printf("memcpy 8 MB: %.3f ms\n", best * 1e3);
+  row("memcpy_8mb", best);
   free(big);
   free(copy);
   return 0;

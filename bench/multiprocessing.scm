@@ -6,13 +6,18 @@
 ;;; an empty parallelizer-run; and inside one job a barrier, a ping-pong
 ;;; round trip of a small object between ranks 0 and 1, a broadcast of an
 ;;; 8 MB f64vector, a scatter of an 8 MB f64vector and of a
-;;; 100,000-element list, parallel-map of 1+ over 100,000 elements and a
-;;; CPU-bound parallel-map (fib 25 over 16 items). The peers are measured
-;;; in the same run: memcpy of 8 MB (bytevector-copy!), serial `map',
-;;; Guile's par-map and n-par-map, the wire codec alone. Every figure is
+;;; 100,000-element list, parallel-map of 1+ over 100,000 elements (inside
+;;; a run, and as a whole top-level call, which is a run by itself) and two
+;;; CPU-bound parallel-maps of about a second of work each: fib 30 over 48
+;;; items, and an irregular one (fib 22 to 31, heaviest first) both split
+;;; evenly and handed out with #:chunk-size 2. The peers are measured in
+;;; the same run: memcpy of 8 MB (bytevector-copy!), serial `map', Guile's
+;;; par-map and n-par-map, the wire codec alone. Every figure is
 ;;; the median of several repetitions after a warm-up; in a job the
 ;;; processes line up on a barrier before each repetition and rank 0's
-;;; time is kept. Prints one table with the targets of DESIGN section 8.
+;;; time is kept. Prints one table with the targets of DESIGN section 8,
+;;; and, when the environment names a file in BENCH_ROWS, appends to it
+;;; one "name<TAB>microseconds" line per figure, for bench/table.scm.
 ;;;
 ;;; Run from the source tree after `make' (about 30 seconds):
 ;;;
@@ -68,7 +73,11 @@ running at the same time show up in the figures."
                   (loop (1+ i))))
               v))
 (define lst (iota 100000))
-(define fib-inputs (make-list 16 25))
+(define fib-inputs (make-list 48 30))
+(define irregular-inputs
+  ;; fib 22 to fib 31, twelve of each, heaviest first: an even split gives
+  ;; the first process most of the work.
+  (sort (map (lambda (i) (+ 22 (modulo (* 7 i) 10))) (iota 120)) >))
 
 (define p (make-multiprocessing-parallelizer #:processes processes
                                              #:timeout 120))
@@ -88,7 +97,12 @@ running at the same time show up in the figures."
   (time-per-call (lambda () (map 1+ lst)) #:iterations 5 #:warm-up 2))
 
 (define fib-map-time
-  (time-per-call (lambda () (map fib fib-inputs)) #:repetitions 5))
+  (time-per-call (lambda () (map fib fib-inputs)) #:repetitions 3
+                 #:warm-up 0))
+
+(define irregular-map-time
+  (time-per-call (lambda () (map fib irregular-inputs)) #:repetitions 3
+                 #:warm-up 0))
 
 (define list-codec-time
   ;; The wire codec alone: the floor of moving the list between
@@ -165,7 +179,7 @@ as an alist of seconds per operation."
       (parallel-map-fib . ,(timed (lambda ()
                                     (parallel-map q fib
                                                   (and main? fib-inputs)))
-                                  #:repetitions 9)))))
+                                  #:repetitions 3 #:warm-up 0)))))
 
 (define figures (parallelizer-run p in-job-figures))
 
@@ -180,12 +194,24 @@ as an alist of seconds per operation."
                         (parallel-map parallelizer 1+ lst))))
                  #:iterations 3 #:warm-up 1))
 
+(define parallel-map-top-time
+  ;; parallel-map called outside a run: a run by itself, in which the
+  ;; workers take their chunks of the list they inherited.
+  (time-per-call (lambda () (parallel-map p 1+ lst))
+                 #:iterations 3 #:warm-up 1))
+
 (define fib-run-time
-  (time-per-call (lambda ()
-                   (parallelizer-run
-                    p (lambda* (#:key parallelizer)
-                        (parallel-map parallelizer fib fib-inputs))))
-                 #:repetitions 5))
+  (time-per-call (lambda () (parallel-map p fib fib-inputs))
+                 #:repetitions 3 #:warm-up 0))
+
+(define irregular-static-time
+  (time-per-call (lambda () (parallel-map p fib irregular-inputs))
+                 #:repetitions 3 #:warm-up 0))
+
+(define irregular-dynamic-time
+  (time-per-call (lambda () (parallel-map p fib irregular-inputs
+                                          #:chunk-size 2))
+                 #:repetitions 3 #:warm-up 0))
 
 ;;;
 ;;; Guile's threads: last, since forking after them is unsafe.
@@ -197,10 +223,15 @@ as an alist of seconds per operation."
 
 (define n-par-map-fib-time
   (time-per-call (lambda () (n-par-map processes fib fib-inputs))
-                 #:repetitions 5))
+                 #:repetitions 3 #:warm-up 0))
+
+(define n-par-map-irregular-time
+  (time-per-call (lambda () (n-par-map processes fib irregular-inputs))
+                 #:repetitions 3 #:warm-up 0))
 
 (define par-map-fib-time
-  (time-per-call (lambda () (par-map fib fib-inputs)) #:repetitions 5))
+  (time-per-call (lambda () (par-map fib fib-inputs)) #:repetitions 3
+                 #:warm-up 0))
 
 (define par-map-time
   ;; One future per element: seconds for 100,000 elements, so only once.
@@ -261,14 +292,60 @@ medians of repeated runs.~%Load average before: ~a; after: ~a.~%~%"
   (more-peer "par-map" par-map-time (figure 'parallel-map))
   (row "  same, whole run (fork)" parallel-map-run-time
        #:peer "serial map" #:peer-time map-time)
-  (row "parallel-map fib 25 x 16" (figure 'parallel-map-fib)
+  (row "  same, top-level call" parallel-map-top-time
+       #:peer "serial map" #:peer-time map-time
+       #:target "<= 3x map" #:met? (lambda (r t) (<= r 3)))
+  (row "parallel-map fib 30 x 48, in a run" (figure 'parallel-map-fib)
        #:peer "serial map" #:peer-time fib-map-time
        #:target "speed-up >= 1.8x"
        #:met? (lambda (r t) (>= (/ 1 r) 1.8)))
   (more-peer "n-par-map 2" n-par-map-fib-time (figure 'parallel-map-fib))
   (more-peer "par-map" par-map-fib-time (figure 'parallel-map-fib))
-  (row "  same, whole run (fork)" fib-run-time
-       #:peer "serial map" #:peer-time fib-map-time)))
+  (row "  same, top-level call" fib-run-time
+       #:peer "serial map" #:peer-time fib-map-time)
+  (row "irregular fib 22-31 x 120, top-level" irregular-static-time
+       #:peer "serial map" #:peer-time irregular-map-time)
+  (row "  same, #:chunk-size 2" irregular-dynamic-time
+       #:peer "serial map" #:peer-time irregular-map-time
+       #:target "speed-up >= 1.8x"
+       #:met? (lambda (r t) (>= (/ 1 r) 1.8)))
+  (more-peer "n-par-map 2" n-par-map-irregular-time
+             irregular-dynamic-time)))
+
+;;; Rows for the one table of bench/run-all (bench/table.scm).
+
+(let ((file (getenv "BENCH_ROWS")))
+  (when file
+    (call-with-port (open-file file "a")
+      (lambda (port)
+        (for-each (match-lambda
+                    ((name . seconds)
+                     (when seconds
+                       (format port "mp:~a\t~,3f~%" name (* seconds 1e6)))))
+                  `((empty_run . ,empty-run-time)
+                    (empty_run_kept . ,empty-run-kept-time)
+                    (barrier . ,(figure 'barrier))
+                    (pingpong . ,(figure 'ping-pong))
+                    (pingpong_fixnum . ,(figure 'ping-pong-fixnum))
+                    (bcast_8mb . ,(figure 'broadcast-f64))
+                    (bcast_8mb_inplace . ,(figure 'broadcast-in-place))
+                    (scatter_8mb . ,(figure 'scatter-f64))
+                    (scatter_100k . ,(figure 'scatter-list))
+                    (memcpy_8mb . ,memcpy-time)
+                    (serial_map_100k . ,map-time)
+                    (map_100k . ,(figure 'parallel-map))
+                    (map_100k_run . ,parallel-map-run-time)
+                    (map_100k_top . ,parallel-map-top-time)
+                    (n_par_map_100k . ,n-par-map-time)
+                    (list_codec_100k . ,list-codec-time)
+                    (fib_serial . ,fib-map-time)
+                    (fib_map . ,(figure 'parallel-map-fib))
+                    (fib_map_top . ,fib-run-time)
+                    (fib_n_par_map . ,n-par-map-fib-time)
+                    (irregular_serial . ,irregular-map-time)
+                    (irregular_static . ,irregular-static-time)
+                    (irregular_dynamic . ,irregular-dynamic-time)
+                    (irregular_n_par_map . ,n-par-map-irregular-time)))))))
 
 (format #t "~%ratio: ours / peer time (below 1: ours is faster; the speed-up \
 is its inverse).~%")

@@ -32,6 +32,7 @@
   #:use-module (parallelizer backend serial)
   #:use-module (parallelizer backend multiprocessing)
   #:use-module (parallelizer backend mpi)
+  #:use-module (parallelizer shared)
   #:re-export (;; Parallelizer objects.
                make-serial-parallelizer
                make-multiprocessing-parallelizer
@@ -107,6 +108,31 @@
                kernel-signature
                kernel-library
                kernel-cache-directory
+
+               ;; Shared memory.
+               share
+               unshare
+               shared?
+               make-shared-vector
+               make-shared-typed-array
+               shared-dict?
+               shared-dict-ref
+               shared-dict-set!
+               shared-dict-delete!
+               shared-dict-update!
+               shared-dict-keys
+               shared-dict-count
+               shared-dict->alist
+               shared-list?
+               shared-list-ref
+               shared-list-set!
+               shared-list-append!
+               shared-list-length
+               shared-list->list
+               make-shared-object-manager
+               shared-object-manager?
+               shared-object-manager-share
+               shared-object-manager-unshare
 
                ;; Values as bytes.
                value->cbor

@@ -699,7 +699,7 @@ static const struct bad malformed[] = {
   {"vector on map", "d9e742a0", "must be an array"},
   {"improper of one", "d9e7438101", "two or more"},
   {"eof not null", "d9e74401", "must be null"},
-  {"shared handle", "d9e746f6", "reserved"},
+  {"shared handle", "d9e746f6", "array of 6 or 10 items"},
   {"error shape", "d9e7478101", "[kind, arguments]"},
   {"error kind", "d9e747820180", "[symbol, list]"},
   {"weak kind", "d9e7488207a0", "weakness"},

@@ -116,6 +116,10 @@
       (scatter p (iota n))
       (gather p 'x)))
 
+(define-job (operator-mismatch-job p reduction make-datum)
+  ;; The main process sums, the others take the maximum.
+  (reduction p (if (on-main? p) 'sum 'max) (make-datum (parallelizer-id p))))
+
 (define-job (unsendable-job p)
   (broadcast p (and (on-main? p) (list 1 (vector 2 car)))))
 
@@ -322,6 +326,55 @@
      (map (lambda (i) (* i (1+ i))) (iota 12))
      (run starmap-job (map (lambda (i) (list i (1+ i))) (iota 12)) *))
 
+   ;; Outside a run, parallel-map is a run by itself; on multiprocessing
+   ;; each process takes its chunk of the data it inherited.
+   (test-equal "parallel-map outside a run"
+     (map 1+ (iota 1001))
+     (parallel-map p 1+ (iota 1001)))
+
+   (test-equal "parallel-map outside a run keeps the container type"
+     (list (list->vector (map 1+ (iota 7))) (f64vector 2 4 6 8 10)
+           (list->array '((1 3)) '(20 30 40)))
+     (list (parallel-map p 1+ (list->vector (iota 7)))
+           (parallel-map p (lambda (x) (* 2 x)) (f64vector 1 2 3 4 5))
+           (let ((r (parallel-map p (lambda (x) (* 10 x))
+                                  (list->array '((1 3)) '(2 3 4)))))
+             (list->array '((1 3)) (vector->list r)))))
+
+   (test-equal "parallel-map outside a run, vectorized, leaves the data alone"
+     (list (f64vector 2 3 4 5) (f64vector 1 2 3 4))
+     (let* ((data (f64vector 1 2 3 4))
+            (result (parallel-map p
+                                  (lambda (chunk)
+                                    ;; Writes to the chunk it is given.
+                                    (array-map! chunk 1+ chunk)
+                                    chunk)
+                                  data #:vectorized? #t)))
+       (list result data)))
+
+   (test-equal "parallel-map outside a run with chunk-size"
+     (map (lambda (x) (* x x)) (iota 37))
+     (parallel-map p (lambda (x) (* x x)) (iota 37) #:chunk-size 4))
+
+   (test-equal "parallel-map outside a run over fewer elements than processes"
+     (list '() '(2))
+     (list (parallel-map p 1+ '()) (parallel-map p 1+ '(1))))
+
+   (test-equal "parallel-starmap outside a run"
+     (map (lambda (i) (* i (1+ i))) (iota 12))
+     (parallel-starmap p * (map (lambda (i) (list i (1+ i))) (iota 12))))
+
+   (unless errors-end-the-job?
+     (test-assert "an error of parallel-map outside a run names the rank"
+       (let ((message (error-message
+                       (parallel-map p (lambda (x)
+                                         (when (= x (1- n))
+                                           (error "bad element" x))
+                                         x)
+                                     (iota n)))))
+         (and (string-contains message "bad element")
+              (string-contains message (format #f "rank ~a" (1- n)))))))
+
    (unless errors-end-the-job?
      (test-equal "sending a procedure is refused before anything is sent"
        'parallelizer-error
@@ -352,4 +405,24 @@
      (test-assert "mismatched collectives name both operations"
        (let ((message (error-message (run mismatch-job))))
          (and (string-contains message "scatter")
-              (string-contains message "gather")))))))
+              (string-contains message "gather"))))
+
+     (for-each
+      (match-lambda
+        ((name reduction make-datum)
+         (test-assert (format #f "~a with different operators names both"
+                              name)
+           (let ((message (error-message
+                           (run operator-mismatch-job reduction
+                                make-datum))))
+             (and (string-contains message "sum")
+                  (string-contains message "max"))))))
+      `(("allreduce of f64vectors" ,allreduce
+         ,(lambda (r) (f64vector r 1.0)))
+        ("reduce-to-root of s32vectors" ,(lambda (p op datum)
+                                           (reduce-to-root p op datum))
+         ,(lambda (r) (s32vector r)))
+        ("allreduce of numbers" ,allreduce ,identity)
+        ("reduce-to-root of numbers" ,(lambda (p op datum)
+                                        (reduce-to-root p op datum))
+         ,identity))))))

@@ -59,6 +59,21 @@ for backend in serial multiprocessing:3 mpi; do
   else
     passed=$((passed + 1))
   fi
+  # The workers' changes reach the main process; serial has none.
+  case $backend in
+    serial) changed='^a\[1,0,0\] = 0\.[0-9]+$' ;;
+    *) changed='^a\[1,0,0\] = 5\.0$' ;;
+  esac
+  # shellcheck disable=SC2086
+  check "shared-dict on $backend" "$changed" \
+    $run "$top/examples/shared-dict.scm"
+  if grep -q '^unshared: a hash table; a is an f64 array of shape (10 5 5)$' \
+       "$tmp/out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL shared-dict on $backend: unshare"
+  fi
 done
 
 echo "$passed passed, $failed failed"

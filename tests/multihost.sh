@@ -16,7 +16,7 @@
 # and no namespace, interface or mount is left on the machine.
 #
 # On these hosts: the MPI Check suite and the collectives, large-message
-# and seed suites; a job that prints each rank's host name; and faults
+# and shared-nodes suites (the last the real case of several nodes); a job that prints each rank's host name; and faults
 # across hosts: a rank killed on h2, a receive from a rank of another host
 # that is in a barrier, a rank on h3 whose job ends while the others wait.
 # After each job, no process of the job may remain on any host and no
@@ -274,7 +274,10 @@ suite tests/collectives.scm 4 guile -L "$top/tests/lib" \
   "$top/tests/collectives.scm"
 suite tests/mpi-large.scm 3 guile -L "$top/tests/lib" \
   "$top/tests/mpi-large.scm"
-suite tests/seed.scm 4 guile -L "$top/tests/lib" "$top/tests/seed.scm"
+# Shared memory is refused on a job across nodes, as the split on one host
+# simulates it (the seed suite shares, so it runs on one host only).
+suite tests/shared-nodes.scm 4 guile -L "$top/tests/lib" \
+  "$top/tests/shared-nodes.scm"
 
 # --- Faults across hosts ------------------------------------------------------
 

@@ -9,8 +9,8 @@
 ;;; tests with #:comm need a group of that size: on multiprocessing the
 ;;; parallelizer is made with enough processes; on MPI the job must have
 ;;; enough ranks, and on serial the group is rank 0 alone.
-;;; MakeSharedMem and DistributedDict test shared memory, which has a
-;;; suite of its own.
+;;; MakeSharedMem and DistributedDict are the seed's tests of shared
+;;; memory, which tests/shared.scm tests further.
 
 (use-modules (srfi srfi-4)
              (srfi srfi-64)
@@ -66,6 +66,21 @@ ranks of such a group up to K."
 
 (define* (simple-print #:key parallelizer)
   (parallelizer-print parallelizer 1))
+
+(define* (mutate-shared-dict d #:key parallelizer)
+  (let ((wat (shared-dict-ref d "d")))
+    (parallelizer-print parallelizer "~a ~a ~a" wat (shared-dict-ref d "d") d)
+    (unless (on-main? parallelizer)
+      (array-set! (shared-dict-ref d "a") 5 1 0 0)
+      (shared-dict-set! wat "key" 5))
+    (parallelizer-print parallelizer "~a ~a" wat (shared-dict-ref d "d"))))
+
+(define (random-array . dims)
+  ;; np.random.rand(DIMS...); the same numbers on every rank of an MPI
+  ;; job, which all share rank 0's.
+  (let ((a (apply make-typed-array 'f64 0.0 dims)))
+    (array-index-map! a (lambda _ (random:uniform)))
+    a))
 
 (define (sum lst) (apply + lst))
 
@@ -127,4 +142,36 @@ ranks of such a group up to K."
               (with-output-to-string
                 (lambda ()
                   (parallelizer-run q simple-print #:comm ranks)))
-              "1")))))))
+              "1")))))
+
+   (test-group "MakeSharedMem"
+     (let* ((a (random-array 10 5 5))
+            (manager (make-shared-object-manager p a))
+            (saved (shared-object-manager-share manager))
+            (loaded (shared-object-manager-unshare manager)))
+       (test-assert (shared? saved))
+       (test-equal a loaded)))
+
+   (test-group "DistributedDict"
+     (call-with-values (lambda () (sized-like p 2))
+       (lambda (par ranks)
+         (let ((my-data (make-hash-table)))
+           (hash-set! my-data "a" (random-array 10 5 5))
+           (hash-set! my-data "b" (random-array 10 3 8))
+           (hash-set! my-data "c" (random-array 10 15 4))
+           (hash-set! my-data "d" (make-hash-table))
+           (let* ((before (array-ref (hash-ref my-data "a") 1 0 0))
+                  (my-data (share par my-data)))
+             (with-output-to-string
+               (lambda ()
+                 (parallelizer-run par mutate-shared-dict my-data)))
+             ;; Every process but the main one set it; the serial
+             ;; parallelizer has no other.
+             (test-equal (if (> (parallelizer-nprocs par) 1) 5.0 before)
+               (array-ref (shared-dict-ref my-data "a") 1 0 0))
+             (let ((my-data (unshare my-data)))
+               (test-assert (hash-table? my-data))
+               (test-assert (array? (hash-ref my-data "a")))
+               (test-assert (not (shared? (hash-ref my-data "a"))))
+               (test-equal '((0 9) (0 4) (0 4))
+                 (array-shape (hash-ref my-data "a")))))))))))

@@ -300,6 +300,57 @@ contents and weakness."
      (test-equal "bignum is tag 2" (bytes #xc2 #x49 1 0 0 0 0 0 0 0 0)
        (value->cbor (expt 2 64)))
      (test-equal "symbol is tag 39" (bytes #xd8 39 #x61 #x61)
-       (value->cbor 'a)))))
+       (value->cbor 'a)))
+
+   (test-group "lists take a shorter road"
+     ;; The elements of a list that are fixnums, flonums or short ASCII
+     ;; strings are written and read by a path of their own: it must
+     ;; give the very bytes that the general encoder writes for the same
+     ;; elements in a vector, and every other element must still go the
+     ;; general way.
+     (let* ((elements
+             (append
+              (append-map (lambda (n) (list n (- n) (1- n) (- -1 n)))
+                          (list 0 1 23 24 255 256 65535 65536
+                                (1- (expt 2 32)) (expt 2 32)
+                                (1- (expt 2 61)) (expt 2 61)
+                                (1- (expt 2 64)) (expt 2 64)))
+              (list 0.0 -0.0 1.5 -2.25e300 +inf.0 -inf.0 5e-324)
+              (list "" "a" "hello" (make-string 256 #\x)
+                    (make-string 257 #\y) "caf\xe9;" "\x3bb;"
+                    (substring/shared "shared substring" 7)
+                    (string-copy "copied"))
+              (list 'sym #:key #\c #t #f '() '(1 . 2) (vector 1 "v")
+                    #f64(1.0 2.0) 3/4 1+2i)))
+            (list-bytes (value->cbor elements))
+            (vector-bytes (value->cbor (list->vector elements)))
+            (tail (lambda (bv from)
+                    (let ((out (make-bytevector (- (bytevector-length bv)
+                                                   from))))
+                      (bytevector-copy! bv from out 0
+                                        (bytevector-length out))
+                      out))))
+       (test-assert "round trip of every kind of element"
+         (let ((back (cbor->value list-bytes)))
+           (and (= (length back) (length elements))
+                (every (lambda (a b)
+                         (or (equal? a b) (and (real? a) (nan? a) (nan? b))))
+                       back elements))))
+       (test-equal "the same bytes as the general encoder"
+         ;; A list of 24 to 255 elements has a 2-byte head; the
+         ;; vector's tag (3 bytes) and head take 5.
+         (tail vector-bytes 5)
+         (tail list-bytes 2))
+       (test-equal "an improper list ends with its tail"
+         '(1 2.5 "s" . 7)
+         (cbor->value (value->cbor '(1 2.5 "s" . 7))))
+       (test-assert "a NaN keeps its bits"
+         (nan? (car (cbor->value (value->cbor (list +nan.0))))))
+       (test-equal "a long list of each kind"
+         (list (iota 100000) (map exact->inexact (iota 1000))
+               (map number->string (iota 1000)))
+         (cbor->value (value->cbor
+                       (list (iota 100000) (map exact->inexact (iota 1000))
+                             (map number->string (iota 1000))))))))))
 
 ;;; wire.scm ends here

@@ -109,5 +109,6 @@ void par_scm_init_mp(void);
 void par_scm_init_kernel(void);
 void par_scm_init_kernel_cache(void);
 void par_scm_init_kernel_comm(void);
+void par_scm_init_shared(void);
 
 #endif /* PAR_GLUE_H */

@@ -1,7 +1,7 @@
 /* guile-internals.h — every use of libguile's internals in the extension.
  * This file is private.
  *
- * Guile's public API cannot do the three things below, or not fast enough,
+ * Guile's public API cannot do the things below, or not fast enough,
  * so the extension reaches into libguile here and nowhere else. They are
  * written against Guile 3.0 (checked with 3.0.8). Each says what a Guile
  * upgrade could break and how it would show; when a new Guile moves these
@@ -98,6 +98,80 @@ par_scm_fixnum(SCM x, int64_t *value)
   }
   *value = (int64_t) SCM_I_INUM(x);
   return true;
+}
+
+/* The fixnum of VALUE, which the caller has checked lies within the
+ * fixnum range (PAR_WIRE_FIXNUM_MAX and its negative): SCM_I_MAKINUM,
+ * with the same caveats as par_scm_fixnum above. scm_from_int64 calls a
+ * function that checks the range again, which costs as much as the rest
+ * of decoding a small integer. */
+static inline SCM
+par_scm_from_fixnum(int64_t value)
+{
+  return SCM_I_MAKINUM((scm_t_signed_bits) value);
+}
+
+/* --- Flonums from the thread's own free list ----------------------------- */
+
+/* The flonum VALUE, allocated from THREAD's free list as
+ * par_scm_inline_cons allocates pairs.
+ *
+ * Why: scm_from_double goes through the collector's general allocator for
+ * its 16 bytes, which costs several times the rest of decoding a flonum.
+ * The layout (a tc16 word, then the double) is the public scm_t_double of
+ * numbers.h; the allocation is gc-inline.h's, as for pairs.
+ *
+ * On an upgrade: if gc-inline.h goes, replace the body by scm_from_double
+ * (VALUE). */
+static inline SCM
+par_scm_inline_flonum(scm_thread *thread, double value)
+{
+  scm_t_double *z =
+      scm_inline_gc_malloc_pointerless(thread, sizeof(scm_t_double));
+
+  z->type = SCM_PACK(scm_tc16_real);
+  z->real = value;
+  return SCM_PACK_POINTER(z);
+}
+
+/* --- The characters of a narrow string ----------------------------------- */
+
+/* If STR is a string whose characters are stored one byte each (Latin-1,
+ * as Guile stores every string that needs nothing wider) in a buffer of
+ * its own, return a pointer to them and set *LEN to their number;
+ * otherwise (a wide string, a shared substring, anything unexpected)
+ * return NULL, and the caller takes the public road (scm_to_utf8_stringn,
+ * which mallocs a copy).
+ *
+ * Why: a list of short strings is encoded a string at a time, and the
+ * malloc and free of scm_to_utf8_stringn cost more than the rest of
+ * encoding a short string. scm_i_string_chars is exported (SCM_API) but
+ * raises on a wide string, and the test for one (scm_i_is_narrow_string)
+ * is not exported; so this reads the flag itself: a string is a double
+ * cell whose second word is its stringbuf, and the stringbuf's first word
+ * carries SCM_I_STRINGBUF_F_WIDE (strings.h). Mutation-sharing substrings,
+ * whose second word is another string, are left to the public road.
+ *
+ * On an upgrade: every word read is checked for the tag it must have, so
+ * a changed layout falls back to the public road (slower, still correct)
+ * unless a new layout happens to put other data where these tags were;
+ * tests/wire.scm's strings (narrow, wide, shared substrings) show it. */
+static inline const char *
+par_scm_narrow_chars(SCM str, size_t *len)
+{
+  SCM buf;
+
+  if (SCM_IMP(str) || (SCM_CELL_TYPE(str) != scm_tc7_string
+                       && SCM_CELL_TYPE(str) != scm_tc7_ro_string)) {
+    return NULL;
+  }
+  buf = SCM_CELL_OBJECT_1(str);
+  if (SCM_IMP(buf) || SCM_TYP7(buf) != scm_tc7_stringbuf
+      || (SCM_CELL_WORD_0(buf) & SCM_I_STRINGBUF_F_WIDE) != 0) {
+    return NULL;
+  }
+  *len = scm_c_string_length(str);
+  return scm_i_string_chars(str);
 }
 
 #endif /* PAR_GUILE_INTERNALS_H */

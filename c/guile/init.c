@@ -76,4 +76,5 @@ par_scm_init(void)
   par_scm_init_kernel();
   par_scm_init_kernel_cache();
   par_scm_init_kernel_comm();
+  par_scm_init_shared();
 }

@@ -9,8 +9,12 @@
 #include <stdlib.h>
 
 #include "par/mpi.h"
+#include "par/shm.h"
 
 #include "glue.h"
+
+/* shared-mpi.c, the shared-memory part of this extension. */
+void par_scm_init_shared_mpi(void);
 
 /* (%mpi-world-comm) -> a communicator over a duplicate of MPI_COMM_WORLD.
  * Collective over the whole job: every rank must call it, in the same
@@ -60,7 +64,10 @@ prim_mpi_subgroup(SCM comm, SCM ranks)
 
 /* (%mpi-finish! COMM): this process is done with COMM, at the end of a
  * run. Collective over COMM; raises, naming both processes, when another
- * is still in an operation on COMM or has exited without finishing. */
+ * is still in an operation on COMM or has exited without finishing.
+ * Once every process has finished, every one has received the shared
+ * objects that this one sent during the run, which it held until now
+ * (see shared-wire.c): it lets go of them without a barrier of its own. */
 static SCM
 prim_mpi_finish_x(SCM comm)
 #define FUNC_NAME "parallelizer-run"
@@ -71,6 +78,7 @@ prim_mpi_finish_x(SCM comm)
   if (rc != PAR_OK) {
     par_scm_throw_failure(FUNC_NAME, rc, par_comm_error_detail(c));
   }
+  par_shm_unpin_all();
   return SCM_UNSPECIFIED;
 }
 #undef FUNC_NAME
@@ -112,4 +120,5 @@ par_scm_init_mpi(void)
                      prim_mpi_set_split_threshold_x);
   scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0,
                      prim_mpi_split_threshold);
+  par_scm_init_shared_mpi();
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "large-alloc.h"
 #include "wire-internal.h"
 
 /* The payload of a numeric vector, not yet copied anywhere. */
@@ -121,9 +122,10 @@ payload_vector(struct dec *d, const struct payload *p, size_t at)
     /* Big vectors live in malloc'ed memory that the vector owns through a
      * finalized pointer: the C allocator recycles such blocks without
      * touching fresh pages, where the collector's large blocks are often
-     * unmapped and faulted in again. The collector is told of the memory
-     * so that it still runs often enough to free it. */
-    void *mem = malloc(p->n);
+     * unmapped and faulted in again; a block of par__malloc_large faults
+     * its fresh pages in 2 MiB at a time. The collector is told of the
+     * memory so that it still runs often enough to free it. */
+    void *mem = par__malloc_large(p->n);
     if (mem == NULL) {
       par_scm_throw(d->who, PAR_ENOMEM,
                     "out of memory for a vector of ~a bytes",

@@ -17,9 +17,12 @@
 
 #include <gmp.h>
 
+#include "shared-internal.h"
 #include "wire-internal.h"
 
 static SCM decode(struct dec *d, int depth);
+static inline bool decode_fast(struct dec *d, SCM *out)
+    __attribute__((always_inline));
 
 static void
 check_depth(struct dec *d, int depth, size_t at)
@@ -292,23 +295,25 @@ decode_hash_table(struct dec *d, int depth, size_t at, size_t n, int weak)
 static SCM
 decode_list(struct dec *d, int depth, size_t n, bool improper)
 {
-  SCM head = SCM_EOL, tail = SCM_BOOL_F;
+  SCM head = SCM_EOL, *tailp = &head;
   size_t i, elements = improper ? n - 1 : n;
 
   par__wire_charge(d, par__wire_cost(elements, COST_PAIR, 0), d->pos);
   for (i = 0; i < elements; i++) {
+    SCM value, cell;
+
+    /* The common elements without a call, the others the general way. */
+    if (d->pos >= d->len || !decode_fast(d, &value)) {
+      value = decode(d, depth + 1);
+    }
     /* The thread's own free list: scm_cons goes through the collector's
      * general allocator, which costs more than the rest of the loop. */
-    SCM cell = par_scm_inline_cons(d->thread, decode(d, depth + 1), SCM_EOL);
-    if (scm_is_null(head)) {
-      head = cell;
-    } else {
-      SCM_SETCDR(tail, cell);
-    }
-    tail = cell;
+    cell = par_scm_inline_cons(d->thread, value, SCM_EOL);
+    *tailp = cell;
+    tailp = SCM_CDRLOC(cell);
   }
   if (improper) {
-    SCM_SETCDR(tail, decode(d, depth + 1));
+    *tailp = decode(d, depth + 1);
   }
   return head;
 }
@@ -535,8 +540,7 @@ decode_tag(struct dec *d, int depth, const struct head *t)
   case PTAG_PARALLELIZER:
     return decode_null_tag(d, t->u);
   case PTAG_SHARED:
-    par__wire_fail(d, t->at, "shared-object handles (tag %d) are reserved "
-                   "and not supported yet", PTAG_SHARED);
+    return par__wire_decode_shared(d, t->at);
   case PTAG_ERROR:
     return decode_error(d, depth, t->at);
   case PTAG_WEAK_TABLE:
@@ -556,28 +560,6 @@ decode_tag(struct dec *d, int depth, const struct head *t)
   }
 }
 
-/* The length of a definite CBOR head whose additional information is
- * INFO (the low five bits of its first byte), or 0 if it is not one. */
-static inline size_t
-head_size(uint8_t info)
-{
-  if (info < 24) {
-    return 1;
-  }
-  switch (info) {
-  case 24:
-    return 2;
-  case 25:
-    return 3;
-  case 26:
-    return 5;
-  case 27:
-    return 9;
-  default:
-    return 0;
-  }
-}
-
 static inline bool
 all_ascii(const uint8_t *s, size_t n)
 {
@@ -589,43 +571,87 @@ all_ascii(const uint8_t *s, size_t n)
   return any < 0x80;
 }
 
+/* The big-endian unsigned integer of N bytes (1, 2, 4 or 8) at P. */
+static inline uint64_t
+load_be(const uint8_t *p, size_t n)
+{
+  uint64_t v = 0;
+
+  switch (n) {
+  case 1:
+    return p[0];
+  case 2: {
+    uint16_t x;
+    memcpy(&x, p, 2);
+    v = x;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap16(x);
+#endif
+    return v;
+  }
+  case 4: {
+    uint32_t x;
+    memcpy(&x, p, 4);
+    v = x;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(x);
+#endif
+    return v;
+  }
+  default:
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+  }
+}
+
 /* Integers, flonums and short strings, the bulk of most lists, are read
  * here directly: going through cbor_stream_decode and its callbacks costs
  * more than building the value. Anything unusual (a truncated item included)
- * is left to the general path, which reports it. */
+ * is left to the general path, which reports it. D has at least one byte
+ * left. */
 static inline bool
 decode_fast(struct dec *d, SCM *out)
 {
   const uint8_t *p = d->data + d->pos;
   size_t left = d->len - d->pos, size;
-  uint8_t major = p[0] >> 5;
+  uint8_t b = p[0], info = b & 31;
   uint64_t v;
 
-  if (p[0] == 0xfb && left >= 9) {
+  /* The size of a definite head of major type 0, 1 or 3 (1 + 0, 1, 2, 4
+   * or 8 bytes); 0 for the other additional informations. */
+  size = info < 24 ? 1 : info <= 27 ? (size_t) 1 + ((size_t) 1 << (info - 24))
+                                    : 0;
+  if (b <= 0x3b) {
+    /* Major types 0 and 1: an unsigned or a negative integer. */
+    if (size == 0 || size > left) {
+      return false;
+    }
+    v = size == 1 ? info : load_be(p + 1, size - 1);
+    if (v > PAR_WIRE_FIXNUM_MAX) {
+      par__wire_charge(d, par__wire_integer_cost(v), d->pos);
+      *out = b < 0x20 ? scm_from_uint64(v) : decode_negint(v);
+    } else {
+      /* -1 - V is a fixnum too: the fixnums reach -2^61. */
+      *out = par_scm_from_fixnum(b < 0x20 ? (int64_t) v : -1 - (int64_t) v);
+    }
+    d->pos += size;
+    return true;
+  }
+  if (b == 0xfb && left >= 9) {
     double value;
 
-    v = 0;
-    for (size_t i = 1; i < 9; i++) {
-      v = (v << 8) | p[i];
-    }
+    v = load_be(p + 1, 8);
     memcpy(&value, &v, sizeof value);
     par__wire_charge(d, COST_FLONUM, d->pos);
-    *out = scm_from_double(value);
+    *out = par_scm_inline_flonum(d->thread, value);
     d->pos += 9;
     return true;
   }
-  if (major > 1 && major != 3) {
-    return false;
-  }
-  size = head_size(p[0] & 31);
-  if (size == 0 || size > left) {
-    return false;
-  }
-  v = size == 1 ? (uint64_t) (p[0] & 31) : 0;
-  for (size_t i = 1; i < size; i++) {
-    v = (v << 8) | p[i];
-  }
-  if (major == 3) {
+  if (b >> 5 == 3 && size != 0 && size <= left) {
+    v = size == 1 ? info : load_be(p + 1, size - 1);
     if (v > left - size || !all_ascii(p + size, (size_t) v)) {
       return false;
     }
@@ -634,12 +660,7 @@ decode_fast(struct dec *d, SCM *out)
     d->pos += size + (size_t) v;
     return true;
   }
-  if (v > PAR_WIRE_FIXNUM_MAX) {
-    par__wire_charge(d, par__wire_integer_cost(v), d->pos);
-  }
-  *out = major == 0 ? scm_from_uint64(v) : decode_negint(v);
-  d->pos += size;
-  return true;
+  return false;
 }
 
 static SCM

@@ -17,6 +17,8 @@
 #include <gmp.h>
 #include <cbor.h>
 
+#include "large-alloc.h"
+#include "shared-internal.h"
 #include "wire-internal.h"
 
 /* --- Output buffer ------------------------------------------------------- */
@@ -57,7 +59,19 @@ wbuf_grow(par_wbuf *buf, size_t n)
   if (cap < 2 * buf->cap && buf->cap <= SIZE_MAX / 2) {
     cap = 2 * buf->cap;
   }
-  data = realloc(buf->data, cap);
+  if (cap < PAR__LARGE_BYTES) {
+    data = realloc(buf->data, cap);
+  } else {
+    /* A large buffer faults its fresh pages in huge pages; what it holds
+     * already is copied, which doubling makes a fraction of its size. */
+    data = par__malloc_large(cap);
+    if (data != NULL && buf->len > 0) {
+      memcpy(data, buf->data, buf->len);
+    }
+    if (data != NULL) {
+      free(buf->data);
+    }
+  }
   if (data == NULL) {
     return -1;
   }
@@ -647,6 +661,144 @@ encode_array(struct enc *e, SCM x, int depth, const struct where *at)
   scm_array_handle_release(&h);
 }
 
+/* V in big-endian byte order, CBOR's. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define big_endian16(v) __builtin_bswap16(v)
+#define big_endian32(v) __builtin_bswap32(v)
+#define big_endian64(v) __builtin_bswap64(v)
+#else
+#define big_endian16(v) (v)
+#define big_endian32(v) (v)
+#define big_endian64(v) (v)
+#endif
+
+/* Write at P the head of major type MAJOR (0..7) with argument V in its
+ * shortest form, as libcbor's encoders do, and return its length. P has
+ * room for 9 bytes. */
+static inline size_t
+head_at(uint8_t *p, uint8_t major, uint64_t v)
+{
+  uint8_t m = (uint8_t) (major << 5);
+
+  if (v < 24) {
+    p[0] = m | (uint8_t) v;
+    return 1;
+  }
+  if (v <= UINT8_MAX) {
+    p[0] = m | 24;
+    p[1] = (uint8_t) v;
+    return 2;
+  }
+  if (v <= UINT16_MAX) {
+    uint16_t x = big_endian16((uint16_t) v);
+
+    p[0] = m | 25;
+    memcpy(p + 1, &x, 2);
+    return 3;
+  }
+  if (v <= UINT32_MAX) {
+    uint32_t x = big_endian32((uint32_t) v);
+
+    p[0] = m | 26;
+    memcpy(p + 1, &x, 4);
+    return 5;
+  }
+  v = big_endian64(v);
+  p[0] = m | 27;
+  memcpy(p + 1, &v, 8);
+  return 9;
+}
+
+/* The longest string that an element of a list is written as by
+ * put_text_fast: longer ones go the general way, whose cost is then small
+ * beside the copy. */
+#define FAST_TEXT_MAX 256
+
+/* Append X if it is a short ASCII string held narrow and return true;
+ * otherwise append nothing and return false. */
+static bool
+put_text_fast(struct enc *e, SCM x)
+{
+  const char *chars;
+  size_t n;
+  uint8_t any = 0, *p;
+
+  if (!SCM_NIMP(x) || SCM_TYP7(x) != scm_tc7_string
+      || (chars = par_scm_narrow_chars(x, &n)) == NULL
+      || n > FAST_TEXT_MAX) {
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    any |= (uint8_t) chars[i];
+  }
+  if (any >= 0x80) {
+    return false; /* Latin-1 beyond ASCII: UTF-8 takes two bytes */
+  }
+  p = reserve(e, n + 9);
+  p += head_at(p, 3, n);
+  memcpy(p, chars, n);
+  e->out->len = (size_t) (p + n - e->out->data);
+  scm_remember_upto_here_1(x);
+  return true;
+}
+
+/* How many bytes put_list_elements makes room for at a time. */
+#define LIST_STRETCH 4096
+
+/* The elements of the list X, in order; X's spine has been checked.
+ *
+ * Fixnums and flonums, most of the elements of most lists, are written
+ * here directly into room made for many of them at once, with the
+ * buffer's position in a local variable: going through encode and
+ * libcbor's encoders costs several times as much. Short ASCII strings
+ * come next (put_text_fast), and anything else goes through encode. */
+static void
+put_list_elements(struct enc *e, SCM x, int depth, struct where *here)
+{
+  par_wbuf *out = e->out;
+  size_t i = 0;
+
+  while (scm_is_pair(x)) {
+    uint8_t *p = reserve(e, LIST_STRETCH);
+    uint8_t *end = out->data + out->cap - 9;
+
+    for (;;) {
+      SCM v;
+      int64_t fixnum;
+
+      if (!scm_is_pair(x) || p > end) {
+        out->len = (size_t) (p - out->data);
+        break;
+      }
+      v = SCM_CAR(x);
+      if (par_scm_fixnum(v, &fixnum)) {
+        p += fixnum >= 0 ? head_at(p, 0, (uint64_t) fixnum)
+                         : head_at(p, 1, (uint64_t) (-1 - fixnum));
+      } else if (SCM_REALP(v)) {
+        double value = SCM_REAL_VALUE(v);
+        uint64_t bits;
+
+        memcpy(&bits, &value, sizeof bits);
+        bits = big_endian64(bits);
+        p[0] = 0xfb;
+        memcpy(p + 1, &bits, sizeof bits);
+        p += 9;
+      } else {
+        out->len = (size_t) (p - out->data);
+        if (!put_text_fast(e, v)) {
+          here->index = i;
+          encode(e, v, depth + 1, here);
+        }
+        x = SCM_CDR(x);
+        i++;
+        break;
+      }
+      x = SCM_CDR(x);
+      i++;
+    }
+  }
+}
+
 /* Lists: a proper list is a plain CBOR array; an improper one is tagged
  * and ends with its tail. Circular lists are refused. */
 static void
@@ -654,15 +806,12 @@ encode_list(struct enc *e, SCM x, int depth, const struct where *at)
 {
   long n = scm_ilength(x);
   struct where here = {at, IN_LIST, 0};
-  size_t count = 0, i;
+  size_t count = 0;
   SCM slow, fast;
 
   if (n >= 0) {
     PUT(e, cbor_encode_array_start, (size_t) n);
-    for (i = 0; scm_is_pair(x); x = SCM_CDR(x), i++) {
-      here.index = i;
-      encode(e, SCM_CAR(x), depth + 1, &here);
-    }
+    put_list_elements(e, x, depth, &here);
     return;
   }
   /* Improper or circular: tell them apart with two pointers. */
@@ -684,9 +833,8 @@ encode_list(struct enc *e, SCM x, int depth, const struct where *at)
   }
   PUT(e, cbor_encode_tag, PTAG_IMPROPER);
   PUT(e, cbor_encode_array_start, count + 1);
-  for (i = 0; scm_is_pair(x); x = SCM_CDR(x), i++) {
-    here.index = i;
-    encode(e, SCM_CAR(x), depth + 1, &here);
+  put_list_elements(e, x, depth, &here);
+  for (; scm_is_pair(x); x = SCM_CDR(x)) {
   }
   here.kind = IN_TAIL;
   encode(e, x, depth + 1, &here);
@@ -824,6 +972,8 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
   } else if (scm_is_eq(x, SCM_EOF_VAL)) {
     PUT(e, cbor_encode_tag, PTAG_EOF);
     PUT0(e, cbor_encode_null);
+  } else if (par__wire_encode_shared(x, e->out, e->who)) {
+    /* A shared object travels as a handle (shared-wire.c). */
   } else if (scm_is_bytevector(x)) {
     size_t n = SCM_BYTEVECTOR_LENGTH(x);
     put_uniform_head(e, par_scm_etype_of(SCM_BYTEVECTOR_ELEMENT_TYPE(x)), n,

@@ -11,6 +11,7 @@
  *   par/mp.h      forked groups of worker processes over shared memory
  *   par/kernel.h  C kernels over typed arrays: their signature, registry,
  *                 helpers, and reductions with a kernel as the operator
+ *   par/shm.h     shared memory: arenas of objects that processes map
  *   par/mpi.h     communicators over Open MPI (includes <mpi.h>; optional)
  *
  * par_guile_init, below, is for programs that embed Guile; it is in
@@ -25,6 +26,7 @@
 #include "par/comm.h"
 #include "par/mp.h"
 #include "par/kernel.h"
+#include "par/shm.h"
 
 #ifdef __cplusplus
 extern "C" {

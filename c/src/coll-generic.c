@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "comm-internal.h"
+#include "large-alloc.h"
 
 /* --- Frames -------------------------------------------------------------- */
 
@@ -52,11 +53,49 @@ expect_frame(par_comm *comm, int source, par_opkind op, par__hdr *hdr,
   return PAR_OK;
 }
 
-/* Receive from SOURCE a frame of operation OP holding exactly COUNT
- * elements of TYPE, into BUF. */
+/* The AUX that frames of element type TYPE carry: the type itself, or,
+ * for the frames of a reduction, the type in the low 16 bits and 1 + the
+ * reduction operator above them (see reduce_aux), so that processes that
+ * reduce with different operators find out instead of mixing them. */
+#define AUX_TYPE(aux) ((aux) & 0xffffu)
+#define AUX_OP(aux) ((aux) >> 16)
+
+static uint32_t
+reduce_aux(par_dtype type, par_reduce_op rop)
+{
+  return (uint32_t) type | ((uint32_t) rop + 1) << 16;
+}
+
+/* Record that SOURCE sent frames of operation OP stamped with the
+ * reduction operator of THEIRS while this process expects that of MINE
+ * (both AUX values), and return PAR_EMISMATCH. */
 static int
-expect_typed(par_comm *comm, int source, par_opkind op, void *buf,
-             size_t count, par_dtype type)
+operator_mismatch(par_comm *comm, int source, par_opkind op, uint32_t mine,
+                  uint32_t theirs)
+{
+  par__op me = {op, comm->coll_seq, PAR__PEER_NONE};
+  char a[48], b[48];
+
+  snprintf(a, sizeof a, "with operator %s",
+           AUX_OP(mine) == 0 ? "none"
+                             : par_reduce_op_name((par_reduce_op)
+                                                  (AUX_OP(mine) - 1)));
+  if (AUX_OP(theirs) == 0 || AUX_OP(theirs) > PAR_REDUCE_COUNT) {
+    snprintf(b, sizeof b, "with no reduction operator");
+  } else {
+    snprintf(b, sizeof b, "with operator %s",
+             par_reduce_op_name((par_reduce_op) (AUX_OP(theirs) - 1)));
+  }
+  return par__comm_mismatch(comm, PAR_EMISMATCH, &me, a, source, NULL, NULL,
+                            b);
+}
+
+/* Receive from SOURCE a frame of operation OP holding exactly COUNT
+ * elements of TYPE, into BUF; AUX is what the frame must carry (TYPE, or
+ * reduce_aux for a reduction). */
+static int
+expect_typed_aux(par_comm *comm, int source, par_opkind op, void *buf,
+                 size_t count, par_dtype type, uint32_t aux)
 {
   size_t bytes = count * par_dtype_size(type);
   par__hdr hdr;
@@ -66,7 +105,11 @@ expect_typed(par_comm *comm, int source, par_opkind op, void *buf,
   if (rc != PAR_OK) {
     return rc;
   }
-  if (hdr.aux != (uint32_t) type || msg.len != bytes) {
+  if (AUX_OP(hdr.aux) != AUX_OP(aux)) {
+    par_msg_release(&msg);
+    return operator_mismatch(comm, source, op, aux, hdr.aux);
+  }
+  if (AUX_TYPE(hdr.aux) != (uint32_t) type || msg.len != bytes) {
     par__op mine = {op, comm->coll_seq, PAR__PEER_NONE};
     char a[64], b[64], expecting[80];
 
@@ -74,7 +117,8 @@ expect_typed(par_comm *comm, int source, par_opkind op, void *buf,
              par__amount_describe(bytes, type, a, sizeof a));
     rc = par__comm_mismatch(comm, PAR_ESIZE, &mine, expecting, source,
                             "sent", NULL,
-                            par__amount_describe(msg.len, hdr.aux, b,
+                            par__amount_describe(msg.len,
+                                                 AUX_TYPE(hdr.aux), b,
                                                  sizeof b));
     par_msg_release(&msg);
     return rc;
@@ -84,6 +128,14 @@ expect_typed(par_comm *comm, int source, par_opkind op, void *buf,
   }
   par_msg_release(&msg);
   return PAR_OK;
+}
+
+static int
+expect_typed(par_comm *comm, int source, par_opkind op, void *buf,
+             size_t count, par_dtype type)
+{
+  return expect_typed_aux(comm, source, op, buf, count, type,
+                          (uint32_t) type);
 }
 
 static int
@@ -169,14 +221,20 @@ generic_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
 /* Broadcast COUNT elements of TYPE from ROOT's BUF into the others' BUF,
  * as operation OP; a receiver checks that type and count agree. */
 static int
+bcast_typed_aux(par_comm *comm, par_opkind op, int root, void *buf,
+                size_t count, par_dtype type, uint32_t aux)
+{
+  if (comm->rank != root) {
+    return expect_typed_aux(comm, root, op, buf, count, type, aux);
+  }
+  return send_to_all(comm, op, root, aux, buf, count * par_dtype_size(type));
+}
+
+static int
 bcast_typed_as(par_comm *comm, par_opkind op, int root, void *buf,
                size_t count, par_dtype type)
 {
-  if (comm->rank != root) {
-    return expect_typed(comm, root, op, buf, count, type);
-  }
-  return send_to_all(comm, op, root, (uint32_t) type, buf,
-                     count * par_dtype_size(type));
+  return bcast_typed_aux(comm, op, root, buf, count, type, (uint32_t) type);
 }
 
 static int
@@ -284,7 +342,7 @@ gather_bytes_as(par_comm *comm, par_opkind op, int root, const void *buf,
     total += parts[r].len;
   }
   /* One extra byte so that an all-empty gather still owns a block. */
-  data = malloc(total + 1);
+  data = par__malloc_large(total + 1);
   if (data == NULL) {
     rc = no_memory(comm, total, op);
     goto done;
@@ -380,7 +438,7 @@ generic_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
   }
   if (comm->rank == 0) {
     total = part.len;
-    frame = malloc(head + total + 1);
+    frame = par__malloc_large(head + total + 1);
     if (frame == NULL) {
       par_msg_release(&part);
       return no_memory(comm, head + total, PAR_OPKIND_ALLGATHER);
@@ -420,7 +478,7 @@ generic_allgatherv_bytes(par_comm *comm, const void *buf, size_t len,
                         "does not hold the %d counts it announces",
                         comm->rank, all.len, comm->size);
   }
-  frame = rc == PAR_OK ? malloc(total + 1) : NULL;
+  frame = rc == PAR_OK ? par__malloc_large(total + 1) : NULL;
   if (rc == PAR_OK && frame == NULL) {
     rc = no_memory(comm, total, PAR_OPKIND_ALLGATHER);
   }
@@ -456,23 +514,25 @@ generic_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
 
 /* Fold every process's SENDBUF into ROOT's RECVBUF in rank order,
  * ((b0 op b1) op b2) ..., which is what MPI guarantees too. The caller
- * has checked that ROP is defined on TYPE. ROOT may reduce in place
+ * has checked that ROP is defined on TYPE. Every frame carries ROP, which
+ * the receiver checks against its own. ROOT may reduce in place
  * (SENDBUF == RECVBUF). */
 static int
 reduce_as(par_comm *comm, par_opkind op, int root, const void *sendbuf,
           void *recvbuf, size_t count, par_dtype type, par_reduce_op rop)
 {
   size_t bytes = count * par_dtype_size(type);
+  uint32_t aux = reduce_aux(type, rop);
   char *tmp;
   int rc = PAR_OK;
 
   if (comm->rank != root) {
-    return send_frame(comm, root, op, (uint32_t) type, sendbuf, bytes);
+    return send_frame(comm, root, op, aux, sendbuf, bytes);
   }
   /* TMP receives the contributions after rank 0's, which goes straight
    * into RECVBUF; a root other than 0 that reduces in place keeps its own
    * in the second half, before rank 0's overwrites it. */
-  tmp = malloc(2 * bytes + 1);
+  tmp = par__malloc_large(2 * bytes + 1);
   if (tmp == NULL) {
     return no_memory(comm, 2 * bytes, op);
   }
@@ -484,7 +544,7 @@ reduce_as(par_comm *comm, par_opkind op, int root, const void *sendbuf,
     const void *part = r == root ? sendbuf : r == 0 ? recvbuf : tmp;
 
     if (r != root) {
-      rc = expect_typed(comm, r, op, (void *) part, count, type);
+      rc = expect_typed_aux(comm, r, op, (void *) part, count, type, aux);
     }
     if (rc == PAR_OK && r == 0 && part != recvbuf && bytes > 0) {
       memcpy(recvbuf, part, bytes);
@@ -514,7 +574,8 @@ generic_allreduce(par_comm *comm, const void *sendbuf, void *recvbuf,
   if (rc != PAR_OK) {
     return rc;
   }
-  return bcast_typed_as(comm, PAR_OPKIND_ALLREDUCE, 0, recvbuf, count, type);
+  return bcast_typed_aux(comm, PAR_OPKIND_ALLREDUCE, 0, recvbuf, count, type,
+                         reduce_aux(type, op));
 }
 
 const par__comm_ops par__generic_ops = {

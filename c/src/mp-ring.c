@@ -17,7 +17,8 @@
  * next in. The receiver of a pairwise message copies its payload into a
  * malloc'ed block: a view into the ring would stall the channel until the
  * message is released, and for the small messages where a view would save
- * anything, malloc costs tens of nanoseconds.
+ * anything, malloc costs tens of nanoseconds. A large payload's block is
+ * one of par__malloc_large, whose fresh pages fault in huge pages.
  *
  * Invariants, checked by assert() where this process owns the end:
  *   - a ring's size is a power of two and its bytes start on a cache line;
@@ -44,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "large-alloc.h"
 #include "mp-internal.h"
 
 #define HDR_BYTES ((uint32_t) sizeof(par__hdr))
@@ -322,7 +324,7 @@ par__mp_read_payload(mp_comm *m, mp_end *e, const par__hdr *hdr,
                           m->rank, (unsigned long long) hdr->len,
                           (int) hdr->from);
   }
-  if (hdr->len > 0 && (buf = malloc((size_t) hdr->len)) == NULL) {
+  if (hdr->len > 0 && (buf = par__malloc_large((size_t) hdr->len)) == NULL) {
     rc = par__mp_read(m, e, NULL, (size_t) hdr->len);
     return rc != PAR_OK ? rc
                         : par__comm_fail(m->comm, PAR_ENOMEM,

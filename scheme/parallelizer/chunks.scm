@@ -20,6 +20,7 @@
   #:export (container-kind
             copy-chunk
             split-into-chunks
+            chunk-of
             split-every
             join-chunks))
 
@@ -127,6 +128,20 @@ cut from: typed chunks and array chunks are views until copied."
 sizes differ by at most one (the larger first)."
   (let ((kind (container-kind who data)))
     (split-by-sizes kind data (chunk-sizes (container-length kind data) n))))
+
+(define (chunk-of who data n i)
+  "Return chunk I (from 0) of the N chunks that split-into-chunks would cut
+DATA into, made without cutting the others: a process that holds all of
+DATA takes its own share of it."
+  (let* ((kind (container-kind who data))
+         (sizes (chunk-sizes (container-length kind data) n))
+         (start (apply + (list-head sizes i)))
+         (size (list-ref sizes i)))
+    (match kind
+      ('list (list-head (list-tail data start) size))
+      ('vector (vector-slice data start size))
+      ('typed (typed-slice data (array-type data) start size))
+      ('array (array-slice data start size)))))
 
 (define (split-every who data size)
   "Split DATA along its first axis into chunks of SIZE elements (the last

@@ -101,18 +101,44 @@ order."
         who 'EINVAL "the operator must be sum, prod, min, max, a procedure \
 of two arguments or a reduction kernel, got ~s" op))))
 
-(define (fold-in-rank-order who op values)
-  ;; ((v0 op v1) op v2) ..., as MPI does: OP must be associative but need
-  ;; not be commutative.
-  (let ((proc (op->procedure who op)))
+(define (operator-signature op)
+  ;; What the processes of a reduction compare to find out that they do
+  ;; not all reduce with the same operator: its name, or #f for an
+  ;; anonymous procedure (whose code no process can compare with its
+  ;; own).
+  (if (symbol? op)
+      op
+      (procedure-name op)))
+
+(define (check-operators who op self signatures)
+  ;; SIGNATURES holds every process's operator signature in rank order;
+  ;; raise if any differs from that of OP, this process's (rank SELF).
+  (let ((mine (operator-signature op))
+        (describe (lambda (signature)
+                    (or signature "an anonymous procedure"))))
+    (for-each (lambda (rank theirs)
+                (unless (equal? theirs mine)
+                  (raise-parallelizer-error
+                   who 'EMISMATCH "processes reduce with different \
+operators: rank ~a is in ~a with operator ~a but rank ~a with operator ~a"
+                   self who (describe mine) rank (describe theirs))))
+              (iota (length signatures)) signatures)))
+
+(define (fold-in-rank-order who op self values)
+  ;; VALUES are every process's (SIGNATURE . DATUM) in rank order: the
+  ;; operators are checked, then the data folded ((v0 op v1) op v2) ...,
+  ;; as MPI does: OP must be associative but need not be commutative.
+  (let ((proc (op->procedure who op))
+        (data (map cdr values)))
+    (check-operators who op self (map car values))
     (when (symbol? op)
       (for-each (lambda (v)
                   (unless (number? v)
                     (raise-parallelizer-error
                      who 'EINVAL "~s needs numbers or uniform numeric \
 vectors on every process, got ~s" op v)))
-                values))
-    (fold (lambda (v acc) (proc acc v)) (car values) (cdr values))))
+                data))
+    (fold (lambda (v acc) (proc acc v)) (car data) (cdr data))))
 
 (define* (reduce-to-root p op datum #:key (root 0))
   "Combine every process's DATUM with OP in rank order and return the
@@ -130,9 +156,12 @@ load-kernel), which combines uniform numeric vectors in C."
       (or (%comm-reduce-kernel comm (kernel-handle op) datum root)
           in-worker-process))
      (else
-      (let ((all (%comm-gather comm datum root)))
+      ;; The operator travels with the datum: every backend's reduction
+      ;; checks that all processes use the same one.
+      (let ((all (%comm-gather comm (cons (operator-signature op) datum)
+                               root)))
         (if all
-            (fold-in-rank-order 'reduce-to-root op all)
+            (fold-in-rank-order 'reduce-to-root op root all)
             in-worker-process))))))
 
 (define (allreduce p op datum)
@@ -146,4 +175,6 @@ load-kernel), which combines uniform numeric vectors in C."
      ((and (reduction-kernel? op) (%uniform-reducible? datum))
       (%comm-allreduce-kernel comm (kernel-handle op) datum))
      (else
-      (fold-in-rank-order 'allreduce op (%comm-allgather comm datum))))))
+      (fold-in-rank-order 'allreduce op (%comm-rank comm)
+                          (%comm-allgather
+                           comm (cons (operator-signature op) datum)))))))

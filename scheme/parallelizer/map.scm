@@ -5,8 +5,10 @@
 ;;; parallel-map scatters the main process's data, maps each chunk where
 ;;; it lands and gathers the results in input order, in a container of the
 ;;; data's type; with a chunk size, the main process hands out chunks on
-;;; demand instead. parallel-starmap applies a procedure to argument
-;;; lists.
+;;; demand instead. Called outside a run, it is a run by itself; on the
+;;; multiprocessing backend the forked workers hold the data already, so
+;;; each takes its own chunk and only the results travel.
+;;; parallel-starmap applies a procedure to argument lists.
 ;;;
 ;;; Code:
 
@@ -17,6 +19,7 @@
   #:use-module (parallelizer errors)
   #:use-module (parallelizer chunks)
   #:use-module ((parallelizer collectives) #:select (gather))
+  #:use-module ((parallelizer run) #:select (parallelizer-run))
   #:use-module ((parallelizer kernels)
                 #:select (elementwise-kernel?
                           kernel-handle
@@ -79,8 +82,11 @@
                        chunk-size progress?)
   "Apply PROC to every element of DATA across the processes of P's group
 and return, on the main process, the results in input order in a container
-of DATA's type (in-worker-process on the others). DATA is only read on the
-main process. PROC is called as (PROC ELEMENT EXTRA-ARGS ...), or, when
+of DATA's type (in-worker-process on the others). Inside a run, every
+process calls it and DATA is only read on the main process. Outside a run
+it is a whole run by itself, which returns the results, as Pool.map does:
+on the multiprocessing backend the workers are forked with DATA already
+in hand, so nothing is sent to them and only the results come back. PROC is called as (PROC ELEMENT EXTRA-ARGS ...), or, when
 VECTORIZED? is true, as (PROC CHUNK EXTRA-ARGS ...) on a whole chunk,
 returning a container. Without CHUNK-SIZE each process gets one chunk of
 DATA (sizes differ by at most one); with CHUNK-SIZE the main process hands
@@ -93,22 +99,81 @@ always given whole chunks, as if VECTORIZED? were true; mapped over a
 uniform array (SRFI-4 vector, typed array) without CHUNK-SIZE, it runs on
 each process's chunk in C, the data moving as typed buffers, and the
 result is an array of the kernel's result type and DATA's shape."
+  (if (and (parallelizer? p) (parallelizer-comm p))
+      (map-in-run p proc data extra-args vectorized? chunk-size progress?)
+      (map-as-run p proc data extra-args vectorized? chunk-size progress?)))
+
+(define (check-map-arguments data chunk-size)
+  ;; On the main process, before anything moves.
+  (container-kind 'parallel-map data)
+  (unless (or (not chunk-size)
+              (and (exact-integer? chunk-size) (positive? chunk-size)))
+    (raise-parallelizer-error
+     'parallel-map 'EINVAL
+     "#:chunk-size must be a positive integer or #f, got ~s"
+     chunk-size)))
+
+(define (chunk-applier proc extra-args vectorized?)
+  ;; The procedure that maps PROC over one chunk. An element-wise kernel
+  ;; is always given whole chunks.
+  (let ((vectorized? (or vectorized? (elementwise-kernel? proc))))
+    (lambda (chunk)
+      (if vectorized?
+          (apply proc chunk extra-args)
+          (map-chunk proc chunk extra-args)))))
+
+(define (own-chunk chunk proc vectorized?)
+  ;; The main process's CHUNK, a view of the caller's data: a copy when
+  ;; PROC is given whole chunks, which it may write to.
+  (if (or vectorized? (elementwise-kernel? proc))
+      (copy-chunk chunk)
+      chunk))
+
+(define (map-as-run p proc data extra-args vectorized? chunk-size progress?)
+  ;; parallel-map called outside a run: a run of its own. On the
+  ;; multiprocessing backend each process cuts its own chunk out of DATA,
+  ;; which it inherited with the fork (or, with CHUNK-SIZE, is told which
+  ;; chunks to take); elsewhere, and for a kernel's typed plan, the run
+  ;; maps as inside any run.
+  (let ((p (check-parallelizer 'parallel-map p)))
+    (check-map-arguments data chunk-size)
+    (if (and (eq? (parallelizer-kind p) 'multiprocessing)
+             (not (kernel-plan proc data chunk-size)))
+        (parallelizer-run
+         p (lambda* (#:key parallelizer)
+             (map-inherited parallelizer proc data extra-args vectorized?
+                            chunk-size progress?)))
+        (parallelizer-run
+         p (lambda* (#:key parallelizer)
+             (map-in-run parallelizer proc data extra-args vectorized?
+                         chunk-size progress?))))))
+
+(define (map-inherited p proc data extra-args vectorized? chunk-size
+                       progress?)
+  ;; Inside the run of map-as-run, on every process, each holding DATA.
+  (let* ((comm (require-comm p 'parallel-map))
+         (rank (%comm-rank comm))
+         (apply-chunk (chunk-applier proc extra-args vectorized?)))
+    (if chunk-size
+        (dynamic-map p comm apply-chunk data chunk-size progress? #f)
+        (let* ((chunk (chunk-of 'parallel-map data (%comm-size comm) rank))
+               (chunk (if (zero? rank)
+                          (own-chunk chunk proc vectorized?)
+                          chunk))
+               (parts (gather p (apply-chunk chunk))))
+          (if (zero? rank)
+              (begin
+                (when progress?
+                  (report-progress (length parts) (length parts)))
+                (join-chunks 'parallel-map parts))
+              in-worker-process)))))
+
+(define (map-in-run p proc data extra-args vectorized? chunk-size progress?)
   (let* ((comm (require-comm p 'parallel-map))
          (main? (zero? (%comm-rank comm)))
-         ;; An element-wise kernel is always given whole chunks.
-         (vectorized? (or vectorized? (elementwise-kernel? proc)))
-         (apply-chunk (lambda (chunk)
-                        (if vectorized?
-                            (apply proc chunk extra-args)
-                            (map-chunk proc chunk extra-args)))))
+         (apply-chunk (chunk-applier proc extra-args vectorized?)))
     (when main?
-      (container-kind 'parallel-map data)
-      (unless (or (not chunk-size)
-                  (and (exact-integer? chunk-size) (positive? chunk-size)))
-        (raise-parallelizer-error
-         'parallel-map 'EINVAL
-         "#:chunk-size must be a positive integer or #f, got ~s"
-         chunk-size)))
+      (check-map-arguments data chunk-size))
     ;; One scatter starts the map everywhere and tells every process which
     ;; way it goes, as the main process decided (see map-plans): its chunk
     ;; of DATA, a kernel's plan, or dynamic, to ask the main process for
@@ -120,10 +185,13 @@ result is an array of the kernel's result type and DATA's shape."
                                           (%comm-size comm)))
                           0)
       (('dynamic . _)
-       (dynamic-map p comm apply-chunk data chunk-size progress?))
+       (dynamic-map p comm apply-chunk data chunk-size progress? #t))
       (('kernel . plan) (kernel-map comm proc data extra-args plan progress?))
       (('static . chunk)
-       (let ((parts (gather p (apply-chunk chunk))))
+       (let ((parts (gather p (apply-chunk
+                               (if main?
+                                   (own-chunk chunk proc vectorized?)
+                                   chunk)))))
          (if main?
              (begin
                (when progress?
@@ -142,17 +210,25 @@ result is an array of the kernel's result type and DATA's shape."
   ;; each process's own chunk of DATA.
   (cond
    (chunk-size (make-list n '(dynamic)))
-   ((and (elementwise-kernel? proc)
-         (array? data) (not (string? data)) (not (vector? data))
-         (<= 1 (array-rank data) 8)
-         (kernel-result-type proc (array-type data)))
-    (make-list n (cons* 'kernel (array-type data)
-                        (map (match-lambda
-                               ((lo hi) (1+ (- hi lo))))
-                             (array-shape data)))))
+   ((kernel-plan proc data chunk-size)
+    => (lambda (plan) (make-list n plan)))
    (else
     (map (lambda (chunk) (cons 'static chunk))
          (split-into-chunks 'parallel-map data n)))))
+
+(define (kernel-plan proc data chunk-size)
+  ;; (kernel TYPE LENGTH ...) when PROC is an element-wise kernel mapped
+  ;; without CHUNK-SIZE over a uniform array of a type it takes; #f
+  ;; otherwise.
+  (and (not chunk-size)
+       (elementwise-kernel? proc)
+       (array? data) (not (string? data)) (not (vector? data))
+       (<= 1 (array-rank data) 8)
+       (kernel-result-type proc (array-type data))
+       (cons* 'kernel (array-type data)
+              (map (match-lambda
+                     ((lo hi) (1+ (- hi lo))))
+                   (array-shape data)))))
 
 (define (kernel-map comm proc data extra-args plan progress?)
   (unless (kernel? proc)
@@ -176,11 +252,14 @@ process was given ~s" proc))
       (newline port))
     (force-output port)))
 
-(define (dynamic-map p comm apply-chunk data chunk-size progress?)
+(define (dynamic-map p comm apply-chunk data chunk-size progress?
+                     send-chunks?)
   ;; The main process splits DATA into chunks of CHUNK-SIZE elements and
   ;; answers each worker's request with the next chunk, or 'done when none
   ;; is left; a worker's request carries the result of its previous chunk.
   ;; While no request waits, the main process works on a chunk itself.
+  ;; Unless SEND-CHUNKS?, the workers hold DATA too, and are sent only the
+  ;; index of their next chunk.
   (if (zero? (%comm-rank comm))
       (let* ((chunks (list->vector (split-every 'parallel-map data
                                                 chunk-size)))
@@ -201,7 +280,9 @@ process was given ~s" proc))
           (define (hand-out source next done)
             (if (< next total)
                 (begin
-                  (%comm-send comm (cons next (vector-ref chunks next))
+                  (%comm-send comm (cons next
+                                         (and send-chunks?
+                                              (vector-ref chunks next)))
                               source)
                   (loop (1+ next) done finished))
                 (begin
@@ -220,12 +301,18 @@ process was given ~s" proc))
            (else
             (match (%comm-receive-any comm #t)
               ((source . reply) (answer source reply next done)))))))
-      (let loop ((reply 'ready))
-        (%comm-send comm reply 0)
-        (match (%comm-receive comm 0)
-          ('done in-worker-process)
-          ((index . chunk)
-           (loop (cons* 'result index (apply-chunk chunk))))))))
+      (let ((own (and (not send-chunks?)
+                      (list->vector (split-every 'parallel-map data
+                                                 chunk-size)))))
+        (let loop ((reply 'ready))
+          (%comm-send comm reply 0)
+          (match (%comm-receive comm 0)
+            ('done in-worker-process)
+            ((index . chunk)
+             (loop (cons* 'result index
+                          (apply-chunk (if own
+                                           (vector-ref own index)
+                                           chunk))))))))))
 
 (define* (parallel-starmap p proc data #:key (extra-args '()) chunk-size
                            progress?)

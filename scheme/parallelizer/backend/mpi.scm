@@ -80,6 +80,8 @@ as the main process."
                       'make-mpi-parallelizer 'ERANK
                       "#:root ~a is not a rank of this job of ~a processes"
                       root size)))))
+        ;; Which ranks share a node decides what shared memory can do.
+        ((mpi-primitive '%shared-mpi-setup!) comm)
         (set-parallelizer-state! p comm)
         comm)))
 
@@ -110,6 +112,8 @@ as the main process."
       result
       (or (call-capturing-error
            (lambda ()
+             ;; Also lets go of the shared objects this rank sent during
+             ;; the run, which every rank has now received.
              ((mpi-primitive '%mpi-finish!) comm)
              #f))
           result)))

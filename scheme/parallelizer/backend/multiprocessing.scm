@@ -26,7 +26,9 @@
                           %mp-group-join
                           %mp-group-kill
                           %mp-group-unreceived
-                          %mp-worker-exit))
+                          %mp-worker-exit
+                          %shared-run-begin
+                          %shared-run-end))
   #:use-module ((parallelizer wire) #:select (value->cbor cbor->value))
   #:export (make-multiprocessing-parallelizer
             multiprocessing-parallelizer?))
@@ -127,10 +129,15 @@ must be an integer from 1 to ~a"
     (let ((group (group-for p nprocs timeout)))
       ;; Workers must not print what the main process has buffered.
       (flush-all-ports)
-      (let ((rank (%mp-group-fork group)))
-        (if (zero? rank)
-            (run-main p group thunk timeout)
-            (run-worker p group thunk))))))
+      ;; The workers borrow this process's shared memory for the run.
+      (dynamic-wind
+        %shared-run-begin
+        (lambda ()
+          (let ((rank (%mp-group-fork group)))
+            (if (zero? rank)
+                (run-main p group thunk timeout)
+                (run-worker p group thunk))))
+        %shared-run-end))))
 
 (define (run-worker p group thunk)
   ;; Whatever happens here ends in %mp-worker-exit: a worker never returns
