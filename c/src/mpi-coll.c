@@ -10,7 +10,13 @@
  * broadcasts, every process's contribution to a gather), so the exchange
  * costs nothing extra there.
  *
- * Then the data moves with MPI's own collective, or, when the whole
+ * A broadcast or a gather of a few bytes costs nothing more: when the
+ * data fits in a statement (PAR__MPI_INLINE bytes, from each process that
+ * contributes), it travels in the statements, and the agreement exchange
+ * is the whole collective. Every process knows from the stated counts
+ * whether the data came that way, so they all make the same choice.
+ *
+ * Otherwise the data moves with MPI's own collective, or, when the whole
  * buffer is over the split threshold (displacements are ints in MPI),
  * in pieces of at most the threshold: repeated MPI_Bcast and MPI_Reduce
  * calls, or point-to-point messages for the v-collectives. Every process
@@ -47,6 +53,34 @@ static size_t
 element_size(uint32_t type)
 {
   return type == PAR__BYTES ? 1 : par_dtype_size((par_dtype) type);
+}
+
+/* Put COUNT elements of TYPE at BUF in statement H, if they fit. */
+static void
+put_inline(par__mpi_chdr *h, const void *buf, size_t count, uint32_t type)
+{
+  size_t esize = element_size(type);
+
+  if (count > 0 && count <= PAR__MPI_INLINE / esize) {
+    memcpy(h->data, buf, count * esize);
+  }
+}
+
+/* Whether the statement of every process (of rank ROOT alone when ROOT >=
+ * 0) carried its data: COUNT elements of TYPE that fit. */
+static int
+all_inline(par_comm *comm, int root, uint32_t type)
+{
+  const par__mpi_chdr *all = par__mpi_impl(comm)->all;
+  size_t most = PAR__MPI_INLINE / element_size(type);
+
+  for (int r = root < 0 ? 0 : root; r < (root < 0 ? comm->size : root + 1);
+       r++) {
+    if (all[r].count > most) {
+      return 0;
+    }
+  }
+  return 1;
 }
 
 /* MPI's operator for OP: MPI_SUM for PAR_REDUCE_SUM, and so on. */
@@ -255,9 +289,29 @@ vmove_pieces(par_comm *comm, const vcoll *v)
   return finish(comm, &l, rc);
 }
 
+/* A gather or an allgather whose chunks all came in the statements: the
+ * receivers copy them out. */
+static void
+vmove_inline(par_comm *comm, const vcoll *v)
+{
+  const par__mpi_chdr *all = par__mpi_impl(comm)->all;
+  size_t esize = element_size(v->type), at = 0;
+
+  for (int r = 0; v->counts != NULL && r < comm->size; r++) {
+    if (v->counts[r] > 0) {
+      memcpy((char *) v->recv + at, all[r].data, v->counts[r] * esize);
+    }
+    at += v->counts[r] * esize;
+  }
+}
+
 static int
 vmove(par_comm *comm, const vcoll *v)
 {
+  if (v->op != PAR_OPKIND_SCATTER && all_inline(comm, -1, v->type)) {
+    vmove_inline(comm, v);
+    return PAR_OK;
+  }
   return v->total * element_size(v->type) <= par__mpi_split()
              ? vmove_native(comm, v)
              : vmove_pieces(comm, v);
@@ -388,8 +442,12 @@ par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
                      .type = PAR__BYTES, .count = me ? len : 0};
   size_t total;
   char *data;
-  int rc = par__mpi_begin(comm, &h, 0);
+  int rc;
 
+  if (me) {
+    put_inline(&h, buf, len, PAR__BYTES);
+  }
+  rc = par__mpi_begin(comm, &h, 0);
   if (rc != PAR_OK) {
     return rc;
   }
@@ -399,7 +457,11 @@ par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
   if (!me && data == NULL) {
     return no_memory(comm, total, PAR_OPKIND_BCAST);
   }
-  rc = bcast_pieces(comm, data, total, PAR__BYTES, root);
+  if (!all_inline(comm, root, PAR__BYTES)) {
+    rc = bcast_pieces(comm, data, total, PAR__BYTES, root);
+  } else if (!me && total > 0) {
+    memcpy(data, par__mpi_impl(comm)->all[root].data, total);
+  }
   if (me) {
     par__msg_borrow(out, buf, len);
   } else if (rc == PAR_OK) {
@@ -416,12 +478,23 @@ par__mpi_bcast(par_comm *comm, int root, void *buf, size_t count,
 {
   par__mpi_chdr h = {.op = PAR_OPKIND_BCAST, .root = root, .type = type,
                      .count = count};
-  int rc = par__mpi_begin(comm, &h, 1);
+  int rc;
 
+  if (comm->rank == root) {
+    put_inline(&h, buf, count, type);
+  }
+  rc = par__mpi_begin(comm, &h, 1);
   if (rc != PAR_OK) {
     return rc;
   }
-  return bcast_pieces(comm, buf, count, type, root);
+  if (!all_inline(comm, root, type)) {
+    return bcast_pieces(comm, buf, count, type, root);
+  }
+  if (comm->rank != root && count > 0) {
+    memcpy(buf, par__mpi_impl(comm)->all[root].data,
+           count * element_size(type));
+  }
+  return PAR_OK;
 }
 
 /* --- Scatter ------------------------------------------------------------- */
@@ -509,7 +582,10 @@ gather_bytes_as(par_comm *comm, par_opkind op, int root, const void *buf,
   par__mpi_chdr h = {.op = op, .root = root, .type = PAR__BYTES,
                      .count = len};
   size_t *stated = NULL;
-  int rc = par__mpi_begin(comm, &h, 0);
+  int rc;
+
+  put_inline(&h, buf, len, PAR__BYTES);
+  rc = par__mpi_begin(comm, &h, 0);
 
   if (rc == PAR_OK) {
     rc = stated_counts(comm, &stated, &v.total);
@@ -563,8 +639,10 @@ gather_typed_as(par_comm *comm, par_opkind op, int root, const void *sendbuf,
                      .count = sendcount,
                      .digest = receives ? par__mpi_digest(counts, comm->size)
                                         : 0};
-  int rc = begin_typed_v(comm, &h, root, &v);
+  int rc;
 
+  put_inline(&h, sendbuf, sendcount, type);
+  rc = begin_typed_v(comm, &h, root, &v);
   return rc != PAR_OK ? rc : vmove(comm, &v);
 }
 

@@ -35,8 +35,14 @@ enum {
   PAR__MPI_OP_RUNS
 };
 
-/* What one process states when it enters a collective. Every field is
- * compared on every process, so all of them reach the same verdict. */
+/* The bytes of data that a statement carries itself (see mpi-coll.c):
+ * the statement is then 128 bytes, which MPI still sends eagerly, in one
+ * copy, as it does 40. */
+#define PAR__MPI_INLINE 88
+
+/* What one process states when it enters a collective. Every field but
+ * DATA is compared on every process, so all of them reach the same
+ * verdict. */
 typedef struct par__mpi_chdr {
   uint32_t op;       /* a par_opkind */
   uint32_t seq;      /* the communicator's collective number */
@@ -46,6 +52,10 @@ typedef struct par__mpi_chdr {
   uint32_t reserved; /* 0 */
   uint64_t count;    /* elements or bytes this process brings */
   uint64_t digest;   /* par__mpi_digest of the counts it holds, or 0 */
+  /* A broadcast's or a gather's data when they fit: COUNT elements of
+   * TYPE (bytes for PAR__BYTES) that the root broadcasts or that this
+   * process contributes, if they take at most PAR__MPI_INLINE bytes. */
+  unsigned char data[PAR__MPI_INLINE];
 } par__mpi_chdr;
 
 /* A send still in flight: NREQ requests reading BUF, which is freed (with
