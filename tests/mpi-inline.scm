@@ -82,6 +82,40 @@
                    (broadcast! p v)
                    (equal? v want)))
                (append (iota 14) '(100))))))
+   (test-assert "allreduce and reduce-to-root of vectors of 1 to 12 elements"
+     ;; Up to 10 f64 elements fit; each rank brings K elements that depend
+     ;; on its rank.
+     (everywhere
+      (lambda (p)
+        (let ((me (parallelizer-id p)))
+          (every
+           (lambda (k)
+             (let ((mine (lambda (r)
+                           (list->f64vector
+                            (map (lambda (i) (+ (* 10 r) i 0.5)) (iota k)))))
+                   (mine32 (lambda (r)
+                             (list->s32vector
+                              (map (lambda (i) (- (* r i) 3)) (iota k))))))
+               (and (equal? (allreduce p 'sum (mine me))
+                            (list->f64vector
+                             (map (lambda (i)
+                                    (fold + 0.0
+                                          (map (lambda (r)
+                                                 (f64vector-ref (mine r) i))
+                                               (iota n))))
+                                  (iota k))))
+                    (equal? (allreduce p 'max (mine32 me))
+                            (list->s32vector
+                             (map (lambda (i)
+                                    (apply max
+                                           (map (lambda (r)
+                                                  (s32vector-ref (mine32 r) i))
+                                                (iota n))))
+                                  (iota k))))
+                    (let ((got (reduce-to-root p 'min (mine32 me))))
+                      (or (not (on-main? p))
+                          (equal? got (mine32 0)))))))
+           (iota 12 1))))))
    (test-assert "a mismatch is still found when the data fit"
      (everywhere
       (lambda (p)

@@ -668,7 +668,9 @@ par__mpi_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
 /* Reduce (ROOT >= 0) or allreduce (ROOT < 0) in pieces. The public
  * wrapper has checked that OP is defined on TYPE. A SENDBUF equal to
  * RECVBUF is passed to MPI as MPI_IN_PLACE, which is what such a caller
- * means. */
+ * means. Vectors that fit in the statements came with them: the
+ * processes that receive fold them in rank order, ((b0 op b1) op b2) ...,
+ * which is what MPI guarantees too, and no MPI call follows. */
 static int
 reduce_as(par_comm *comm, par_opkind kind, int root, const void *sendbuf,
           void *recvbuf, size_t count, par_dtype type, par_reduce_op op)
@@ -678,8 +680,21 @@ reduce_as(par_comm *comm, par_opkind kind, int root, const void *sendbuf,
   int in_place = me && sendbuf == recvbuf;
   par__mpi_chdr h = {.op = kind, .root = root, .type = type, .redop = op,
                      .count = count};
-  int rc = par__mpi_begin(comm, &h, 1);
+  const par__mpi_chdr *all = par__mpi_impl(comm)->all;
+  int rc;
 
+  put_inline(&h, sendbuf, count, type);
+  rc = par__mpi_begin(comm, &h, 1);
+  if (rc == PAR_OK && all_inline(comm, -1, type)) {
+    for (int r = 0; me && count > 0 && r < comm->size; r++) {
+      if (r == 0) {
+        memcpy(recvbuf, all[0].data, count * esize);
+      } else {
+        (void) par_reduce_apply(op, type, recvbuf, all[r].data, count);
+      }
+    }
+    return PAR_OK;
+  }
   for (par__mpi_piece p = par__mpi_first_piece(count, esize);
        rc == PAR_OK && p.n > 0; par__mpi_next_piece(&p)) {
     const void *s = in_place ? MPI_IN_PLACE
