@@ -272,6 +272,8 @@ suite tests/collectives.scm 3 guile -L "$top/tests/lib" \
   "$top/tests/collectives.scm"
 suite tests/collectives.scm 4 guile -L "$top/tests/lib" \
   "$top/tests/collectives.scm"
+suite tests/mpi-inline.scm 3 guile -L "$top/tests/lib" \
+  "$top/tests/mpi-inline.scm"
 suite tests/mpi-large.scm 3 guile -L "$top/tests/lib" \
   "$top/tests/mpi-large.scm"
 # Shared memory is refused on a job across nodes, as the split on one host
