@@ -2,8 +2,10 @@
  * private.
  *
  * shared.c makes Scheme values of the runtime's shared objects (par/shm.h)
- * and defines the primitives of (parallelizer shared); shared-wire.c is
- * how they travel in the wire format, as handles. A shared vector is a
+ * and the primitives that make them; shared-store.c puts values into
+ * dicts and lists and reads them out; shared-containers.c defines the
+ * primitives over dicts and lists; shared-wire.c is how shared objects
+ * travel in the wire format, as handles. A shared vector is a
  * Guile bytevector (an SRFI-4 vector for its element type) made over the
  * object's block by scm_pointer_to_bytevector; a shared array is a Guile
  * array over such a vector; a shared dict or list is a record of the
@@ -92,6 +94,66 @@ SCM par__wire_decode_shared(struct dec *d, size_t at);
  * ranks are on this process's node). */
 PAR_EXTERN void par_scm_shared_set_node_mode(int mode, int node_size,
                                              int job_size);
+
+/* --- Between the files of shared objects --------------------------------- */
+
+/* Raise the runtime error RC of a shared-memory call, from WHO. */
+SCM_NORETURN void par__shared_fail(const char *who, int rc);
+
+/* Raise an error from WHO unless (parallelizer shared) is loaded. */
+void par__shared_require_types(const char *who);
+
+/* The runtime's element type (or PAR_SHM_BYTES) of Guile element type T. */
+int par__shared_etype(const par_scm_etype *t);
+
+/* Whether X, over vector SH, is the value the object itself has. */
+bool par__shared_whole_view(SCM x, const par_scm_shared *sh);
+
+/* The element type of X if it is a numeric vector or array, else NULL. */
+const par_scm_etype *par__shared_numeric_etype(SCM x);
+
+/* A new shared object in A holding what X holds (a hash table, a list, a
+ * numeric vector or array, or a shared object of another arena or a part
+ * of a vector); DEPTH is its nesting, WHO raises the errors. */
+SCM par__shared_into(par_shm_arena *a, SCM x, const char *who, int depth);
+
+/* A value on its way into a dict or a list. */
+typedef struct par_scm_staged {
+  par_shm_value value;
+  par_wbuf buf; /* the encoding of an encoded value */
+  SCM keep;     /* the shared object of an object value */
+} par_scm_staged;
+
+/* Make S ready to store X in arena A. Inside a dynwind, which frees what
+ * S owns when it ends. */
+void par__shared_stage(par_shm_arena *a, SCM x, par_scm_staged *s,
+                       const char *who, int depth);
+
+/* Append the encoding of X to BUF, shared objects inside X by value. */
+void par__shared_encode_by_value(SCM x, par_wbuf *buf, const char *who);
+
+/* KEY encoded by value into K, which the current dynwind frees. */
+void par__shared_encode_key(SCM key, par_wbuf *k, const char *who);
+
+/* The Scheme value of V, read from arena A; V is emptied, whatever
+ * happens. */
+SCM par__shared_read(par_shm_arena *a, par_shm_value *v, const char *who);
+
+/* Items read out of a dict or a list, to free once made Scheme values. */
+typedef struct par_scm_items {
+  par_shm_arena *arena;
+  par_shm_item *items;
+  size_t n;
+} par_scm_items;
+
+/* The items of IT as a list of (KEY . VALUE), or of values when not
+ * KEYED. Inside a dynwind, which frees the items when it ends. */
+SCM par__shared_items_list(par_scm_items *it, bool keyed, const char *who);
+
+/* How many locks of dicts and lists this thread holds. */
+int par__shared_locks_held(void);
+
+void par_scm_init_shared_containers(void);
 
 void par_scm_init_shared(void);
 

@@ -1,5 +1,5 @@
 /* shared.c — shared objects as Scheme values, and the primitives of
- * (parallelizer shared).
+ * (parallelizer shared) that make them and that bracket runs.
  *
  * The runtime (par/shm.h) keeps objects in arenas of shared memory; this
  * file gives each object one Scheme value per process: a bytevector over
@@ -8,16 +8,9 @@
  * address to that value while it lives, so that reading the same object
  * twice gives the same (eq?) value and one hold.
  *
- * Storing a value in a dict or a list puts a reference in the entry when
- * the value is a shared object of the same arena, a new shared copy when
- * it is a numeric vector or array or a hash table (from another arena
- * too), and its wire encoding otherwise; shared objects inside an encoded
- * value are encoded by value (par__shared_by_value), since a handle in
- * stored bytes would keep nothing alive.
- *
- * Every primitive that takes a dict or a list holds its lock for the
- * whole operation, taken with a wait that Ctrl-C interrupts, and given
- * back however the primitive ends.
+ * shared-store.c is how values go into dicts and lists and come out,
+ * shared-containers.c the primitives over dicts and lists, shared-wire.c
+ * how shared objects travel as handles.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +38,6 @@ static const par_scm_etype *etypes[PAR_SHM_BYTES + 1];
 
 __thread int par__shared_by_value;
 
-/* Locks of dicts and lists held by this thread: a run must not fork with
- * one held, or its workers would wait for a lock that nobody gives. */
-static __thread int locks_held;
-
 /* What the MPI extension found: 0 not an MPI job, 1 all ranks on one
  * node, 2 on several. */
 static int node_mode, node_size, job_size;
@@ -67,14 +56,14 @@ par__shared_pinning(void)
   return node_mode == 1;
 }
 
-static void
-fail(const char *who, int rc)
+void
+par__shared_fail(const char *who, int rc)
 {
   par_scm_throw_failure(who, rc, par_shm_error_detail());
 }
 
-static void
-require_types(const char *who)
+void
+par__shared_require_types(const char *who)
 {
   if (scm_is_false(DICT_RTD)) {
     par_scm_throw(who, PAR_ENOENT, "the (parallelizer shared) module is not "
@@ -82,12 +71,11 @@ require_types(const char *who)
   }
 }
 
-static int
-shm_etype(const par_scm_etype *t)
+int
+par__shared_etype(const par_scm_etype *t)
 {
   return t == par_scm_etype_bytevector() ? PAR_SHM_BYTES : (int) t->dtype;
 }
-
 /* --- Scheme values of objects -------------------------------------------- */
 
 /* The finalizer of the pointer object that holds an object for this
@@ -201,6 +189,12 @@ par__shared_strided_view(par_shm_arena *a, par_shm_ref ref, int64_t base,
   return scm_call_3(MAKE_STRIDED_VIEW, bv, scm_from_int64(base), list);
 }
 
+SCM
+par__shared_unshare(SCM x)
+{
+  return scm_call_1(UNSHARE, x);
+}
+
 /* --- Which values are shared --------------------------------------------- */
 
 /* The vector whose block is the parent of bytevector BV, if any. */
@@ -278,8 +272,8 @@ par__shared_of(SCM x, par_scm_shared *out)
 /* Whether X, over vector SH, is the value the object itself has: its
  * whole bytevector for a plain vector, an array of its shape over all of
  * it otherwise. */
-static bool
-whole_view(SCM x, const par_scm_shared *sh)
+bool
+par__shared_whole_view(SCM x, const par_scm_shared *sh)
 {
   par_shm_vector_info info;
   scm_t_array_handle h;
@@ -310,8 +304,8 @@ whole_view(SCM x, const par_scm_shared *sh)
 
 /* The element type of X if it is a numeric vector or array; NULL
  * otherwise. */
-static const par_scm_etype *
-numeric_etype(SCM x)
+const par_scm_etype *
+par__shared_numeric_etype(SCM x)
 {
   scm_t_array_handle h;
   const par_scm_etype *t;
@@ -324,348 +318,7 @@ numeric_etype(SCM x)
   scm_array_handle_release(&h);
   return t;
 }
-
-/* --- Making shared objects ----------------------------------------------- */
-
-static SCM share_into(par_shm_arena *a, SCM x, const char *who, int depth);
-
-/* A new shared vector in A with the type, shape and elements of X, a
- * numeric vector or array. */
-static SCM
-vector_into(par_shm_arena *a, SCM x, const char *who)
-{
-  scm_t_array_handle h;
-  const par_scm_etype *t;
-  size_t rank;
-  int64_t *dims;
-  bool contiguous = true;
-  ssize_t inc = 1;
-  par_shm_vector_info info;
-  par_shm_ref ref;
-  SCM value;
-  int rc;
-
-  scm_array_get_handle(x, &h);
-  t = par_scm_etype_of(h.element_type);
-  rank = scm_array_handle_rank(&h);
-  dims = malloc((2 * rank + 1) * sizeof *dims);
-  if (dims == NULL) {
-    scm_array_handle_release(&h);
-    par_scm_throw(who, PAR_ENOMEM, "out of memory", SCM_EOL);
-  }
-  for (size_t k = rank; k-- > 0;) {
-    scm_t_array_dim *d = &scm_array_handle_dims(&h)[k];
-
-    dims[2 * k] = d->lbnd;
-    dims[2 * k + 1] = d->ubnd;
-    if (d->ubnd > d->lbnd && d->inc != inc) {
-      contiguous = false;
-    }
-    inc *= d->ubnd >= d->lbnd ? d->ubnd - d->lbnd + 1 : 0;
-  }
-  rc = par_shm_vector_new(a, shm_etype(t), scm_is_bytevector(x), rank, dims,
-                          !contiguous, &ref);
-  free(dims);
-  if (rc != PAR_OK) {
-    scm_array_handle_release(&h);
-    fail(who, rc);
-  }
-  value = par__shared_value(a, ref, PAR_SHM_VECTOR);
-  par_shm_vector_info_of(a, ref, &info);
-  if (contiguous) {
-    if (info.nbytes > 0) {
-      memcpy(info.data, scm_array_handle_uniform_elements(&h), info.nbytes);
-    }
-    scm_array_handle_release(&h);
-  } else {
-    scm_array_handle_release(&h);
-    scm_array_copy_x(x, value);
-  }
-  scm_remember_upto_here_1(x);
-  return value;
-}
-
-/* A value on its way into a dict or a list. */
-typedef struct staged {
-  par_shm_value value;
-  par_wbuf buf; /* the encoding of an encoded value */
-  SCM keep;     /* the shared object of an object value */
-} staged;
-
-static void
-free_staged(void *data)
-{
-  par_wbuf_free(&((staged *) data)->buf);
-}
-
-static void
-free_wbuf(void *data)
-{
-  par_wbuf_free(data);
-}
-
-static void
-by_value_done(void *data)
-{
-  par__shared_by_value--;
-}
-
-/* Append the encoding of X to BUF, with the shared objects inside X
- * encoded by value. */
-static void
-encode_by_value(SCM x, par_wbuf *buf, const char *who)
-{
-  scm_dynwind_begin(0);
-  par__shared_by_value++;
-  scm_dynwind_unwind_handler(by_value_done, NULL, SCM_F_WIND_EXPLICITLY);
-  par_scm_encode(x, buf, who);
-  scm_dynwind_end();
-}
-
-/* Make S ready to store X in arena A (see the commentary at the top).
- * Inside a dynwind, which frees what S owns when it ends. */
-static void
-stage(par_shm_arena *a, SCM x, staged *s, const char *who, int depth)
-{
-  par_scm_shared sh;
-
-  s->value = (par_shm_value) PAR_SHM_VALUE_INIT;
-  s->buf = (par_wbuf) PAR_WBUF_INIT;
-  s->keep = SCM_BOOL_F;
-  scm_dynwind_unwind_handler(free_staged, s, SCM_F_WIND_EXPLICITLY);
-  if (par__shared_of(x, &sh)) {
-    s->keep = sh.arena == a && (sh.kind != PAR_SHM_VECTOR
-                                || whole_view(x, &sh))
-                  ? x
-                  : share_into(a, x, who, depth);
-  } else if (scm_is_true(scm_hash_table_p(x)) || numeric_etype(x) != NULL) {
-    s->keep = share_into(a, x, who, depth);
-  } else {
-    encode_by_value(x, &s->buf, who);
-    s->value.kind = PAR_SHM_ENCODED;
-    s->value.bytes = s->buf.data;
-    s->value.len = s->buf.len;
-    return;
-  }
-  par__shared_of(s->keep, &sh);
-  s->value.kind = PAR_SHM_OBJECT;
-  s->value.ref = sh.ref;
-}
-
-static SCM
-collect_entry(void *closure, SCM key, SCM value, SCM result)
-{
-  return scm_cons(scm_cons(key, value), result);
-}
-
-static void
-put_entry(par_shm_arena *a, par_shm_ref dict, SCM key, SCM value,
-          const char *who, int depth)
-{
-  par_wbuf k = PAR_WBUF_INIT;
-  staged s;
-  int rc;
-
-  scm_dynwind_begin(0);
-  scm_dynwind_unwind_handler(free_wbuf, &k, SCM_F_WIND_EXPLICITLY);
-  encode_by_value(key, &k, who);
-  stage(a, value, &s, who, depth);
-  rc = par_shm_dict_put(a, dict, k.data, k.len, &s.value);
-  if (rc != PAR_OK) {
-    fail(who, rc);
-  }
-  scm_remember_upto_here_1(s.keep);
-  scm_dynwind_end();
-}
-
-static void
-append_element(par_shm_arena *a, par_shm_ref list, SCM value,
-               const char *who, int depth)
-{
-  staged s;
-  int rc;
-
-  scm_dynwind_begin(0);
-  stage(a, value, &s, who, depth);
-  rc = par_shm_list_append(a, list, &s.value, NULL);
-  if (rc != PAR_OK) {
-    fail(who, rc);
-  }
-  scm_remember_upto_here_1(s.keep);
-  scm_dynwind_end();
-}
-
-/* A new shared object in A holding what X holds: X is a hash table, a
- * list, a numeric vector or array, or a shared object (of another arena,
- * or a part of a vector). */
-SCM
-par__shared_unshare(SCM x)
-{
-  return scm_call_1(UNSHARE, x);
-}
-
-static SCM
-share_into(par_shm_arena *a, SCM x, const char *who, int depth)
-{
-  par_scm_shared sh;
-  par_shm_ref ref;
-  SCM value;
-  int rc;
-
-  if (depth > PAR_WIRE_MAX_DEPTH) {
-    par_scm_throw(who, PAR_EINVAL, "cannot share a value nested deeper "
-                  "than ~a levels (is it circular?)",
-                  scm_list_1(scm_from_int(PAR_WIRE_MAX_DEPTH)));
-  }
-  if (par__shared_of(x, &sh)) {
-    if (sh.kind == PAR_SHM_VECTOR) {
-      return vector_into(a, x, who);
-    }
-    x = scm_call_1(UNSHARE, x);
-  }
-  if (numeric_etype(x) != NULL) {
-    return vector_into(a, x, who);
-  }
-  if (scm_is_true(scm_hash_table_p(x))) {
-    SCM entries = scm_internal_hash_fold(collect_entry, NULL, SCM_EOL, x);
-
-    rc = par_shm_dict_new(a, &ref);
-    if (rc != PAR_OK) {
-      fail(who, rc);
-    }
-    value = par__shared_value(a, ref, PAR_SHM_DICT);
-    for (entries = scm_reverse_x(entries, SCM_EOL); scm_is_pair(entries);
-         entries = SCM_CDR(entries)) {
-      put_entry(a, ref, SCM_CAAR(entries), SCM_CDAR(entries), who,
-                depth + 1);
-    }
-    return value;
-  }
-  if (scm_ilength(x) >= 0) {
-    rc = par_shm_list_new(a, &ref);
-    if (rc != PAR_OK) {
-      fail(who, rc);
-    }
-    value = par__shared_value(a, ref, PAR_SHM_LIST);
-    for (; scm_is_pair(x); x = SCM_CDR(x)) {
-      append_element(a, ref, SCM_CAR(x), who, depth + 1);
-    }
-    return value;
-  }
-  par_scm_throw(who, PAR_EINVAL, "cannot share ~s: share takes a hash "
-                "table, a list, or a numeric vector or array (a bytevector, "
-                "an SRFI-4 vector, a typed array)", scm_list_1(x));
-}
-
-/* --- Reading values out -------------------------------------------------- */
-
-/* The Scheme value of V, read from arena A; V is emptied, whatever
- * happens. */
-static SCM
-value_of(par_shm_arena *a, par_shm_value *v, const char *who)
-{
-  void *bytes = v->bytes;
-  size_t len = v->len;
-  SCM value;
-
-  if (v->kind == PAR_SHM_OBJECT) {
-    par_shm_kind kind;
-    par_shm_ref ref = v->ref;
-
-    *v = (par_shm_value) PAR_SHM_VALUE_INIT;
-    if (par_shm_check(a, ref, 0, &kind) != PAR_OK) {
-      abort(); /* Held, hence alive. */
-    }
-    return par__shared_value(a, ref, kind);
-  }
-  *v = (par_shm_value) PAR_SHM_VALUE_INIT;
-  scm_dynwind_begin(0);
-  scm_dynwind_free(bytes);
-  value = par_scm_decode(bytes, len, who);
-  scm_dynwind_end();
-  return value;
-}
-
-typedef struct items {
-  par_shm_arena *arena;
-  par_shm_item *items;
-  size_t n;
-} items;
-
-static void
-free_items(void *data)
-{
-  items *it = data;
-
-  par_shm_items_free(it->arena, it->items, it->n);
-}
-
-/* The items of IT as a list of (KEY . VALUE), or of values when not
- * KEYED. Inside a dynwind, which frees the items when it ends. */
-static SCM
-items_list(items *it, bool keyed, const char *who)
-{
-  SCM result = SCM_EOL;
-
-  scm_dynwind_unwind_handler(free_items, it, SCM_F_WIND_EXPLICITLY);
-  for (size_t i = it->n; i-- > 0;) {
-    SCM value = value_of(it->arena, &it->items[i].value, who);
-
-    result = scm_cons(keyed ? scm_cons(value_of(it->arena,
-                                                &it->items[i].key, who),
-                                       value)
-                            : value,
-                      result);
-  }
-  return result;
-}
-
-/* --- Locks --------------------------------------------------------------- */
-
-/* The dict or list (KIND) that X must be, or an error from WHO. */
-static void
-unwrap(SCM x, par_shm_kind kind, par_scm_shared *sh, const char *who)
-{
-  require_types(who);
-  if (!par__shared_of(x, sh) || sh->kind != kind) {
-    par_scm_throw(who, PAR_EINVAL, "expected a shared ~a, got ~s",
-                  scm_list_2(scm_from_utf8_string(kind == PAR_SHM_DICT
-                                                  ? "dict" : "list"),
-                             x));
-  }
-}
-
-/* Take the lock of SH, waiting in a way that Ctrl-C interrupts. */
-static void
-take_lock(par_scm_shared *sh, const char *who)
-{
-  int rc = par_shm_lock(sh->arena, sh->ref, par_scm_asyncs_pending, NULL);
-
-  if (rc != PAR_OK) {
-    fail(who, rc);
-  }
-  locks_held++;
-}
-
-static void
-give_lock(void *data)
-{
-  par_scm_shared *sh = data;
-
-  par_shm_unlock(sh->arena, sh->ref);
-  locks_held--;
-}
-
-/* (KEY encoded by value, into K, which a dynwind frees.) */
-static void
-encode_key(SCM key, par_wbuf *k, const char *who)
-{
-  *k = (par_wbuf) PAR_WBUF_INIT;
-  scm_dynwind_unwind_handler(free_wbuf, k, SCM_F_WIND_EXPLICITLY);
-  encode_by_value(key, k, who);
-}
-
-/* --- Primitives: making --------------------------------------------------- */
+/* --- Primitives: making -------------------------------------------------- */
 
 /* (%shared-set-types! DICT-RTD LIST-RTD MAKE-ARRAY-VIEW MAKE-STRIDED-VIEW
  * UNSHARE): the records of shared dicts and lists, (MAKE-ARRAY-VIEW
@@ -697,11 +350,12 @@ prim_share(SCM obj)
   par_shm_arena *a;
   int rc;
 
-  require_types(FUNC_NAME);
+  par__shared_require_types(FUNC_NAME);
   if (par__shared_of(obj, &sh)) {
     return obj;
   }
-  if (numeric_etype(obj) == NULL && scm_is_false(scm_hash_table_p(obj))
+  if (par__shared_numeric_etype(obj) == NULL
+      && scm_is_false(scm_hash_table_p(obj))
       && scm_ilength(obj) < 0) {
     par_scm_throw(FUNC_NAME, PAR_EINVAL, "cannot share ~s: share takes a "
                   "hash table, a list, or a numeric vector or array (a "
@@ -710,12 +364,12 @@ prim_share(SCM obj)
   }
   rc = par_shm_home(&a);
   if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
+    par__shared_fail(FUNC_NAME, rc);
   }
   scm_dynwind_begin(0);
   scm_dynwind_unwind_handler((void (*)(void *)) par_shm_arena_leave, a,
                              SCM_F_WIND_EXPLICITLY);
-  obj = share_into(a, obj, FUNC_NAME, 0);
+  obj = par__shared_into(a, obj, FUNC_NAME, 0);
   scm_dynwind_end();
   return obj;
 }
@@ -738,7 +392,7 @@ prim_make_shared_vector(SCM who_symbol, SCM type, SCM bounds, SCM plain)
 
   scm_dynwind_begin(0);
   scm_dynwind_free(who);
-  require_types(who);
+  par__shared_require_types(who);
   for (int i = 0; i <= PAR_SHM_BYTES; i++) {
     if (scm_is_eq(type, etypes[i]->symbol)) {
       etype = i;
@@ -769,14 +423,14 @@ prim_make_shared_vector(SCM who_symbol, SCM type, SCM bounds, SCM plain)
   }
   rc = par_shm_home(&a);
   if (rc != PAR_OK) {
-    fail(who, rc);
+    par__shared_fail(who, rc);
   }
   scm_dynwind_unwind_handler((void (*)(void *)) par_shm_arena_leave, a,
                              SCM_F_WIND_EXPLICITLY);
   rc = par_shm_vector_new(a, etype, scm_is_true(plain), (size_t) rank, dims,
                           1, &ref);
   if (rc != PAR_OK) {
-    fail(who, rc);
+    par__shared_fail(who, rc);
   }
   value = par__shared_value(a, ref, PAR_SHM_VECTOR);
   scm_dynwind_end();
@@ -835,296 +489,6 @@ prim_shared_vector_copy(SCM v)
   scm_remember_upto_here_1(v);
   return copy;
 }
-
-/* --- Primitives: dicts ---------------------------------------------------- */
-
-/* (%shared-dict-ref D KEY DEFAULT) -> the value of KEY in D, or DEFAULT. */
-static SCM
-prim_shared_dict_ref(SCM d, SCM key, SCM dflt)
-#define FUNC_NAME "shared-dict-ref"
-{
-  par_scm_shared sh;
-  par_wbuf k;
-  par_shm_value v = PAR_SHM_VALUE_INIT;
-  SCM result = dflt;
-  int rc;
-
-  unwrap(d, PAR_SHM_DICT, &sh, FUNC_NAME);
-  scm_dynwind_begin(0);
-  encode_key(key, &k, FUNC_NAME);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_dict_get(sh.arena, sh.ref, k.data, k.len, &v);
-  give_lock(&sh);
-  if (rc == PAR_OK) {
-    result = value_of(sh.arena, &v, FUNC_NAME);
-  } else if (rc != PAR_ENOENT) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_dynwind_end();
-  scm_remember_upto_here_1(d);
-  return result;
-}
-#undef FUNC_NAME
-
-/* (%shared-dict-set! D KEY VALUE): store VALUE under KEY. */
-static SCM
-prim_shared_dict_set_x(SCM d, SCM key, SCM value)
-#define FUNC_NAME "shared-dict-set!"
-{
-  par_scm_shared sh;
-  par_wbuf k;
-  staged s;
-  int rc;
-
-  unwrap(d, PAR_SHM_DICT, &sh, FUNC_NAME);
-  scm_dynwind_begin(0);
-  encode_key(key, &k, FUNC_NAME);
-  stage(sh.arena, value, &s, FUNC_NAME, 0);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_dict_put(sh.arena, sh.ref, k.data, k.len, &s.value);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_remember_upto_here_2(d, s.keep);
-  scm_dynwind_end();
-  return SCM_UNSPECIFIED;
-}
-#undef FUNC_NAME
-
-/* (%shared-dict-delete! D KEY) -> #t if KEY was in D, which it is no
- * more; #f if it was not. */
-static SCM
-prim_shared_dict_delete_x(SCM d, SCM key)
-#define FUNC_NAME "shared-dict-delete!"
-{
-  par_scm_shared sh;
-  par_wbuf k;
-  int rc;
-
-  unwrap(d, PAR_SHM_DICT, &sh, FUNC_NAME);
-  scm_dynwind_begin(0);
-  encode_key(key, &k, FUNC_NAME);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_dict_delete(sh.arena, sh.ref, k.data, k.len);
-  give_lock(&sh);
-  if (rc != PAR_OK && rc != PAR_ENOENT) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_dynwind_end();
-  scm_remember_upto_here_1(d);
-  return scm_from_bool(rc == PAR_OK);
-}
-#undef FUNC_NAME
-
-/* (%shared-dict-update! D KEY PROC DEFAULT) -> the new value of KEY,
- * (PROC OLD), OLD being its value or DEFAULT; D stays locked meanwhile,
- * so no other process changes it in between. */
-static SCM
-prim_shared_dict_update_x(SCM d, SCM key, SCM proc, SCM dflt)
-#define FUNC_NAME "shared-dict-update!"
-{
-  par_scm_shared sh;
-  par_wbuf k;
-  par_shm_value v = PAR_SHM_VALUE_INIT;
-  staged s;
-  SCM old = dflt, new;
-  int rc;
-
-  unwrap(d, PAR_SHM_DICT, &sh, FUNC_NAME);
-  scm_dynwind_begin(0);
-  encode_key(key, &k, FUNC_NAME);
-  take_lock(&sh, FUNC_NAME);
-  scm_dynwind_unwind_handler(give_lock, &sh, SCM_F_WIND_EXPLICITLY);
-  rc = par_shm_dict_get(sh.arena, sh.ref, k.data, k.len, &v);
-  if (rc == PAR_OK) {
-    old = value_of(sh.arena, &v, FUNC_NAME);
-  } else if (rc != PAR_ENOENT) {
-    fail(FUNC_NAME, rc);
-  }
-  new = scm_call_1(proc, old);
-  stage(sh.arena, new, &s, FUNC_NAME, 0);
-  rc = par_shm_dict_put(sh.arena, sh.ref, k.data, k.len, &s.value);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_remember_upto_here_2(d, s.keep);
-  scm_dynwind_end();
-  return new;
-}
-#undef FUNC_NAME
-
-/* The size of container X of KIND, as SIZE_OF (the runtime's count or
- * length) says. */
-static SCM
-size_of(SCM x, par_shm_kind kind,
-        int (*size_fn)(par_shm_arena *, par_shm_ref, size_t *),
-        const char *who)
-{
-  par_scm_shared sh;
-  size_t n = 0;
-  int rc;
-
-  unwrap(x, kind, &sh, who);
-  take_lock(&sh, who);
-  rc = size_fn(sh.arena, sh.ref, &n);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(who, rc);
-  }
-  scm_remember_upto_here_1(x);
-  return scm_from_size_t(n);
-}
-
-/* The contents of container X of KIND, as ITEMS_FN (the runtime's dict or
- * list items) reads them at one instant: a list of (KEY . VALUE) if
- * KEYED, of values otherwise. */
-static SCM
-contents_of(SCM x, par_shm_kind kind,
-            int (*items_fn)(par_shm_arena *, par_shm_ref, par_shm_item **,
-                            size_t *),
-            bool keyed, const char *who)
-{
-  par_scm_shared sh;
-  items it = {NULL, NULL, 0};
-  SCM result;
-  int rc;
-
-  unwrap(x, kind, &sh, who);
-  it.arena = sh.arena;
-  take_lock(&sh, who);
-  rc = items_fn(sh.arena, sh.ref, &it.items, &it.n);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(who, rc);
-  }
-  scm_dynwind_begin(0);
-  result = items_list(&it, keyed, who);
-  scm_dynwind_end();
-  scm_remember_upto_here_1(x);
-  return result;
-}
-
-/* (%shared-dict-count D) -> the number of entries of D. */
-static SCM
-prim_shared_dict_count(SCM d)
-{
-  return size_of(d, PAR_SHM_DICT, par_shm_dict_count, "shared-dict-count");
-}
-
-/* (%shared-dict-items D) -> the entries of D as a list of (KEY . VALUE),
- * taken at one instant. */
-static SCM
-prim_shared_dict_items(SCM d)
-{
-  return contents_of(d, PAR_SHM_DICT, par_shm_dict_items, true,
-                     "shared-dict->alist");
-}
-
-/* --- Primitives: lists ---------------------------------------------------- */
-
-static size_t
-to_index(SCM i, const char *who)
-{
-  if (!scm_is_unsigned_integer(i, 0, SIZE_MAX)) {
-    par_scm_throw(who, PAR_EINVAL, "expected an index (a non-negative "
-                  "exact integer), got ~s", scm_list_1(i));
-  }
-  return scm_to_size_t(i);
-}
-
-/* (%shared-list-ref L I) -> element I of L. */
-static SCM
-prim_shared_list_ref(SCM l, SCM i)
-#define FUNC_NAME "shared-list-ref"
-{
-  par_scm_shared sh;
-  par_shm_value v = PAR_SHM_VALUE_INIT;
-  size_t index = to_index(i, FUNC_NAME);
-  SCM result;
-  int rc;
-
-  unwrap(l, PAR_SHM_LIST, &sh, FUNC_NAME);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_list_get(sh.arena, sh.ref, index, &v);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  result = value_of(sh.arena, &v, FUNC_NAME);
-  scm_remember_upto_here_1(l);
-  return result;
-}
-#undef FUNC_NAME
-
-/* (%shared-list-set! L I VALUE): store VALUE as element I of L. */
-static SCM
-prim_shared_list_set_x(SCM l, SCM i, SCM value)
-#define FUNC_NAME "shared-list-set!"
-{
-  par_scm_shared sh;
-  size_t index = to_index(i, FUNC_NAME);
-  staged s;
-  int rc;
-
-  unwrap(l, PAR_SHM_LIST, &sh, FUNC_NAME);
-  scm_dynwind_begin(0);
-  stage(sh.arena, value, &s, FUNC_NAME, 0);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_list_set(sh.arena, sh.ref, index, &s.value);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_remember_upto_here_2(l, s.keep);
-  scm_dynwind_end();
-  return SCM_UNSPECIFIED;
-}
-#undef FUNC_NAME
-
-/* (%shared-list-append! L VALUE) -> the index of VALUE, added at the end
- * of L. */
-static SCM
-prim_shared_list_append_x(SCM l, SCM value)
-#define FUNC_NAME "shared-list-append!"
-{
-  par_scm_shared sh;
-  staged s;
-  size_t index = 0;
-  int rc;
-
-  unwrap(l, PAR_SHM_LIST, &sh, FUNC_NAME);
-  scm_dynwind_begin(0);
-  stage(sh.arena, value, &s, FUNC_NAME, 0);
-  take_lock(&sh, FUNC_NAME);
-  rc = par_shm_list_append(sh.arena, sh.ref, &s.value, &index);
-  give_lock(&sh);
-  if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
-  }
-  scm_remember_upto_here_2(l, s.keep);
-  scm_dynwind_end();
-  return scm_from_size_t(index);
-}
-#undef FUNC_NAME
-
-/* (%shared-list-length L) -> the number of elements of L. */
-static SCM
-prim_shared_list_length(SCM l)
-{
-  return size_of(l, PAR_SHM_LIST, par_shm_list_length,
-                 "shared-list-length");
-}
-
-/* (%shared-list-items L) -> the elements of L as a list, taken at one
- * instant. */
-static SCM
-prim_shared_list_items(SCM l)
-{
-  return contents_of(l, PAR_SHM_LIST, par_shm_list_items, false,
-                     "shared-list->list");
-}
-
 /* --- Primitives: runs and the life of arenas ----------------------------- */
 
 /* (%shared-run-begin): before a run forks its workers (see
@@ -1136,14 +500,14 @@ prim_shared_run_begin(void)
 {
   int rc;
 
-  if (locks_held > 0) {
+  if (par__shared_locks_held() > 0) {
     par_scm_throw(FUNC_NAME, PAR_EINVAL, "cannot start a run inside "
                   "shared-dict-update!, which holds the lock of a shared "
                   "dict", SCM_EOL);
   }
   rc = par_shm_run_begin();
   if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
+    par__shared_fail(FUNC_NAME, rc);
   }
   return SCM_UNSPECIFIED;
 }
@@ -1206,7 +570,7 @@ prim_shared_statistics(SCM obj)
   }
   rc = par_shm_arena_stats(sh.arena, &s);
   if (rc != PAR_OK) {
-    fail(FUNC_NAME, rc);
+    par__shared_fail(FUNC_NAME, rc);
   }
   return scm_list_n(
       scm_cons(scm_from_utf8_symbol("capacity"), scm_from_size_t(s.capacity)),
@@ -1246,7 +610,7 @@ par_scm_init_shared(void)
     const par_scm_etype *t = par_scm_etype_of((scm_t_array_element_type) s);
 
     if (t != NULL) {
-      etypes[shm_etype(t)] = t;
+      etypes[par__shared_etype(t)] = t;
     }
   }
   scm_c_define_gsubr("%shared-set-types!", 5, 0, 0, prim_shared_set_types_x);
@@ -1256,21 +620,7 @@ par_scm_init_shared(void)
   scm_c_define_gsubr("%shared?", 1, 0, 0, prim_shared_p);
   scm_c_define_gsubr("%shared-vector-copy", 1, 0, 0,
                      prim_shared_vector_copy);
-  scm_c_define_gsubr("%shared-dict-ref", 3, 0, 0, prim_shared_dict_ref);
-  scm_c_define_gsubr("%shared-dict-set!", 3, 0, 0, prim_shared_dict_set_x);
-  scm_c_define_gsubr("%shared-dict-delete!", 2, 0, 0,
-                     prim_shared_dict_delete_x);
-  scm_c_define_gsubr("%shared-dict-update!", 4, 0, 0,
-                     prim_shared_dict_update_x);
-  scm_c_define_gsubr("%shared-dict-count", 1, 0, 0, prim_shared_dict_count);
-  scm_c_define_gsubr("%shared-dict-items", 1, 0, 0, prim_shared_dict_items);
-  scm_c_define_gsubr("%shared-list-ref", 2, 0, 0, prim_shared_list_ref);
-  scm_c_define_gsubr("%shared-list-set!", 3, 0, 0, prim_shared_list_set_x);
-  scm_c_define_gsubr("%shared-list-append!", 2, 0, 0,
-                     prim_shared_list_append_x);
-  scm_c_define_gsubr("%shared-list-length", 1, 0, 0,
-                     prim_shared_list_length);
-  scm_c_define_gsubr("%shared-list-items", 1, 0, 0, prim_shared_list_items);
+  par_scm_init_shared_containers();
   scm_c_define_gsubr("%shared-run-begin", 0, 0, 0, prim_shared_run_begin);
   scm_c_define_gsubr("%shared-run-end", 0, 0, 0, prim_shared_run_end);
   scm_c_define_gsubr("%shared-mpi-run-end", 1, 0, 0,
