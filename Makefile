@@ -568,6 +568,22 @@ check-asan: deps
 
 # --- End of sanitizers ---------------------------------------------------
 
+# --- Several hosts (make check-multihost) ---------------------------------
+#
+# The MPI suites on three hosts made on this machine as network and UTS
+# namespaces joined by veth pairs, mpirun reaching them through an rsh
+# agent (tests/multihost.sh, which needs root; make check runs it too,
+# and it skips there, saying why, where it cannot run; here a skip is a
+# failure).
+
+.PHONY: check-multihost
+
+check-multihost: deps
+	$(MAKE) all $(CHECK_BIN)
+	tests/multihost.sh --require
+
+# --- End of several hosts ------------------------------------------------
+
 # --- Valgrind (make check-valgrind) --------------------------------------
 #
 # The C suites of the plain build under memcheck, with the suppressions of

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "parallelizer.h"
 #include "par/mpi.h"
@@ -899,6 +900,169 @@ START_TEST(test_mismatch)
 }
 END_TEST
 
+/* --- Waits that can never end --------------------------------------------- */
+
+/* A communicator over ranks 0 and 1 of COMM, NULL on the other ranks (and
+ * on every rank of a job of one). */
+static par_comm *
+pair(void)
+{
+  int ranks[2] = {0, 1};
+  par_comm *sub = NULL;
+
+  if (size < 2) {
+    return NULL;
+  }
+  ck_assert_int_eq(par_comm_mpi_subgroup(comm, ranks, 2, &sub), PAR_OK);
+  return sub;
+}
+
+/* Check that RC, which took since T0, is the failure CODE with DETAIL on
+ * SUB, found out long before the 10 s timeout. */
+static void
+failed_with(par_comm *sub, int rc, double t0, int code, const char *detail)
+{
+  ck_assert_str_eq(par_comm_error_detail(sub), detail);
+  ck_assert_int_eq(rc, code);
+  ck_assert(MPI_Wtime() - t0 < 5);
+}
+
+/* Rank 0 receives from rank 1, which is in a barrier: each finds out from
+ * the other's notice, and both fail naming both operations. */
+START_TEST(test_receive_while_in_collective)
+{
+  par_comm *sub = pair();
+  par_msg msg = PAR_MSG_INIT;
+  double t0 = MPI_Wtime();
+
+  if (sub == NULL) {
+    return;
+  }
+  if (par_comm_rank(sub) == 0) {
+    failed_with(sub, par_comm_recv(sub, 1, &msg), t0, PAR_EMISMATCH,
+                "rank 0 is in receive-from rank 1 but rank 1 is in barrier "
+                "(collective #1)");
+  } else {
+    failed_with(sub, par_comm_barrier(sub), t0, PAR_EMISMATCH,
+                "rank 1 is in barrier (collective #1) but rank 0 is in "
+                "receive-from rank 1");
+  }
+  par_comm_destroy(sub);
+}
+END_TEST
+
+/* Two processes that receive from each other. */
+START_TEST(test_receive_from_each_other)
+{
+  par_comm *sub = pair();
+  par_msg msg = PAR_MSG_INIT;
+  double t0 = MPI_Wtime();
+  char want[128];
+  int me;
+
+  if (sub == NULL) {
+    return;
+  }
+  me = par_comm_rank(sub);
+  /* A message each way first: the counts, not zero, must match. */
+  ck_assert_int_eq(par_comm_send(sub, 1 - me, "x", 1), PAR_OK);
+  ck_assert_int_eq(par_comm_recv(sub, 1 - me, &msg), PAR_OK);
+  par_msg_release(&msg);
+  snprintf(want, sizeof want,
+           "rank %d is in receive-from rank %d but rank %d is in "
+           "receive-from rank %d",
+           me, 1 - me, 1 - me, me);
+  failed_with(sub, par_comm_recv(sub, 1 - me, &msg), t0, PAR_EDEADLOCK,
+              want);
+  par_comm_destroy(sub);
+}
+END_TEST
+
+/* Rank 1 is done with the group while rank 0 waits in a collective, then
+ * while rank 0 waits to receive from it. */
+START_TEST(test_finish_while_others_wait)
+{
+  par_comm *sub = pair();
+  par_msg msg = PAR_MSG_INIT;
+  double t0 = MPI_Wtime();
+  const char *in_barrier = "rank 1 finished while rank 0 waits in barrier "
+                           "(collective #1)";
+  const char *in_receive = "rank 1 finished while rank 0 waits in "
+                           "receive-from rank 1";
+
+  if (sub == NULL) {
+    return;
+  }
+  if (par_comm_rank(sub) == 0) {
+    failed_with(sub, par_comm_barrier(sub), t0, PAR_EPEER, in_barrier);
+    failed_with(sub, par_comm_recv(sub, 1, &msg), t0, PAR_EPEER,
+                in_receive);
+  } else {
+    failed_with(sub, par_comm_mpi_finish(sub), t0, PAR_EMISMATCH,
+                in_barrier);
+    failed_with(sub, par_comm_mpi_finish(sub), t0, PAR_EMISMATCH,
+                in_receive);
+  }
+  par_comm_destroy(sub);
+}
+END_TEST
+
+static void
+nap(double seconds)
+{
+  struct timespec ts = {(time_t) seconds,
+                        (long) ((seconds - (time_t) seconds) * 1e9)};
+
+  nanosleep(&ts, NULL);
+}
+
+/* Waits that last longer than the notices take to come, but end: nothing
+ * fails, whoever waits and in whatever order the messages come. */
+START_TEST(test_long_waits_end)
+{
+  par_msg msg = PAR_MSG_INIT;
+
+  if (size < 2) {
+    return;
+  }
+  /* Rank 1 sends and enters a barrier; rank 0 receives late. */
+  if (rank == 1) {
+    ck_assert_int_eq(par_comm_send(comm, 0, "late", 4), PAR_OK);
+  } else if (rank == 0) {
+    nap(0.6);
+    ck_assert_int_eq(par_comm_recv(comm, 1, &msg), PAR_OK);
+    par_msg_release(&msg);
+  }
+  ck_assert_int_eq(par_comm_barrier(comm), PAR_OK);
+  /* Rank 1 waits to receive while rank 0 computes, then sends. */
+  if (rank == 0) {
+    nap(0.6);
+    ck_assert_int_eq(par_comm_send(comm, 1, "x", 1), PAR_OK);
+  } else if (rank == 1) {
+    ck_assert_int_eq(par_comm_recv(comm, 0, &msg), PAR_OK);
+    par_msg_release(&msg);
+  }
+  /* Everyone waits in a barrier while the last rank computes. */
+  if (rank == size - 1) {
+    nap(0.6);
+  }
+  ck_assert_int_eq(par_comm_barrier(comm), PAR_OK);
+  /* With three or more: rank 0 in a barrier, rank 1 receiving from rank
+   * 2, which computes, sends, then joins the barrier. */
+  if (rank == 1 && size > 2) {
+    ck_assert_int_eq(par_comm_recv(comm, 2, &msg), PAR_OK);
+    par_msg_release(&msg);
+  } else if (rank == 2) {
+    nap(0.6);
+    ck_assert_int_eq(par_comm_send(comm, 1, "y", 1), PAR_OK);
+  }
+  ck_assert_int_eq(par_comm_barrier(comm), PAR_OK);
+  /* Every process done with the group at once. */
+  ck_assert_int_eq(par_comm_mpi_finish(comm), PAR_OK);
+  ck_assert_int_eq(par_comm_barrier(comm), PAR_OK);
+}
+END_TEST
+
 static void *
 destroy_in_thread(void *data)
 {
@@ -960,6 +1124,10 @@ mpi_suite(void)
   tcase_add_test(limits, test_interrupt);
   tcase_add_test(limits, test_mismatch);
   tcase_add_test(limits, test_destroy_off_thread);
+  tcase_add_test(limits, test_receive_while_in_collective);
+  tcase_add_test(limits, test_receive_from_each_other);
+  tcase_add_test(limits, test_finish_while_others_wait);
+  tcase_add_test(limits, test_long_waits_end);
   suite_add_tcase(s, limits);
   return s;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "par/mpi.h"
+#include "par/shm.h"
 
 #include "glue.h"
 
@@ -61,6 +62,27 @@ prim_mpi_subgroup(SCM comm, SCM ranks)
 }
 #undef FUNC_NAME
 
+/* (%mpi-finish! COMM): this process is done with COMM, at the end of a
+ * run. Collective over COMM; raises, naming both processes, when another
+ * is still in an operation on COMM or has exited without finishing.
+ * Once every process has finished, every one has received the shared
+ * objects that this one sent during the run, which it held until now
+ * (see shared-wire.c): it lets go of them without a barrier of its own. */
+static SCM
+prim_mpi_finish_x(SCM comm)
+#define FUNC_NAME "parallelizer-run"
+{
+  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
+  int rc = par_comm_mpi_finish(c);
+
+  if (rc != PAR_OK) {
+    par_scm_throw_failure(FUNC_NAME, rc, par_comm_error_detail(c));
+  }
+  par_shm_unpin_all();
+  return SCM_UNSPECIFIED;
+}
+#undef FUNC_NAME
+
 /* (%mpi-set-split-threshold! BYTES): messages and chunks of collectives
  * longer than BYTES move as several MPI messages of at most BYTES each; 0
  * restores the default. Every process must use the same threshold. */
@@ -93,6 +115,7 @@ par_scm_init_mpi(void)
   initialized = 1;
   scm_c_define_gsubr("%mpi-world-comm", 0, 0, 0, prim_mpi_world_comm);
   scm_c_define_gsubr("%mpi-subgroup", 2, 0, 0, prim_mpi_subgroup);
+  scm_c_define_gsubr("%mpi-finish!", 1, 0, 0, prim_mpi_finish_x);
   scm_c_define_gsubr("%mpi-set-split-threshold!", 1, 0, 0,
                      prim_mpi_set_split_threshold_x);
   scm_c_define_gsubr("%mpi-split-threshold", 0, 0, 0,

@@ -4,12 +4,14 @@
  * Every process states which collective it is in (see par__mpi_chdr), and
  * every process gets every statement: an allgather written with
  * point-to-point messages (Bruck's algorithm: ceil(log2 SIZE) rounds), not
- * MPI_Iallgather: it is as fast as MPI_Allgather, much faster than the
- * nonblocking collectives, and a wait on it can be abandoned. If it is
- * abandoned (timeout, interrupt), the process is out of step with the
- * others for good: its later collectives fail at once, while the others
- * see a mismatch or time out in turn. Without a timeout there is nothing
- * to abandon, and the exchange is one MPI_Allgather.
+ * MPI_Allgather or MPI_Iallgather: it is as fast as the first (one round
+ * between two processes, like MPI's barrier), much faster than the
+ * second, and its waits are ours (mpi-wait.c): they sleep when they last,
+ * and they learn from notices when a process that this one waits for is
+ * in a receive or has exited, which a blocking collective would wait for
+ * forever. A wait that fails (timeout, interrupt, such a verdict) leaves
+ * the process out of step with the others for good: its later collectives
+ * fail at once, while the others see a mismatch or fail in turn.
  *
  * Since every process then holds every statement, they all reach the same
  * verdict: either they go on together, or they all fail with the same
@@ -94,15 +96,16 @@ abandon_round(par_comm *comm, const par__mpi_chdr *mine, MPI_Request req[2])
 }
 
 /* Exchange MINE with every process of COMM, into IMPL->all in rank order:
- * with a timeout, Bruck's allgather over point-to-point messages whose
- * waits honour the timeout and the interrupt check; without, one
- * MPI_Allgather. */
+ * Bruck's allgather over point-to-point messages, whose waits (mpi-wait.c)
+ * cost no CPU when they last, honour the timeout and the interrupt check,
+ * and find out when a process that this one waits for is in a receive or
+ * has exited. */
 static int
 exchange(par_comm *comm, const par__mpi_chdr *mine)
 {
   par__mpi *impl = par__mpi_impl(comm);
   const int p = comm->size, r = comm->rank, sz = (int) sizeof *mine;
-  double deadline = par__deadline(comm);
+  par__mpi_wait w;
   par__mpi_chdr *x;
   int have = 1, round = 0, rc;
 
@@ -111,15 +114,6 @@ exchange(par_comm *comm, const par__mpi_chdr *mine)
                           "rank %d gave up collective #%u, so the processes "
                           "are out of step; use a new communicator",
                           comm->rank, impl->abandoned);
-  }
-  if (comm->timeout <= 0) {
-    /* Nothing to give up on: MPI's own allgather, as fast as the job's
-     * network allows. An interrupt (Ctrl-C) is then mpirun's business: it
-     * forwards the signal to every rank. */
-    rc = MPI_Allgather(mine, sz, MPI_BYTE, impl->all, sz, MPI_BYTE,
-                       impl->comm);
-    return rc == MPI_SUCCESS ? PAR_OK
-                             : par__mpi_fail(comm, rc, "MPI_Allgather");
   }
   if (impl->xbuf == NULL) {
     impl->xbuf = malloc((size_t) p * sizeof *impl->xbuf);
@@ -131,6 +125,7 @@ exchange(par_comm *comm, const par__mpi_chdr *mine)
   }
   x = impl->xbuf;
   x[0] = *mine;
+  par__mpi_wait_begin(comm, &w, mine->op, mine->seq, PAR__PEER_NONE);
   /* Before round k, X holds the statements of ranks R .. R+HAVE-1 (mod
    * P); the round appends those of the next N ranks from rank R+D. */
   for (int d = 1; d < p; d <<= 1, round++) {
@@ -140,26 +135,28 @@ exchange(par_comm *comm, const par__mpi_chdr *mine)
     rc = MPI_Irecv(x + have, n * sz, MPI_BYTE, (r + d) % p,
                    PAR__MPI_TAG_HDR + round, impl->comm, &req[0]);
     if (rc != MPI_SUCCESS) {
-      return par__mpi_fail(comm, rc, "MPI_Irecv");
+      return par__mpi_wait_end(comm, &w, par__mpi_fail(comm, rc,
+                                                       "MPI_Irecv"));
     }
     rc = MPI_Isend(x, n * sz, MPI_BYTE, (r - d + p) % p,
                    PAR__MPI_TAG_HDR + round, impl->comm, &req[1]);
     if (rc != MPI_SUCCESS) {
       MPI_Cancel(&req[0]);
       MPI_Wait(&req[0], MPI_STATUS_IGNORE);
-      return par__mpi_fail(comm, rc, "MPI_Isend");
+      return par__mpi_wait_end(comm, &w, par__mpi_fail(comm, rc,
+                                                       "MPI_Isend"));
     }
-    rc = par__mpi_waitall(comm, 2, req, deadline, 1);
+    rc = par__mpi_wait_requests(comm, &w, 2, req);
     if (rc != PAR_OK) {
       abandon_round(comm, mine, req);
-      return rc;
+      return par__mpi_wait_end(comm, &w, rc);
     }
     have += n;
   }
   for (int k = 0; k < p; k++) {
     impl->all[(r + k) % p] = x[k];
   }
-  return PAR_OK;
+  return par__mpi_wait_end(comm, &w, PAR_OK);
 }
 
 /* --- Agreement ----------------------------------------------------------- */
@@ -173,6 +170,14 @@ compare(par_comm *comm, const par__mpi_chdr *mine, int r,
   par__op op = {mine->op, mine->seq, PAR__PEER_NONE};
   char a[64], b[64], x[80], y[80];
 
+  if (theirs->op != mine->op && theirs->op == PAR__MPI_OP_FINISH) {
+    return par__mpi_fail_finished(comm, r, comm->rank, mine->op, mine->seq,
+                                  PAR__PEER_NONE);
+  }
+  if (theirs->op != mine->op && mine->op == PAR__MPI_OP_FINISH) {
+    return par__mpi_fail_finished(comm, comm->rank, r, theirs->op,
+                                  theirs->seq, PAR__PEER_NONE);
+  }
   if (theirs->op != mine->op || theirs->seq != mine->seq) {
     par__op other = {theirs->op, theirs->seq, PAR__PEER_NONE};
 
@@ -228,4 +233,25 @@ par__mpi_begin(par_comm *comm, par__mpi_chdr *mine, int same_count)
     rc = compare(comm, mine, r, &all[r], same_count);
   }
   return rc;
+}
+
+int
+par_comm_mpi_finish(par_comm *comm)
+{
+  par__mpi_chdr h = {.op = PAR__MPI_OP_FINISH, .root = -1,
+                     .type = PAR__BYTES};
+
+  if (comm == NULL) {
+    return PAR_EINVAL;
+  }
+  if (comm->ops != &par__mpi_ops) {
+    return par__comm_fail(comm, PAR_EINVAL,
+                          "a %s communicator has no end of a run to agree "
+                          "on", comm->ops->backend);
+  }
+  comm->coll_seq++;
+  comm->cur_op = PAR__MPI_OP_FINISH;
+  comm->cur_seq = comm->coll_seq;
+  comm->detail[0] = '\0';
+  return comm->size > 1 ? par__mpi_begin(comm, &h, 0) : PAR_OK;
 }

@@ -10,7 +10,13 @@
  * broadcasts, every process's contribution to a gather), so the exchange
  * costs nothing extra there.
  *
- * Then the data moves with MPI's own collective, or, when the whole
+ * A broadcast or a gather of a few bytes costs nothing more: when the
+ * data fits in a statement (PAR__MPI_INLINE bytes, from each process that
+ * contributes), it travels in the statements, and the agreement exchange
+ * is the whole collective. Every process knows from the stated counts
+ * whether the data came that way, so they all make the same choice.
+ *
+ * Otherwise the data moves with MPI's own collective, or, when the whole
  * buffer is over the split threshold (displacements are ints in MPI),
  * in pieces of at most the threshold: repeated MPI_Bcast and MPI_Reduce
  * calls, or point-to-point messages for the v-collectives. Every process
@@ -47,6 +53,34 @@ static size_t
 element_size(uint32_t type)
 {
   return type == PAR__BYTES ? 1 : par_dtype_size((par_dtype) type);
+}
+
+/* Put COUNT elements of TYPE at BUF in statement H, if they fit. */
+static void
+put_inline(par__mpi_chdr *h, const void *buf, size_t count, uint32_t type)
+{
+  size_t esize = element_size(type);
+
+  if (count > 0 && count <= PAR__MPI_INLINE / esize) {
+    memcpy(h->data, buf, count * esize);
+  }
+}
+
+/* Whether the statement of every process (of rank ROOT alone when ROOT >=
+ * 0) carried its data: COUNT elements of TYPE that fit. */
+static int
+all_inline(par_comm *comm, int root, uint32_t type)
+{
+  const par__mpi_chdr *all = par__mpi_impl(comm)->all;
+  size_t most = PAR__MPI_INLINE / element_size(type);
+
+  for (int r = root < 0 ? 0 : root; r < (root < 0 ? comm->size : root + 1);
+       r++) {
+    if (all[r].count > most) {
+      return 0;
+    }
+  }
+  return 1;
 }
 
 /* MPI's operator for OP: MPI_SUM for PAR_REDUCE_SUM, and so on. */
@@ -135,7 +169,8 @@ finish(par_comm *comm, reqlist *l, int rc)
     }
     MPI_Waitall(l->n, l->v, MPI_STATUSES_IGNORE);
   } else if (l->n > 0) {
-    rc = par__mpi_waitall(comm, l->n, l->v, 0, 0);
+    rc = MPI_Waitall(l->n, l->v, MPI_STATUSES_IGNORE);
+    rc = rc == MPI_SUCCESS ? PAR_OK : par__mpi_fail(comm, rc, "MPI_Waitall");
   }
   free(l->v);
   return rc;
@@ -254,9 +289,29 @@ vmove_pieces(par_comm *comm, const vcoll *v)
   return finish(comm, &l, rc);
 }
 
+/* A gather or an allgather whose chunks all came in the statements: the
+ * receivers copy them out. */
+static void
+vmove_inline(par_comm *comm, const vcoll *v)
+{
+  const par__mpi_chdr *all = par__mpi_impl(comm)->all;
+  size_t esize = element_size(v->type), at = 0;
+
+  for (int r = 0; v->counts != NULL && r < comm->size; r++) {
+    if (v->counts[r] > 0) {
+      memcpy((char *) v->recv + at, all[r].data, v->counts[r] * esize);
+    }
+    at += v->counts[r] * esize;
+  }
+}
+
 static int
 vmove(par_comm *comm, const vcoll *v)
 {
+  if (v->op != PAR_OPKIND_SCATTER && all_inline(comm, -1, v->type)) {
+    vmove_inline(comm, v);
+    return PAR_OK;
+  }
   return v->total * element_size(v->type) <= par__mpi_split()
              ? vmove_native(comm, v)
              : vmove_pieces(comm, v);
@@ -387,8 +442,12 @@ par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
                      .type = PAR__BYTES, .count = me ? len : 0};
   size_t total;
   char *data;
-  int rc = par__mpi_begin(comm, &h, 0);
+  int rc;
 
+  if (me) {
+    put_inline(&h, buf, len, PAR__BYTES);
+  }
+  rc = par__mpi_begin(comm, &h, 0);
   if (rc != PAR_OK) {
     return rc;
   }
@@ -398,7 +457,11 @@ par__mpi_bcast_bytes(par_comm *comm, int root, const void *buf, size_t len,
   if (!me && data == NULL) {
     return no_memory(comm, total, PAR_OPKIND_BCAST);
   }
-  rc = bcast_pieces(comm, data, total, PAR__BYTES, root);
+  if (!all_inline(comm, root, PAR__BYTES)) {
+    rc = bcast_pieces(comm, data, total, PAR__BYTES, root);
+  } else if (!me && total > 0) {
+    memcpy(data, par__mpi_impl(comm)->all[root].data, total);
+  }
   if (me) {
     par__msg_borrow(out, buf, len);
   } else if (rc == PAR_OK) {
@@ -415,12 +478,23 @@ par__mpi_bcast(par_comm *comm, int root, void *buf, size_t count,
 {
   par__mpi_chdr h = {.op = PAR_OPKIND_BCAST, .root = root, .type = type,
                      .count = count};
-  int rc = par__mpi_begin(comm, &h, 1);
+  int rc;
 
+  if (comm->rank == root) {
+    put_inline(&h, buf, count, type);
+  }
+  rc = par__mpi_begin(comm, &h, 1);
   if (rc != PAR_OK) {
     return rc;
   }
-  return bcast_pieces(comm, buf, count, type, root);
+  if (!all_inline(comm, root, type)) {
+    return bcast_pieces(comm, buf, count, type, root);
+  }
+  if (comm->rank != root && count > 0) {
+    memcpy(buf, par__mpi_impl(comm)->all[root].data,
+           count * element_size(type));
+  }
+  return PAR_OK;
 }
 
 /* --- Scatter ------------------------------------------------------------- */
@@ -508,7 +582,10 @@ gather_bytes_as(par_comm *comm, par_opkind op, int root, const void *buf,
   par__mpi_chdr h = {.op = op, .root = root, .type = PAR__BYTES,
                      .count = len};
   size_t *stated = NULL;
-  int rc = par__mpi_begin(comm, &h, 0);
+  int rc;
+
+  put_inline(&h, buf, len, PAR__BYTES);
+  rc = par__mpi_begin(comm, &h, 0);
 
   if (rc == PAR_OK) {
     rc = stated_counts(comm, &stated, &v.total);
@@ -562,8 +639,10 @@ gather_typed_as(par_comm *comm, par_opkind op, int root, const void *sendbuf,
                      .count = sendcount,
                      .digest = receives ? par__mpi_digest(counts, comm->size)
                                         : 0};
-  int rc = begin_typed_v(comm, &h, root, &v);
+  int rc;
 
+  put_inline(&h, sendbuf, sendcount, type);
+  rc = begin_typed_v(comm, &h, root, &v);
   return rc != PAR_OK ? rc : vmove(comm, &v);
 }
 
@@ -589,7 +668,9 @@ par__mpi_allgatherv(par_comm *comm, const void *sendbuf, size_t sendcount,
 /* Reduce (ROOT >= 0) or allreduce (ROOT < 0) in pieces. The public
  * wrapper has checked that OP is defined on TYPE. A SENDBUF equal to
  * RECVBUF is passed to MPI as MPI_IN_PLACE, which is what such a caller
- * means. */
+ * means. Vectors that fit in the statements came with them: the
+ * processes that receive fold them in rank order, ((b0 op b1) op b2) ...,
+ * which is what MPI guarantees too, and no MPI call follows. */
 static int
 reduce_as(par_comm *comm, par_opkind kind, int root, const void *sendbuf,
           void *recvbuf, size_t count, par_dtype type, par_reduce_op op)
@@ -599,8 +680,21 @@ reduce_as(par_comm *comm, par_opkind kind, int root, const void *sendbuf,
   int in_place = me && sendbuf == recvbuf;
   par__mpi_chdr h = {.op = kind, .root = root, .type = type, .redop = op,
                      .count = count};
-  int rc = par__mpi_begin(comm, &h, 1);
+  const par__mpi_chdr *all = par__mpi_impl(comm)->all;
+  int rc;
 
+  put_inline(&h, sendbuf, count, type);
+  rc = par__mpi_begin(comm, &h, 1);
+  if (rc == PAR_OK && all_inline(comm, -1, type)) {
+    for (int r = 0; me && count > 0 && r < comm->size; r++) {
+      if (r == 0) {
+        memcpy(recvbuf, all[0].data, count * esize);
+      } else {
+        (void) par_reduce_apply(op, type, recvbuf, all[r].data, count);
+      }
+    }
+    return PAR_OK;
+  }
   for (par__mpi_piece p = par__mpi_first_piece(count, esize);
        rc == PAR_OK && p.n > 0; par__mpi_next_piece(&p)) {
     const void *s = in_place ? MPI_IN_PLACE

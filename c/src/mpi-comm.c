@@ -46,6 +46,17 @@ static atomic_int have_orphans;
  * the MPI thread only. */
 static par__mpi_pending *abandoned;
 
+/* Every communicator not yet destroyed, so that the others hear of this
+ * process's exit on each (par__mpi_tell_exit). Guarded by STATE_LOCK. */
+static par__mpi *live;
+
+/* When this library initialised MPI: a duplicate of MPI_COMM_WORLD of its
+ * own, on which the processes agree before they make a communicator over
+ * the whole job (see par_comm_mpi_create) and when they exit (see
+ * finalize_at_exit), so that neither waits forever for a process that has
+ * left, nor polls a core while it waits. NULL otherwise. */
+static par_comm *control;
+
 static _Atomic size_t split_threshold = PAR_MPI_SPLIT_DEFAULT;
 
 void
@@ -89,6 +100,27 @@ on_mpi_thread(void)
 }
 
 static void reap_orphans(void);
+static int wrap(MPI_Comm c, int listed, uint64_t uid, par_comm **out);
+
+/* The agreement on CONTROL as this process exits: it returns once every
+ * process exits too. One that waits in another agreement on CONTROL (it
+ * is making a communicator) fails instead, and so does this one, which
+ * then tells the others that it has exited, so that their own agreements
+ * at exit do not wait for it. */
+static void
+leave_control(void)
+{
+  if (control == NULL) {
+    return;
+  }
+  if (par_comm_mpi_finish(control) != PAR_OK) {
+    par__mpi_tell_exit(control);
+  }
+  if (on_mpi_thread()) {
+    par_comm_destroy(control);
+  }
+  control = NULL;
+}
 
 static void
 finalize_at_exit(void)
@@ -102,12 +134,23 @@ finalize_at_exit(void)
   if (on_mpi_thread()) {
     reap_orphans();
   }
+  /* Whoever still waits for this process on a communicator must hear
+   * that it is leaving, or wait forever (MPI_Finalize does not tell). */
+  pthread_mutex_lock(&state_lock);
+  for (par__mpi *impl = live; impl != NULL; impl = impl->next) {
+    par__mpi_tell_exit(impl->owner);
+  }
+  pthread_mutex_unlock(&state_lock);
+  /* MPI_Finalize waits for every process as well, but polls a core while
+   * it does; the agreement sleeps. */
+  leave_control();
   MPI_Finalize();
 }
 
 int
 par_mpi_init(void)
 {
+  MPI_Comm c = MPI_COMM_NULL;
   int init = 0, fini = 0, rc = PAR_OK;
 
   pthread_mutex_lock(&state_lock);
@@ -128,6 +171,10 @@ par_mpi_init(void)
       goto out;
     }
     initialised_by_us = 1;
+    /* Every process is in MPI_Init: the duplicate is made at once. */
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &c) != MPI_SUCCESS) {
+      c = MPI_COMM_NULL;
+    }
   }
   if (!have_mpi_thread) {
     mpi_thread = pthread_self();
@@ -139,6 +186,11 @@ par_mpi_init(void)
   }
 out:
   pthread_mutex_unlock(&state_lock);
+  /* Without the control communicator, communicators over the whole job
+   * are made after a plain barrier, and exit is MPI_Finalize's. */
+  if (c != MPI_COMM_NULL && wrap(c, 0, 1, &control) != PAR_OK) {
+    MPI_Comm_free(&c);
+  }
   return rc;
 }
 
@@ -210,7 +262,73 @@ impl_free(par__mpi *impl)
 {
   free(impl->xbuf);
   free(impl->all);
+  free(impl->heard);
+  free(impl->has_heard);
+  free(impl->world);
   free(impl);
+}
+
+MPI_Comm
+par__mpi_notice_comm(void)
+{
+  return control != NULL ? par__mpi_impl(control)->comm : MPI_COMM_NULL;
+}
+
+int
+par__mpi_file_notice(const par__mpi_notice *n, int source,
+                     const par__mpi *target)
+{
+  par__mpi *found = NULL;
+
+  pthread_mutex_lock(&state_lock);
+  if (control != NULL && n->uid == par__mpi_impl(control)->uid) {
+    found = par__mpi_impl(control);
+  }
+  for (par__mpi *impl = live; impl != NULL && found == NULL;
+       impl = impl->next) {
+    if (impl->uid == n->uid) {
+      found = impl;
+    }
+  }
+  /* A notice about a communicator not made yet, or destroyed already, is
+   * dropped: its sender sends it again while it waits. */
+  for (int r = 0; found != NULL && r < found->owner->size; r++) {
+    if (found->world[r] == source) {
+      found->heard[r] = *n;
+      found->has_heard[r] = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&state_lock);
+  return found != NULL && found == target;
+}
+
+/* The uid of a communicator made by the collective number SEQ of the one
+ * of uid PARENT: the same on every process that makes it. */
+static uint64_t
+child_uid(uint64_t parent, uint32_t seq)
+{
+  uint64_t h = (parent ^ (0x9e3779b97f4a7c15ull * (seq + 1)))
+               * 0xbf58476d1ce4e5b9ull;
+
+  h ^= h >> 31;
+  return h != 0 ? h : 1;
+}
+
+/* Take IMPL off the list of live communicators. */
+static void
+unlist(par__mpi *impl)
+{
+  pthread_mutex_lock(&state_lock);
+  if (impl->prev != NULL) {
+    impl->prev->next = impl->next;
+  } else if (live == impl) {
+    live = impl->next;
+  }
+  if (impl->next != NULL) {
+    impl->next->prev = impl->prev;
+  }
+  pthread_mutex_unlock(&state_lock);
 }
 
 /* Free COMM's MPI communicator now if this is the MPI thread of a live
@@ -221,6 +339,7 @@ mpi_destroy(par_comm *comm)
 {
   par__mpi *impl = par__mpi_impl(comm);
 
+  unlist(impl);
   if (getpid() != mpi_pid || !mpi_alive()) {
     /* MPI is gone (or belongs to our parent): only memory is left. */
     par__mpi_pending_free(impl->pending);
@@ -246,12 +365,17 @@ mpi_destroy(par_comm *comm)
   impl_free(impl);
 }
 
-/* Wrap MPI communicator C, which the result then owns, in a par_comm. */
+/* Wrap MPI communicator C, which the result then owns, in a par_comm,
+ * LISTED among the live communicators or not, with UID (0: no notices
+ * about it). */
 static int
-wrap(MPI_Comm c, par_comm **out)
+wrap(MPI_Comm c, int listed, uint64_t uid, par_comm **out)
 {
   par__mpi *impl;
   int rank, size, rc;
+
+  MPI_Group group = MPI_GROUP_NULL, world = MPI_GROUP_NULL;
+  int *ranks = NULL;
 
   rc = MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
   if (rc == MPI_SUCCESS) {
@@ -269,24 +393,100 @@ wrap(MPI_Comm c, par_comm **out)
   }
   impl->comm = c;
   impl->all = malloc((size_t) size * sizeof *impl->all);
-  if (impl->all == NULL) {
+  impl->heard = calloc((size_t) size, sizeof *impl->heard);
+  impl->has_heard = calloc((size_t) size, 1);
+  impl->world = malloc((size_t) size * sizeof *impl->world);
+  ranks = malloc((size_t) size * sizeof *ranks);
+  if (impl->all == NULL || impl->heard == NULL || impl->has_heard == NULL
+      || impl->world == NULL || ranks == NULL) {
     rc = PAR_ENOMEM;
+    goto fail;
+  }
+  /* Notices are addressed by rank in MPI_COMM_WORLD. */
+  for (int r = 0; r < size; r++) {
+    ranks[r] = r;
+  }
+  rc = MPI_Comm_group(c, &group);
+  if (rc == MPI_SUCCESS) {
+    rc = MPI_Comm_group(MPI_COMM_WORLD, &world);
+  }
+  if (rc == MPI_SUCCESS) {
+    rc = MPI_Group_translate_ranks(group, size, ranks, world, impl->world);
+  }
+  if (group != MPI_GROUP_NULL) {
+    MPI_Group_free(&group);
+  }
+  if (world != MPI_GROUP_NULL) {
+    MPI_Group_free(&world);
+  }
+  free(ranks);
+  ranks = NULL;
+  if (rc != MPI_SUCCESS) {
+    rc = PAR_EMPI;
     goto fail;
   }
   rc = par__comm_new(&par__mpi_ops, rank, size, impl, out);
   if (rc != PAR_OK) {
     goto fail;
   }
+  impl->owner = *out;
+  impl->uid = uid;
+  if (listed) {
+    pthread_mutex_lock(&state_lock);
+    impl->next = live;
+    if (live != NULL) {
+      live->prev = impl;
+    }
+    live = impl;
+    pthread_mutex_unlock(&state_lock);
+  }
   return PAR_OK;
 fail:
+  free(ranks);
   impl_free(impl);
   return rc;
+}
+
+/* Wait until every process of BASE is here, without polling a core flat
+ * out as MPI_Comm_dup would for as long as the last one takes to come (it
+ * may compute for minutes before it first uses MPI). Over the whole job,
+ * the processes agree on the control communicator, which also fails when
+ * one has exited instead; over another communicator, a barrier does. */
+static int
+meet(MPI_Comm base)
+{
+  MPI_Request req;
+  double start = 0;
+  int done = 0;
+
+  if (base == MPI_COMM_WORLD && control != NULL) {
+    par__mpi_chdr h = {.op = PAR_OPKIND_CONTROL, .root = -1,
+                       .type = PAR__BYTES};
+
+    control->coll_seq++;
+    control->cur_op = PAR_OPKIND_CONTROL;
+    control->cur_seq = control->coll_seq;
+    return par__mpi_begin(control, &h, 0);
+  }
+  if (MPI_Ibarrier(base, &req) != MPI_SUCCESS) {
+    return PAR_EMPI;
+  }
+  for (unsigned iter = 1;; iter++) {
+    if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+      return PAR_EMPI;
+    }
+    if (done) {
+      return PAR_OK;
+    }
+    par__mpi_pace(iter, &start);
+  }
 }
 
 int
 par_comm_mpi_create(MPI_Comm base, par_comm **out)
 {
   MPI_Comm dup;
+  uint64_t uid = 0;
   int rc;
 
   if (out == NULL || base == MPI_COMM_NULL) {
@@ -299,10 +499,19 @@ par_comm_mpi_create(MPI_Comm base, par_comm **out)
   if (have_orphans && on_mpi_thread()) {
     reap_orphans();
   }
+  rc = meet(base);
+  if (rc != PAR_OK) {
+    return rc;
+  }
+  /* Over the whole job, the processes have just agreed on the control
+   * communicator: its collective number names the new one alike on all. */
+  if (base == MPI_COMM_WORLD && control != NULL) {
+    uid = child_uid(par__mpi_impl(control)->uid, control->coll_seq);
+  }
   if (MPI_Comm_dup(base, &dup) != MPI_SUCCESS) {
     return PAR_EMPI;
   }
-  rc = wrap(dup, out);
+  rc = wrap(dup, 1, uid, out);
   if (rc != PAR_OK) {
     MPI_Comm_free(&dup);
   }
@@ -446,7 +655,9 @@ par_comm_mpi_subgroup(par_comm *parent, const int *ranks, int n,
     rc = PAR_OK;
     goto done;
   }
-  rc = wrap(c, &sub);
+  rc = wrap(c, 1, impl->uid != 0 ? child_uid(impl->uid, parent->coll_seq)
+                                  : 0,
+            &sub);
   if (rc != PAR_OK) {
     MPI_Comm_free(&c);
     rc = par__comm_fail(parent, rc, "cannot set up the new group");

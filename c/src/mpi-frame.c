@@ -1,4 +1,4 @@
-/* mpi-frame.c — point-to-point frames of the MPI backend, and waiting.
+/* mpi-frame.c — point-to-point frames of the MPI backend.
  *
  * A frame (par__hdr plus bytes) goes as one MPI message when it fits under
  * the split threshold, and otherwise as a message holding the header alone
@@ -7,15 +7,14 @@
  * frame are the next ones from its sender. Sends copy the bytes and
  * complete in the background, which gives par_comm_send its "may return
  * before DEST receives" promise even for large messages. Receives poll
- * MPI_Improbe with a growing back-off so that they honour the timeout and
- * the interrupt check, then take the message with MPI_Mrecv into a block of
+ * MPI_Improbe as every wait of the backend does (mpi-wait.c), so that they
+ * honour the timeout and the interrupt check and find out when the sender
+ * will never send, then take the message with MPI_Mrecv into a block of
  * exactly the right size.
  */
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mpi-internal.h"
 
@@ -74,77 +73,6 @@ par__mpi_pending_move(par__mpi_pending **to, par__mpi_pending *list)
 
     par__mpi_pending_push(to, list);
     list = next;
-  }
-}
-
-/* --- Waiting ------------------------------------------------------------- */
-
-typedef struct backoff {
-  unsigned iter;
-  double start;
-  double deadline;
-} backoff;
-
-/* Called after each unsuccessful test. The first thousand or so tests spin
- * (a peer a few microseconds late costs nothing more); then the process
- * yields for a couple of milliseconds, which lets an oversubscribed peer
- * run; then it sleeps, longer and longer up to 1 ms, so that a rank
- * waiting for minutes does not burn a core. */
-static int
-backoff_step(par_comm *comm, backoff *b)
-{
-  double now, elapsed;
-
-  b->iter++;
-  if (b->iter < 1024) {
-    return (b->iter & 63) != 0 ? PAR_OK : par__comm_poll(comm, b->deadline);
-  }
-  now = par__now();
-  if (b->start == 0) {
-    b->start = now;
-  }
-  elapsed = now - b->start;
-  if (elapsed < 0.002) {
-    sched_yield();
-  } else {
-    double s = elapsed / 16;
-    struct timespec ts;
-
-    if (s > 0.001) {
-      s = 0.001;
-    }
-    ts.tv_sec = 0;
-    ts.tv_nsec = (long) (s * 1e9);
-    nanosleep(&ts, NULL);
-  }
-  return par__comm_poll(comm, b->deadline);
-}
-
-int
-par__mpi_waitall(par_comm *comm, int n, MPI_Request *req, double deadline,
-                 int poll)
-{
-  backoff b = {0, 0, deadline};
-  int rc;
-
-  if (!poll) {
-    rc = MPI_Waitall(n, req, MPI_STATUSES_IGNORE);
-    return rc == MPI_SUCCESS ? PAR_OK : par__mpi_fail(comm, rc, "MPI_Waitall");
-  }
-  for (;;) {
-    int done = 0;
-
-    rc = MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) {
-      return par__mpi_fail(comm, rc, "MPI_Testall");
-    }
-    if (done) {
-      return PAR_OK;
-    }
-    rc = backoff_step(comm, &b);
-    if (rc != PAR_OK) {
-      return rc;
-    }
   }
 }
 
@@ -250,34 +178,39 @@ recv_pieces(par_comm *comm, int source, char *data, size_t len)
 }
 
 /* Wait for the first message of a frame from SOURCE (or MPI_ANY_SOURCE)
- * and match it (*MESSAGE, *STATUS), polling with a growing back-off so
- * that the wait honours COMM's timeout and interrupt check. Unless BLOCK,
- * a frame that has not arrived is PAR_ENOENT at once. */
+ * and match it (*MESSAGE, *STATUS). Unless BLOCK, a frame that has not
+ * arrived is PAR_ENOENT at once. */
 static int
 probe_frame(par_comm *comm, int source, int block, MPI_Message *message,
             MPI_Status *status)
 {
-  backoff b = {0, 0, par__deadline(comm)};
+  MPI_Comm c = par__mpi_impl(comm)->comm;
+  par__mpi_wait w;
+  int flag = 0, rc = MPI_Improbe(source, PAR__MPI_TAG_FRAME, c, &flag,
+                                 message, status);
 
-  for (;;) {
-    int flag = 0;
-    int rc = MPI_Improbe(source, PAR__MPI_TAG_FRAME,
-                         par__mpi_impl(comm)->comm, &flag, message, status);
-
-    if (rc != MPI_SUCCESS) {
-      return par__mpi_fail(comm, rc, "MPI_Improbe");
-    }
-    if (flag) {
-      return PAR_OK;
-    }
-    if (!block) {
-      return PAR_ENOENT;
-    }
-    rc = backoff_step(comm, &b);
-    if (rc != PAR_OK) {
-      return rc;
-    }
+  if (rc != MPI_SUCCESS) {
+    return par__mpi_fail(comm, rc, "MPI_Improbe");
   }
+  if (flag) {
+    return PAR_OK;
+  }
+  if (!block) {
+    return PAR_ENOENT;
+  }
+  par__mpi_wait_begin(comm, &w, PAR__OPKIND_RECV, 0,
+                      source == MPI_ANY_SOURCE ? PAR__PEER_ANY : source);
+  do {
+    rc = par__mpi_wait_step(comm, &w);
+    if (rc == PAR_OK) {
+      rc = MPI_Improbe(source, PAR__MPI_TAG_FRAME, c, &flag, message,
+                       status);
+      if (rc != MPI_SUCCESS) {
+        rc = par__mpi_fail(comm, rc, "MPI_Improbe");
+      }
+    }
+  } while (rc == PAR_OK && !flag);
+  return par__mpi_wait_end(comm, &w, rc);
 }
 
 /* Receive the next frame from SOURCE, or from any process when SOURCE is

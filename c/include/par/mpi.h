@@ -9,11 +9,19 @@
  * element type, counts). A process in a different collective is therefore
  * reported on every process as PAR_EMISMATCH with a detail that names both
  * operations, and only then does data move. The barrier is that exchange
- * alone, so it is checked too. With a timeout set on the communicator, the
- * exchange is made of point-to-point messages whose waits honour the
- * timeout and the interrupt check; without one, it is a single
- * MPI_Allgather, the fastest way, and an interrupt is left to mpirun,
- * which forwards Ctrl-C to every rank.
+ * alone, so it is checked too. The exchange is made of point-to-point
+ * messages (one round between two processes, as MPI's own barrier), and
+ * every wait of the backend (the exchange, a receive) is one of ours: it
+ * honours the timeout and the interrupt check, sleeps rather than polls
+ * when it lasts, and once it has lasted a quarter of a second it tells the
+ * processes it waits for what it waits in, and hears from them in turn.
+ * Processes that provably wait for each other then fail instead of
+ * waiting forever: a receive from a process that is in a collective (both
+ * fail, PAR_EMISMATCH, naming both operations), two processes that
+ * receive from each other (PAR_EDEADLOCK), a wait for a process that has
+ * exited or finished its run (PAR_EPEER, "rank 1 finished while rank 0
+ * waits in barrier (collective #3)"; every process tells the others when
+ * it exits, before MPI_Finalize).
  *
  * Limits, which follow from MPI:
  *  - Once every process has agreed, the data moves with MPI's blocking
@@ -23,6 +31,12 @@
  *    collectives on that communicator fail with PAR_EABORTED, and the job
  *    is best aborted (par_comm_abort). Point-to-point messages still work.
  *  - A process that dies is not reported as PAR_EPEER: mpirun ends the job.
+ *  - A wait is judged only against the communicator it waits on: a
+ *    receive on one communicator from a process in a collective of
+ *    another is not found out. A verdict that needs what only a third
+ *    process knows (rank 0 in a barrier, rank 1 receiving from rank 2,
+ *    which is in the barrier) is reached by the processes that know it;
+ *    they fail, and the job is best aborted, which stops the others.
  *  - Point-to-point sends are buffered (the bytes are copied and sent in
  *    the background), so par_comm_send returns at once; sends still in
  *    flight when the communicator is destroyed are left to complete.
@@ -74,6 +88,16 @@ PAR_EXTERN int par_comm_mpi_world(par_comm **out);
  * PAR_EMISMATCH (or PAR_ESIZE) if processes pass different RANKS. */
 PAR_EXTERN int par_comm_mpi_subgroup(par_comm *parent, const int *ranks,
                                      int n, par_comm **out);
+
+/* Collective over COMM: this process is done with COMM (parallelizer-run
+ * calls it at the end of every run on MPI). It counts as a collective, and
+ * returns PAR_OK once every process of COMM has called it. A process still
+ * in another operation on COMM, or one that exits without calling it,
+ * makes it fail instead of waiting forever, and the sentence names both
+ * ("rank 1 finished while rank 0 waits in barrier (collective #3)"): with
+ * PAR_EMISMATCH on the process that finished, PAR_EPEER on the one that
+ * waits. PAR_EINVAL if COMM is not an MPI communicator. */
+PAR_EXTERN int par_comm_mpi_finish(par_comm *comm);
 
 /* The MPI communicator under COMM, for applications that call MPI
  * themselves; MPI_COMM_NULL if COMM is not an MPI communicator. It belongs

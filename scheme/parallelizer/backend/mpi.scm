@@ -18,8 +18,7 @@
                           %comm-close!
                           %comm-rank
                           %comm-set-timeout!
-                          %comm-size
-                          %shared-mpi-run-end))
+                          %comm-size))
   #:export (make-mpi-parallelizer
             mpi-parallelizer?
             mpi-parallelizer-set-split-threshold!
@@ -104,6 +103,30 @@ as the main process."
     (flush-all-ports)
     (%comm-abort comm 1)))
 
+(define (finish comm result)
+  ;; The end of the run, on every rank of it: a rank that returns from the
+  ;; job while another still waits in one of the job's operations, or a
+  ;; rank that waits here for one that has exited, fails (and so does the
+  ;; other) instead of waiting forever. RESULT, or the failure.
+  (if (job-error? result)
+      result
+      (or (call-capturing-error
+           (lambda ()
+             ;; Also lets go of the shared objects this rank sent during
+             ;; the run, which every rank has now received.
+             ((mpi-primitive '%mpi-finish!) comm)
+             #f))
+          result)))
+
+(define (exit-status e)
+  ;; The status that (exit ARG ...) in a job asked for, from the job
+  ;; error E of key quit.
+  (match (job-error-irritants e)
+    ((or () (#t)) 0)
+    ((#f) 1)
+    (((? exact-integer? status)) status)
+    (_ 1)))
+
 (define (mpi-run p thunk ranks timeout)
   (let* ((job (job-comm p))
          ;; parallelizer-run has checked that RANKS are ranks of the job.
@@ -117,20 +140,21 @@ as the main process."
           (%comm-set-timeout! comm (or timeout #f))
           (let ((result (dynamic-wind
                           (lambda () (set-parallelizer-comm! p comm))
-                          (lambda ()
-                            (let ((result (thunk)))
-                              ;; The objects a rank sent stay until all
-                              ;; have received them.
-                              (unless (job-error? result)
-                                (%shared-mpi-run-end comm))
-                              result))
+                          (lambda () (finish comm (thunk)))
                           (lambda ()
                             (set-parallelizer-comm! p outer)
                             (unless (eq? comm job)
                               (%comm-close! comm))))))
-            (if (job-error? result)
-                (report-and-abort comm result)
-                result))))))
+            (cond
+             ((not (job-error? result))
+              result)
+             ((eq? (job-error-key result) 'quit)
+              ;; (exit) in the job: this rank leaves the program, as a
+              ;; script would; the others hear of it (the runtime tells
+              ;; them as the process exits) if they still wait for it.
+              (exit (exit-status result)))
+             (else
+              (report-and-abort comm result))))))))
 
 (define %mpi
   (make-backend 'mpi
