@@ -527,27 +527,6 @@ prim_shared_run_end(void)
   return SCM_UNSPECIFIED;
 }
 
-/* (%shared-mpi-run-end COMM): at the end of a run on MPI ranks that share
- * a node, once every rank has ended its job (a barrier), let go of the
- * objects this rank sent during the run. */
-static SCM
-prim_shared_mpi_run_end(SCM comm)
-#define FUNC_NAME "parallelizer-run"
-{
-  par_comm *c = par_scm_unwrap_comm(comm, FUNC_NAME);
-  int rc;
-
-  if (node_mode == 1) {
-    rc = par_comm_barrier(c);
-    if (rc != PAR_OK) {
-      par_scm_throw_failure(FUNC_NAME, rc, par_comm_error_detail(c));
-    }
-    par_shm_unpin_all();
-  }
-  return SCM_UNSPECIFIED;
-}
-#undef FUNC_NAME
-
 /* (%shared-node-mode) -> (MODE NODE-SIZE JOB-SIZE): MODE is none (not an
  * MPI job), one-node or many-nodes; NODE-SIZE of the JOB-SIZE ranks share
  * this process's node. */
@@ -629,8 +608,6 @@ par_scm_init_shared(void)
   par_scm_init_shared_containers();
   scm_c_define_gsubr("%shared-run-begin", 0, 0, 0, prim_shared_run_begin);
   scm_c_define_gsubr("%shared-run-end", 0, 0, 0, prim_shared_run_end);
-  scm_c_define_gsubr("%shared-mpi-run-end", 1, 0, 0,
-                     prim_shared_mpi_run_end);
   scm_c_define_gsubr("%shared-node-mode", 0, 0, 0, prim_shared_node_mode);
   scm_c_define_gsubr("%shared-statistics", 1, 0, 0, prim_shared_statistics);
   scm_c_define_gsubr("%shared-inject-crash!", 1, 0, 0,
