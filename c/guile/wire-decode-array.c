@@ -160,7 +160,7 @@ par__wire_decode_vector(struct dec *d, struct head *h)
   return payload_vector(d, &p, at);
 }
 
-/* --- Memory segments ------------------------------------------------------ */
+/* --- Memory segments --------------------------------------------------- */
 
 static uint64_t
 segment_uint(struct dec *d, const char *what)

@@ -20,7 +20,7 @@
 #include "large-alloc.h"
 #include "mp-segment.h"
 #include "shared-internal.h"
-#include "wire-internal.h"
+#include "wire-encode-internal.h"
 
 /* --- Output buffer ------------------------------------------------------- */
 
@@ -38,8 +38,8 @@ par_wbuf_free(par_wbuf *buf)
 
 /* Make room for N more bytes in BUF. Returns 0, or -1 when memory is short,
  * in which case BUF is unchanged. */
-static int
-wbuf_grow(par_wbuf *buf, size_t n)
+int
+par__wbuf_grow(par_wbuf *buf, size_t n)
 {
   size_t need, cap;
   uint8_t *data;
@@ -83,65 +83,14 @@ wbuf_grow(par_wbuf *buf, size_t n)
 
 /* --- Encoder ------------------------------------------------------------- */
 
-/* Where the value being encoded sits, innermost first, for error
- * messages. Frames live on the C stack of the recursion. */
-enum where_kind {
-  IN_LIST,
-  IN_TAIL,
-  IN_VECTOR,
-  IN_ARRAY,
-  IN_KEY,
-  IN_VALUE,
-  IN_FIELD,
-  IN_ERROR,
-  IN_PART
-};
 
-struct where {
-  const struct where *up;
-  enum where_kind kind;
-  size_t index;
-};
-
-struct enc {
-  par_wbuf *out;
-  const char *who;
-  /* Inside an error description, unsendable objects are replaced by their
-   * printed form so that a worker's error always reaches the main
-   * process. */
-  int lenient;
-};
-
-static void encode(struct enc *e, SCM x, int depth, const struct where *at);
-
-static void
-out_of_memory(struct enc *e)
+void
+par__enc_out_of_memory(struct enc *e)
 {
   par_scm_throw(e->who, PAR_ENOMEM,
                 "out of memory while encoding a value of ~a bytes",
                 scm_list_1(scm_from_size_t(e->out->len)));
 }
-
-static inline uint8_t *
-reserve(struct enc *e, size_t n)
-{
-  if (wbuf_grow(e->out, n) != 0) {
-    out_of_memory(e);
-  }
-  return e->out->data + e->out->len;
-}
-
-/* Append one item head with a libcbor encoder primitive. */
-#define PUT(e, call, ...)                                                   \
-  do {                                                                      \
-    uint8_t *p_ = reserve((e), 9);                                          \
-    (e)->out->len += call(__VA_ARGS__, p_, 9);                              \
-  } while (0)
-#define PUT0(e, call)                                                       \
-  do {                                                                      \
-    uint8_t *p_ = reserve((e), 9);                                          \
-    (e)->out->len += call(p_, 9);                                           \
-  } while (0)
 
 static void
 put_bytes(struct enc *e, const void *data, size_t n)
@@ -160,9 +109,10 @@ put_text_owned(struct enc *e, char *text, size_t n)
 {
   size_t need;
 
-  if (__builtin_add_overflow(n, 9, &need) || wbuf_grow(e->out, need) != 0) {
+  if (__builtin_add_overflow(n, 9, &need)
+      || par__wbuf_grow(e->out, need) != 0) {
     free(text);
-    out_of_memory(e);
+    par__enc_out_of_memory(e);
   }
   e->out->len += cbor_encode_string_start(n, e->out->data + e->out->len, 9);
   memcpy(e->out->data + e->out->len, text, n);
@@ -199,19 +149,7 @@ put_string(struct enc *e, SCM str)
   put_text_owned(e, text, n);
 }
 
-static void
-put_int64(struct enc *e, int64_t v)
-{
-  if (v >= 0) {
-    PUT(e, cbor_encode_uint, (uint64_t) v);
-  } else {
-    PUT(e, cbor_encode_negint, (uint64_t) (-1 - v));
-  }
-}
-
-/* Describe the path AT for an error message: "element 3 of a list inside
- * element 0 of a vector". */
-/* How each kind of place reads, for describe_where: a separator, then
+/* How each kind of place reads, for par__enc_describe_where: a separator, then
  * the index (which the tail of an improper list does not show). */
 static const char *const where_formats[] = {
     [IN_LIST] = "%selement %zu of a list",
@@ -225,8 +163,10 @@ static const char *const where_formats[] = {
     [IN_PART] = "%spart %zu of a number",
 };
 
-static SCM
-describe_where(const struct where *at)
+/* Describe the path AT for an error message: "element 3 of a list inside
+ * element 0 of a vector". */
+SCM
+par__enc_describe_where(const struct where *at)
 {
   char buf[1024];
   size_t used = 0;
@@ -297,8 +237,8 @@ describe_unsendable(SCM x)
                               "carry");
 }
 
-static void
-unsendable(struct enc *e, SCM x, const struct where *at)
+void
+par__enc_unsendable(struct enc *e, SCM x, const struct where *at)
 {
   if (e->lenient > 0) {
     /* An irritant of an error (a procedure, a port) goes as its printed
@@ -310,7 +250,8 @@ unsendable(struct enc *e, SCM x, const struct where *at)
     return;
   }
   par_scm_throw(e->who, PAR_EINVAL, "cannot send ~s, ~a, found at ~a",
-                scm_list_3(x, describe_unsendable(x), describe_where(at)));
+                scm_list_3(x, describe_unsendable(x),
+                           par__enc_describe_where(at)));
 }
 
 static void
@@ -320,7 +261,7 @@ too_deep(struct enc *e, const struct where *at)
                 "cannot send a value nested deeper than ~a levels "
                 "(is it circular?), found at ~a",
                 scm_list_2(scm_from_int(PAR_WIRE_MAX_DEPTH),
-                           describe_where(at)));
+                           par__enc_describe_where(at)));
 }
 
 static void
@@ -351,9 +292,9 @@ encode_integer(struct enc *e, SCM x)
     }
   }
   n = (mpz_sizeinbase(z, 2) + 7) / 8;
-  if (n > SIZE_MAX - 18 || wbuf_grow(e->out, n + 18) != 0) {
+  if (n > SIZE_MAX - 18 || par__wbuf_grow(e->out, n + 18) != 0) {
     mpz_clear(z);
-    out_of_memory(e);
+    par__enc_out_of_memory(e);
   }
   p = e->out->data + e->out->len;
   p += cbor_encode_tag(negative ? TAG_BIGNUM_NEG : TAG_BIGNUM_POS, p, 9);
@@ -382,320 +323,6 @@ encode_number(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_double, scm_c_real_part(x));
     PUT(e, cbor_encode_double, scm_c_imag_part(x));
   }
-}
-
-/* Head of a 1-D numeric vector of NBYTES bytes whose elements are TYPE:
- * a plain byte string for bytevectors, a typed-array tag otherwise, and
- * the complex-vector tag around it for c32/c64. */
-static void
-put_uniform_head(struct enc *e, const par_scm_etype *type, size_t nbytes,
-                 bool align)
-{
-  if (align && nbytes >= TAKE_THRESHOLD && nbytes <= UINT32_MAX
-      && type->tag != 0) {
-    /* A large vector that is the whole message gets a head of exactly 8
-     * (16 for complex) bytes, by writing the tag and the length in longer
-     * forms than needed, which CBOR allows: its elements then start
-     * aligned wherever the message does, and the receiver can keep them
-     * where they arrived instead of copying them (par_scm_decode_msg). */
-    uint8_t *p = reserve(e, 16);
-    size_t n = 0;
-
-    if (type->complex) {
-      p[n++] = 0xda;
-      for (int shift = 24; shift >= 0; shift -= 8) {
-        p[n++] = (uint8_t) (PTAG_COMPLEX_VECTOR >> shift);
-      }
-      p[n++] = 0xd8;
-      p[n++] = (uint8_t) type->tag;
-      p[n++] = 0x5b;
-      for (int shift = 56; shift >= 0; shift -= 8) {
-        p[n++] = (uint8_t) ((uint64_t) nbytes >> shift);
-      }
-    } else {
-      p[n++] = 0xd9;
-      p[n++] = (uint8_t) (type->tag >> 8);
-      p[n++] = (uint8_t) type->tag;
-      p[n++] = 0x5a;
-      for (int shift = 24; shift >= 0; shift -= 8) {
-        p[n++] = (uint8_t) (nbytes >> shift);
-      }
-    }
-    e->out->len += n;
-    return;
-  }
-  if (type->complex) {
-    PUT(e, cbor_encode_tag, PTAG_COMPLEX_VECTOR);
-  }
-  if (type->tag != 0) {
-    PUT(e, cbor_encode_tag, type->tag);
-  }
-  PUT(e, cbor_encode_bytestring_start, nbytes);
-}
-
-__thread int par__wire_segments;
-
-/* When the message goes to processes of a forked group (par__wire_segments)
- * and the NBYTES bytes at DATA, elements of TYPE, are enough to pay for a
- * memory segment (mp-segment.h), put them in one and append its handle
- * instead of them; return whether it was done. The segment belongs to the
- * calling primitive's batch, which sends or closes it. */
-static bool
-put_segment(struct enc *e, const par_scm_etype *type, const void *data,
-            size_t nbytes)
-{
-  par__seg_id id;
-  int rc;
-
-  if (!par__wire_segments || nbytes < PAR__SEG_MIN_BYTES) {
-    return false;
-  }
-  rc = par__seg_create(data, nbytes, &id);
-  if (rc != PAR_OK) {
-    par_scm_throw_failure(e->who, rc, par__seg_error_detail());
-  }
-  PUT(e, cbor_encode_tag, PTAG_SEGMENT);
-  PUT(e, cbor_encode_array_start, 7);
-  PUT(e, cbor_encode_uint, type->tag);
-  PUT(e, cbor_encode_bool, type->complex);
-  PUT(e, cbor_encode_uint, (uint64_t) id.pid);
-  PUT(e, cbor_encode_uint, (uint64_t) id.fd);
-  PUT(e, cbor_encode_uint, id.ino);
-  PUT(e, cbor_encode_uint, id.len);
-  PUT(e, cbor_encode_uint, id.gen);
-  return true;
-}
-
-/* Refuse to send the array X, found at AT, whose size in elements or, if
- * BYTES, in bytes does not fit a size_t. */
-static void
-too_big(struct enc *e, SCM x, bool bytes, const struct where *at)
-{
-  par_scm_throw(e->who, PAR_ETOOBIG,
-                "cannot send an array of dimensions ~a, found at ~a: it has "
-                "more ~a than a message can hold",
-                scm_list_3(scm_array_dimensions(x), describe_where(at),
-                           scm_from_utf8_string(bytes ? "bytes"
-                                                      : "elements")));
-}
-
-/* The number of elements of dimension K of H. Guile keeps the bounds of
- * a dimension within a long, but not their difference. */
-static bool
-dim_length(scm_t_array_handle *h, size_t k, size_t *len)
-{
-  scm_t_array_dim *dim = &scm_array_handle_dims(h)[k];
-  ssize_t n;
-
-  if (__builtin_sub_overflow(dim->ubnd, dim->lbnd, &n)
-      || __builtin_add_overflow(n, 1, &n)) {
-    return false;
-  }
-  *len = n > 0 ? (size_t) n : 0;
-  return true;
-}
-
-/* The number of elements of the array X behind H, found at AT: the
- * product of its dimensions, which is refused when it overflows. An
- * array with an empty dimension is empty, however long the others. */
-static size_t
-array_count(struct enc *e, SCM x, scm_t_array_handle *h,
-            const struct where *at)
-{
-  size_t count = 1, k, rank = scm_array_handle_rank(h), len;
-  bool empty = false;
-
-  for (k = 0; k < rank; k++) {
-    if (!dim_length(h, k, &len)) {
-      too_big(e, x, false, at);
-    }
-    empty = empty || len == 0;
-  }
-  for (k = 0; k < rank && !empty; k++) {
-    dim_length(h, k, &len);
-    if (__builtin_mul_overflow(count, len, &count)) {
-      too_big(e, x, false, at);
-    }
-  }
-  return empty ? 0 : count;
-}
-
-/* Whether the elements behind H lie contiguously in row-major order. Its
- * number of elements has been checked by array_count, so that the
- * strides below cannot overflow. */
-static bool
-array_row_major(scm_t_array_handle *h)
-{
-  size_t rank = scm_array_handle_rank(h), k;
-  scm_t_array_dim *dims = scm_array_handle_dims(h);
-  ssize_t stride = 1;
-
-  for (k = rank; k-- > 0;) {
-    ssize_t len = dims[k].ubnd - dims[k].lbnd + 1;
-    if (len > 1 && dims[k].inc != stride) {
-      return false;
-    }
-    stride *= len > 0 ? len : 0;
-  }
-  return true;
-}
-
-/* Offsets (in elements, from the handle's base) of every element in
- * row-major order are produced by an odometer over the indices. */
-struct odometer {
-  size_t rank;
-  scm_t_array_dim *dims;
-  ssize_t idx[PAR_WIRE_MAX_RANK];
-  ssize_t offset;
-};
-
-/* Start O at the first element of H, whose rank encode_array has checked
- * against PAR_WIRE_MAX_RANK. */
-static void
-odometer_init(struct odometer *o, scm_t_array_handle *h)
-{
-  size_t k;
-
-  o->rank = scm_array_handle_rank(h);
-  o->dims = scm_array_handle_dims(h);
-  o->offset = 0;
-  for (k = 0; k < o->rank; k++) {
-    o->idx[k] = 0;
-  }
-}
-
-static void
-odometer_next(struct odometer *o)
-{
-  size_t k;
-
-  for (k = o->rank; k-- > 0;) {
-    ssize_t len = o->dims[k].ubnd - o->dims[k].lbnd + 1;
-    if (++o->idx[k] < len) {
-      o->offset += o->dims[k].inc;
-      return;
-    }
-    o->offset -= (len - 1) * o->dims[k].inc;
-    o->idx[k] = 0;
-  }
-}
-
-/* The COUNT elements of ELSIZE bytes each of the uniform array X behind
- * H, found at AT, copied row-major after their head. */
-static void
-put_uniform_elements(struct enc *e, SCM x, scm_t_array_handle *h,
-                     size_t count, const par_scm_etype *type,
-                     const struct where *at)
-{
-  const uint8_t *base = scm_array_handle_uniform_elements(h);
-  size_t elsize = type->size, nbytes, i;
-  struct odometer o;
-  uint8_t *p;
-
-  /* Beyond PTRDIFF_MAX no buffer can hold the bytes, and the offsets of
-   * the copy below would overflow. */
-  if (__builtin_mul_overflow(count, elsize, &nbytes)
-      || nbytes > PTRDIFF_MAX) {
-    too_big(e, x, true, at);
-  }
-  if (array_row_major(h) && put_segment(e, type, base, nbytes)) {
-    return;
-  }
-  put_uniform_head(e, type, nbytes, false);
-  p = reserve(e, nbytes);
-  if (array_row_major(h)) {
-    if (count > 0) {
-      memcpy(p, base, nbytes);
-    }
-  } else {
-    odometer_init(&o, h);
-    for (i = 0; i < count; i++, odometer_next(&o)) {
-      memcpy(p + i * elsize, base + o.offset * (ssize_t) elsize, elsize);
-    }
-  }
-  e->out->len += nbytes;
-}
-
-static void
-put_scm_elements(struct enc *e, scm_t_array_handle *h, size_t count,
-                 int depth, const struct where *at)
-{
-  const SCM *base = scm_array_handle_elements(h);
-  struct odometer o;
-  struct where here = {at, IN_ARRAY, 0};
-  size_t i;
-
-  odometer_init(&o, h);
-  PUT(e, cbor_encode_array_start, count);
-  /* Every element takes a byte at least: an array too large for memory
-   * fails here at once, not once it has filled memory. */
-  reserve(e, count);
-  for (i = 0; i < count; i++, odometer_next(&o)) {
-    here.index = i;
-    encode(e, base[o.offset], depth + 1, &here);
-  }
-}
-
-/* An array that is not a plain vector: shared, strided, multi-dimensional
- * or with non-zero lower bounds. */
-static void
-encode_array(struct enc *e, SCM x, int depth, const struct where *at)
-{
-  scm_t_array_handle h;
-  const par_scm_etype *type;
-  size_t rank, count, k;
-  scm_t_array_dim *dims;
-  bool offset = false;
-
-  scm_array_get_handle(x, &h);
-  type = par_scm_etype_of(h.element_type);
-  if (type == NULL && h.element_type != SCM_ARRAY_ELEMENT_TYPE_SCM) {
-    scm_array_handle_release(&h);
-    unsendable(e, x, at);
-    return;
-  }
-  rank = scm_array_handle_rank(&h);
-  dims = scm_array_handle_dims(&h);
-  if (rank > PAR_WIRE_MAX_RANK) {
-    scm_array_handle_release(&h);
-    par_scm_throw(e->who, PAR_EINVAL,
-                  "cannot send an array of rank ~a, found at ~a: the wire "
-                  "format carries at most ~a dimensions",
-                  scm_list_3(scm_from_size_t(rank), describe_where(at),
-                             scm_from_int(PAR_WIRE_MAX_RANK)));
-  }
-  count = array_count(e, x, &h, at);
-  for (k = 0; k < rank; k++) {
-    offset = offset || dims[k].lbnd != 0;
-  }
-  if (offset) {
-    PUT(e, cbor_encode_tag, PTAG_LOWER_BOUNDS);
-    PUT(e, cbor_encode_array_start, 2);
-    PUT(e, cbor_encode_array_start, rank);
-    for (k = 0; k < rank; k++) {
-      put_int64(e, dims[k].lbnd);
-    }
-  }
-  if (rank != 1) {
-    PUT(e, cbor_encode_tag, TAG_NDARRAY);
-    PUT(e, cbor_encode_array_start, 2);
-    PUT(e, cbor_encode_array_start, rank);
-    for (k = 0; k < rank; k++) {
-      size_t len = 0;
-
-      dim_length(&h, k, &len); /* checked by array_count */
-      PUT(e, cbor_encode_uint, (uint64_t) len);
-    }
-  } else if (type == NULL) {
-    /* A rank-1 array goes as the plain vector of its elements. */
-    PUT(e, cbor_encode_tag, PTAG_VECTOR);
-  }
-  if (type == NULL) {
-    put_scm_elements(e, &h, count, depth, at);
-  } else {
-    put_uniform_elements(e, x, &h, count, type, at);
-  }
-  scm_array_handle_release(&h);
 }
 
 /* V in big-endian byte order, CBOR's. */
@@ -824,7 +451,7 @@ put_list_elements(struct enc *e, SCM x, int depth, struct where *here)
         out->len = (size_t) (p - out->data);
         if (!put_text_fast(e, v)) {
           here->index = i;
-          encode(e, v, depth + 1, here);
+          par__enc_value(e, v, depth + 1, here);
         }
         x = SCM_CDR(x);
         i++;
@@ -865,7 +492,7 @@ encode_list(struct enc *e, SCM x, int depth, const struct where *at)
     if (scm_is_eq(fast, slow)) {
       par_scm_throw(e->who, PAR_EINVAL,
                     "cannot send a circular list, found at ~a",
-                    scm_list_1(describe_where(at)));
+                    scm_list_1(par__enc_describe_where(at)));
     }
   }
   PUT(e, cbor_encode_tag, PTAG_IMPROPER);
@@ -874,7 +501,7 @@ encode_list(struct enc *e, SCM x, int depth, const struct where *at)
   for (; scm_is_pair(x); x = SCM_CDR(x)) {
   }
   here.kind = IN_TAIL;
-  encode(e, x, depth + 1, &here);
+  par__enc_value(e, x, depth + 1, &here);
 }
 
 static SCM
@@ -913,9 +540,9 @@ encode_table(struct enc *e, SCM x, int depth, const struct where *at)
   for (i = 0; scm_is_pair(entries); entries = SCM_CDR(entries), i++) {
     here.index = i;
     here.kind = IN_KEY;
-    encode(e, SCM_CAAR(entries), depth + 1, &here);
+    par__enc_value(e, SCM_CAAR(entries), depth + 1, &here);
     here.kind = IN_VALUE;
-    encode(e, SCM_CDAR(entries), depth + 1, &here);
+    par__enc_value(e, SCM_CDAR(entries), depth + 1, &here);
   }
   scm_remember_upto_here_1(x);
 }
@@ -940,7 +567,8 @@ encode_struct(struct enc *e, SCM x, int depth, const struct where *at)
     put_string(e, name);
     for (i = 0; i < n; i++) {
       here.index = i;
-      encode(e, scm_struct_ref(x, scm_from_size_t(i)), depth + 1, &here);
+      par__enc_value(e, scm_struct_ref(x, scm_from_size_t(i)), depth + 1,
+                     &here);
     }
     return;
   }
@@ -965,16 +593,16 @@ encode_struct(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_array_start, (size_t) n);
     for (i = 0; scm_is_pair(args); args = SCM_CDR(args), i++) {
       here.index = i;
-      encode(e, SCM_CAR(args), depth + 1, &here);
+      par__enc_value(e, SCM_CAR(args), depth + 1, &here);
     }
     e->lenient--;
     return;
   }
-  unsendable(e, x, at);
+  par__enc_unsendable(e, x, at);
 }
 
-static void
-encode(struct enc *e, SCM x, int depth, const struct where *at)
+void
+par__enc_value(struct enc *e, SCM x, int depth, const struct where *at)
 {
   int64_t fixnum;
 
@@ -1015,8 +643,8 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
     size_t n = SCM_BYTEVECTOR_LENGTH(x);
     const par_scm_etype *type =
         par_scm_etype_of(SCM_BYTEVECTOR_ELEMENT_TYPE(x));
-    if (!put_segment(e, type, SCM_BYTEVECTOR_CONTENTS(x), n)) {
-      put_uniform_head(e, type, n, depth == 0);
+    if (!par__enc_segment(e, type, SCM_BYTEVECTOR_CONTENTS(x), n)) {
+      par__enc_uniform_head(e, type, n, depth == 0);
       put_bytes(e, SCM_BYTEVECTOR_CONTENTS(x), n);
     }
     scm_remember_upto_here_1(x);
@@ -1027,16 +655,16 @@ encode(struct enc *e, SCM x, int depth, const struct where *at)
     PUT(e, cbor_encode_array_start, n);
     for (i = 0; i < n; i++) {
       here.index = i;
-      encode(e, SCM_SIMPLE_VECTOR_REF(x, i), depth + 1, &here);
+      par__enc_value(e, SCM_SIMPLE_VECTOR_REF(x, i), depth + 1, &here);
     }
   } else if (SCM_STRUCTP(x)) {
     encode_struct(e, x, depth, at);
   } else if (scm_is_true(scm_hash_table_p(x))) {
     encode_table(e, x, depth, at);
   } else if (scm_is_array(x) && !scm_is_bitvector(x)) {
-    encode_array(e, x, depth, at);
+    par__enc_array(e, x, depth, at);
   } else {
-    unsendable(e, x, at);
+    par__enc_unsendable(e, x, at);
   }
 }
 
@@ -1045,5 +673,5 @@ par_scm_encode(SCM value, par_wbuf *out, const char *who)
 {
   struct enc e = {out, who, 0};
 
-  encode(&e, value, 0, NULL);
+  par__enc_value(&e, value, 0, NULL);
 }

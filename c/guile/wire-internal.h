@@ -1,9 +1,11 @@
 /* wire-internal.h — what the files of the wire codec share. This file is
  * private.
  *
- * wire-encode.c turns values into CBOR. wire-read.c reads and checks the
- * heads of CBOR items, wire-decode.c builds values from them, and
- * wire-decode-array.c the numeric vectors and arrays among them.
+ * wire-encode.c turns values into CBOR, and wire-encode-array.c the
+ * numeric vectors and arrays among them (wire-encode-internal.h).
+ * wire-read.c reads and checks the heads of CBOR items, wire-decode.c
+ * builds values from them, and wire-decode-array.c the numeric vectors
+ * and arrays among them.
  * wire-symbols.c caches symbol names for both directions, and wire.c holds
  * the Scheme values they look up, the registry of record types and the
  * primitives. doc/wire-format.texi is the specification.
