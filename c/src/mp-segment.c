@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +362,33 @@ par__seg_pending(void)
   return n;
 }
 
+/* Whether process PID has ended: gone, or a zombie that its parent has
+ * not reaped yet (a worker that died keeps its pid until the join). */
+static bool
+process_ended(int64_t pid)
+{
+  char path[64], buf[128];
+  const char *state;
+  ssize_t n;
+  int fd;
+
+  snprintf(path, sizeof path, "/proc/%" PRId64 "/stat", pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return true;
+  }
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) {
+    return true;
+  }
+  buf[n] = '\0';
+  /* "PID (COMM) STATE ...": COMM may hold spaces and parentheses. */
+  state = strrchr(buf, ')');
+  return state != NULL && state[1] == ' '
+         && (state[2] == 'Z' || state[2] == 'X');
+}
+
 /* Count this process among the receivers of the segment open as FD and
  * mapped privately at BASE: the header page of the mapping is replaced by
  * a shared mapping of it, which the receiver's count must reach and which
@@ -388,7 +416,7 @@ par__seg_map(const par__seg_id *id, void **data)
   const seg_header *h;
   size_t total;
   void *base;
-  int fd, seals, rc;
+  int fd, seals, rc, err;
 
   if (id->pid <= 0 || id->fd < 0 || id->len == 0
       || id->len > (uint64_t) INT64_MAX - PAR__SEG_DATA) {
@@ -398,7 +426,8 @@ par__seg_map(const par__seg_id *id, void **data)
    * as for ptrace's read access. */
   snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) id->pid, (int) id->fd);
   fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
+  err = errno;
+  if (fd < 0 && err == ENOENT && process_ended(id->pid)) {
     /* The sender died between its send and this open: a peer that left,
      * which the backend reports as the dead process's failure. */
     return fail(PAR_EPEER, "cannot open the memory segment of process %d: "
@@ -406,7 +435,7 @@ par__seg_map(const par__seg_id *id, void **data)
   }
   if (fd < 0) {
     return fail(PAR_ENOENT, "cannot open the memory segment of process %d "
-                "(%s)", (int) id->pid, strerror(errno));
+                "(%s)", (int) id->pid, strerror(err));
   }
   seals = fcntl(fd, F_GET_SEALS);
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)
