@@ -25,11 +25,6 @@
 (define (run job . args)
   (apply parallelizer-run p job args))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define (chunk-lengths len)
   ;; What scatter must give: sizes differ by at most one, larger first.
   (map (lambda (i)

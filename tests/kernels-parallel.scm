@@ -43,11 +43,6 @@
 (define (run job . args)
   (apply parallelizer-run p job args))
 
-(define-syntax-rule (define-job (name q arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((q parallelizer))
-      body ...)))
-
 (define (serial-map k data . extra)
   ;; What mapping K over DATA must give: K on the whole of DATA.
   (apply k data extra))

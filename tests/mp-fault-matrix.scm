@@ -201,11 +201,6 @@
     (barrier p)
     'done))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define-job (ranks-job p)
   (gather p (parallelizer-id p)))
 

@@ -45,11 +45,6 @@
 
 (define shm-before (shm-entries))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define (rank p) (parallelizer-id p))
 
 (define (run p job . args)

@@ -42,11 +42,6 @@
 ;; grows with the number of runs.
 (define %rss-slack-kib (* 8 1024))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define-job (empty-job p i)
   #t)
 

@@ -16,11 +16,6 @@
 
 (define p (suite-parallelizer make-serial-parallelizer))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define (slow-square x)
   ;; Long enough that a map of a few dozen items spans several drawings.
   (usleep 2000)

@@ -28,11 +28,6 @@
 
 (define shm-before (shm-entries))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define (run p job . args)
   (apply parallelizer-run p job (append args (list #:timeout %run-timeout))))
 

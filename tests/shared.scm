@@ -35,11 +35,6 @@
 (define (run job . args)
   (apply parallelizer-run p job (append args (list #:timeout 120))))
 
-(define-syntax-rule (define-job (name p arg ...) body ...)
-  (define* (name arg ... #:key parallelizer)
-    (let ((p parallelizer))
-      body ...)))
-
 (define (repeat count thunk)
   (let loop ((i 0))
     (when (< i count)

@@ -6,7 +6,8 @@
 ;;; ends with the line "N passed, N failed" that the suite driver reads, and
 ;;; exits non-zero when anything failed; plus error-key, which returns the
 ;;; key of the error an expression raises (Guile 3.0.8's test-error does not
-;;; check keys).
+;;; check keys); and define-job, which defines a job that names its
+;;; parallelizer.
 ;;;
 ;;; Code:
 
@@ -15,7 +16,15 @@
   #:export (run-suite
             error-key
             error-message
-            suite-parallelizer))
+            suite-parallelizer
+            define-job))
+
+(define-syntax-rule (define-job (name p arg ...) body ...)
+  ;; A job procedure NAME of ARG ... whose body sees the parallelizer of
+  ;; its run as P.
+  (define* (name arg ... #:key parallelizer)
+    (let ((p parallelizer))
+      body ...)))
 
 (define mpi-worker?
   ;; Under mpirun every rank runs the whole suite, since every rank must
