@@ -45,7 +45,9 @@
             job-error-code
             job-error->list
             list->job-error
-            raise-job-error))
+            raise-job-error
+            job-interrupt?
+            raise-user-interrupt))
 
 ;;;
 ;;; Raising, and reading the code.
@@ -326,3 +328,11 @@ shows it."
                               #:backtrace (job-error-backtrace e)
                               #:text (job-error-text e)
                               #:code (job-error-code e)))
+
+(define (job-interrupt? e)
+  "Return #t if E is the job error of a user interrupt (Ctrl-C)."
+  (and (job-error? e) (eq? (job-error-key e) 'signal)))
+
+(define (raise-user-interrupt)
+  "Raise the error of a user interrupt, as Guile's handler of SIGINT does."
+  (scm-error 'signal #f "User interrupt" '() (list SIGINT)))

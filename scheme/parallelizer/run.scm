@@ -309,10 +309,9 @@ call OTHERWISE, a thunk that raises what a program should see."
   ;; raised again: on MPI the error of a job ends the whole job, but an
   ;; interrupt at the MPI REPL reaches every rank and only ends what they
   ;; do for the REPL (see (parallelizer serve)).
-  (if (and (job-error? result)
-           (eq? (job-error-key result) 'signal)
+  (if (and (job-interrupt? result)
            (eq? (parallelizer-kind p) 'mpi))
-      (scm-error 'signal #f "User interrupt" '() (list SIGINT))
+      (raise-user-interrupt)
       result))
 
 (define (explain-uncallable-job proc result)

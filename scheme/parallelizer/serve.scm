@@ -79,7 +79,7 @@
 
 (define (interrupt-handler signal)
   (set! %interrupts (1+ %interrupts))
-  (scm-error 'signal #f "User interrupt" '() (list SIGINT)))
+  (raise-user-interrupt))
 
 (define (catching-interrupts thunk)
   ;; Call THUNK; an interrupt ends it, and returns #f.
@@ -138,7 +138,7 @@
   ;; evaluated: a rank must not then join the agreement, which the others
   ;; have left.
   (when (> %interrupts stamp)
-    (scm-error 'signal #f "User interrupt" '() (list SIGINT))))
+    (raise-user-interrupt)))
 
 (define (evaluate-and-agree p form module-name stamp)
   ;; Evaluate FORM in MODULE-NAME here, then learn how every rank fared:

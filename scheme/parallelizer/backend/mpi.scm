@@ -107,16 +107,20 @@ as the main process."
   ;; The end of the run, on every rank of it: a rank that returns from the
   ;; job while another still waits in one of the job's operations, or a
   ;; rank that waits here for one that has exited, fails (and so does the
-  ;; other) instead of waiting forever. RESULT, or the failure.
+  ;; other) instead of waiting forever. RESULT, or the failure. An
+  ;; interrupt here is raised again, as one in the job is: at the MPI REPL
+  ;; it reaches every rank and ends only what they do for the REPL.
   (if (job-error? result)
       result
-      (or (call-capturing-error
-           (lambda ()
-             ;; Also lets go of the shared objects this rank sent during
-             ;; the run, which every rank has now received.
-             ((mpi-primitive '%mpi-finish!) comm)
-             #f))
-          result)))
+      (let ((e (call-capturing-error
+                (lambda ()
+                  ;; Also lets go of the shared objects this rank sent
+                  ;; during the run, which every rank has now received.
+                  ((mpi-primitive '%mpi-finish!) comm)
+                  #f))))
+        (cond ((not e) result)
+              ((job-interrupt? e) (raise-user-interrupt))
+              (else e)))))
 
 (define (exit-status e)
   ;; The status that (exit ARG ...) in a job asked for, from the job
