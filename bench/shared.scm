@@ -328,4 +328,16 @@ repeated runs.~%Load average before: ~a; after: ~a.~%~%"
 4 processes on ~a CPUs take turns.~%ratio: ours / peer time.~%"
         (current-processor-count))
 
+;;; Rows for the one table of bench/run-all (bench/table.scm).
+
+(let ((file (getenv "BENCH_ROWS")))
+  (when file
+    (call-with-port (open-file file "a")
+      (lambda (port)
+        (for-each (lambda (name seconds)
+                    (when seconds
+                      (format port "shm:~a\t~,3f~%" name (* seconds 1e6))))
+                  '(share_80mb memcpy_80mb)
+                  (list share-warm-time memcpy-time))))))
+
 ;;; shared.scm ends here
