@@ -11,7 +11,9 @@
 # the final wait for the workers (main's job has returned), and during a
 # parallel-map with dynamic chunks. Each time: the REPL is back at its
 # prompt, saying that the run was interrupted, no worker of the run is
-# alive, nothing new is in /dev/shm, and the next run works.
+# alive, nothing new is in /dev/shm, and the next run works. Then a
+# background run (the REPL answers while it runs; run-wait gives its
+# value) and parallel-map's progress bar on the terminal.
 #
 # MPI REPL (`parallelizer repl --backend mpi`, 3 ranks): Ctrl-C during an
 # everywhere in which one rank computes and the others wait, during a run
@@ -196,6 +198,10 @@ cat >"$tmp/mp-jobs.scm" <<EOF
                 #:chunk-size 1))
 (define* (ranks-job #:key parallelizer)
   (gather parallelizer (parallelizer-id parallelizer)))
+(define* (slow-job n #:key parallelizer)
+  (sleep 2)
+  (gather parallelizer n))
+(define (slow-items x) (usleep 20000) x)
 EOF
 
 tm new-session -d -s "$session" -x 200 -y 50 \
@@ -226,6 +232,23 @@ else
         [ "$ranks" = "(0 1 2)" ]
     fi
   done
+
+  # A background run: the REPL answers while it runs, then run-wait
+  # gives its value.
+  name="multiprocessing REPL, a background run"
+  type_line "(define h (parallelizer-start p slow-job 7))"
+  check "$name: the REPL answers while it runs" \
+    [ "$(result_of "(list (+ 1 2) (run-done? h))" 1)" = "(3 #f)" ]
+  check "$name: run-wait gives its value" \
+    [ "$(result_of "(run-wait h)" 20)" = "(7 7 7)" ]
+
+  # The progress bar on a terminal: redrawn in place, one final line.
+  name="multiprocessing REPL, the progress bar"
+  check "$name: the map's value" \
+    [ "$(result_of "(length (parallel-map p slow-items (iota 60) #:progress? #t))" 30)" = 60 ]
+  check "$name: a final line with every item done" \
+    sh -c "tmux -L '$server' capture-pane -p -t '$session' -S -200 \
+             | grep -q ' 60/60 100%'"
 fi
 tm kill-session -t "$session" >/dev/null 2>&1
 
